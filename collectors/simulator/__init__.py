@@ -1,0 +1,1 @@
+"""A simulated fleet of mining devices that speaks their real protocols."""

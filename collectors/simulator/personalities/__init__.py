@@ -1,0 +1,1 @@
+"""Firmware personalities: each turns a SimDevice into the bytes one real firmware sends."""

@@ -1,0 +1,3 @@
+"""fleetmon: storage, ingestion, supply-chain analytics and the service built on `collectors`."""
+
+__version__ = "0.1.0"
