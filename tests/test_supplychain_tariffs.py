@@ -1,0 +1,208 @@
+"""The tariff engine against every row and country column of supply-chain.md §3, and schedule validation."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fleetmon.supplychain.errors import ScheduleError, SupplyChainError, UnknownHtsError
+from fleetmon.supplychain.tariffs import load_schedules, rate, shipped_schedule
+
+HTS = "8543.70.9960"
+COUNTRIES = ("CN", "MY", "TH", "ID", "VN", "SG", "US")
+
+# Expected totals typed from the reference table (supply-chain.md §3), one date inside each row.
+# Columns: China, Malaysia, Thailand, Indonesia, Vietnam, Singapore, US-assembled.
+REFERENCE_TABLE: list[tuple[str, str, tuple[str, ...]]] = [
+    ("2019 - 3 Feb 2025", "2019-06-01", ("0.276", "0.026", "0.026", "0.026", "0.026", "0.026", "0")),
+    (
+        "2019 - 3 Feb 2025 (last day)",
+        "2025-02-03",
+        ("0.276", "0.026", "0.026", "0.026", "0.026", "0.026", "0"),
+    ),
+    ("4 Feb 2025 fentanyl 10%", "2025-02-20", ("0.376", "0.026", "0.026", "0.026", "0.026", "0.026", "0")),
+    ("4 Mar 2025 fentanyl 20%", "2025-03-20", ("0.476", "0.026", "0.026", "0.026", "0.026", "0.026", "0")),
+    ("5 Apr 2025 10% baseline", "2025-04-07", ("0.576", "0.126", "0.126", "0.126", "0.126", "0.126", "0")),
+    (
+        "9-10 Apr 2025 (125% on China)",
+        "2025-04-20",
+        ("1.726", "0.126", "0.126", "0.126", "0.126", "0.126", "0"),
+    ),
+    ("14 May 2025 Geneva deal", "2025-06-01", ("0.576", "0.126", "0.126", "0.126", "0.126", "0.126", "0")),
+    ("7 Aug 2025 EO of 31 Jul", "2025-08-10", ("0.576", "0.216", "0.216", "0.216", "0.226", "0.126", "0")),
+    ("26 Oct 2025 deals", "2025-10-30", ("0.576", "0.216", "0.216", "0.216", "0.226", "0.126", "0")),
+    ("10 Nov 2025 fentanyl 10%", "2025-11-15", ("0.476", "0.216", "0.216", "0.216", "0.226", "0.126", "0")),
+    (
+        "24 Feb 2026 Section 122 10%",
+        "2026-03-01",
+        ("0.376", "0.126", "0.126", "0.126", "0.126", "0.126", "0"),
+    ),
+    ("after 24 Jul 2026", "2026-08-01", ("0.276", "0.026", "0.026", "0.026", "0.026", "0.026", "0")),
+]
+
+CASES = [
+    pytest.param(country, day, Decimal(expected[i]), id=f"{label}-{country}")
+    for label, day, expected in REFERENCE_TABLE
+    for i, country in enumerate(COUNTRIES)
+]
+
+
+@pytest.mark.parametrize(("origin", "day", "expected"), CASES)
+def test_rate_reproduces_reference_table(origin: str, day: str, expected: Decimal) -> None:
+    result = rate(shipped_schedule(), origin, HTS, date.fromisoformat(day))
+    assert result.total_rate == expected
+    assert sum((lay.rate for lay in result.layers), Decimal(0)) == result.total_rate
+    assert all(lay.source for lay in result.layers)
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        ("2025-02-04", "0.376"),  # first day of fentanyl 10% (effective_from is inclusive)
+        ("2025-03-03", "0.376"),  # last day before fentanyl 20%
+        ("2025-03-04", "0.476"),
+        ("2025-04-05", "0.576"),
+        ("2025-04-09", "1.316"),  # 84% reciprocal for one day (34% superseded the same day)
+        ("2025-04-10", "1.726"),
+        ("2025-05-13", "1.726"),  # effective_to is exclusive: 13 May still at 125%
+        ("2025-05-14", "0.576"),
+        ("2025-11-09", "0.576"),
+        ("2025-11-10", "0.476"),
+        ("2026-02-23", "0.476"),  # last day CBP collected IEEPA duties
+        ("2026-02-24", "0.376"),
+        ("2026-07-23", "0.376"),
+        ("2026-07-24", "0.276"),
+    ],
+)
+def test_china_boundaries_follow_half_open_ranges(day: str, expected: str) -> None:
+    assert rate(shipped_schedule(), "CN", HTS, date.fromisoformat(day)).total_rate == Decimal(expected)
+
+
+def test_alternative_section_122_schedule_replaces_the_10_percent_layer() -> None:
+    schedule = shipped_schedule(s122_rate_15=True)
+    result = rate(schedule, "MY", HTS, date(2026, 3, 1))
+    assert result.total_rate == Decimal("0.176")
+    assert [lay.id for lay in result.layers] == ["mfn", "s122-15"]
+
+
+def test_rate_lists_layers_with_sources_and_flags() -> None:
+    result = rate(shipped_schedule(), "cn", "8543.70.99.60", date(2025, 2, 20))
+    ids = [lay.id for lay in result.layers]
+    assert ids == ["mfn", "s301-list2", "ieepa-fentanyl-cn-10"]
+    payload = result.to_json()
+    assert payload["total_rate"] == pytest.approx(0.376)
+    layers = payload["layers"]
+    assert isinstance(layers, list)
+    assert "U" in layers[2]["flags"]
+    assert layers[1]["source"].startswith("[15]")
+
+
+def test_origin_outside_modelled_set_is_flagged() -> None:
+    result = rate(shipped_schedule(), "JP", HTS, date(2025, 9, 1))
+    assert result.total_rate == Decimal("0.126")
+    assert any("not modelled" in note for note in result.notes)
+
+
+def test_uncovered_hts_code_is_unknown_not_duty_free() -> None:
+    with pytest.raises(UnknownHtsError):
+        rate(shipped_schedule(), "CN", "8471.50.0150", date(2025, 6, 1))
+
+
+def test_malformed_origin_is_rejected() -> None:
+    with pytest.raises(ValueError, match="alpha-2"):
+        rate(shipped_schedule(), "China", HTS, date(2025, 6, 1))
+
+
+LAYER = """
+[[layer]]
+id = "{id}"
+name = "test layer"
+kind = "{kind}"
+rate = {rate}
+effective_from = {start}
+origins = ["{origin}"]
+hts = ["8543.70.99"]
+source = "test"
+"""
+
+
+def _write(tmp_path: Path, header: str, *layers: str) -> Path:
+    path = tmp_path / "schedule.toml"
+    path.write_text(header + "".join(layers), encoding="utf-8")
+    return path
+
+
+def test_added_schedule_layers_on_top_of_shipped(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[schedule]\nname = "s301-sea"\nmode = "add"\n',
+        LAYER.format(id="s301-my", kind="section_301", rate="0.25", start="2026-09-01", origin="MY"),
+    )
+    schedule = load_schedules([path])
+    assert rate(schedule, "MY", HTS, date(2026, 9, 2)).total_rate == Decimal("0.276")
+    assert rate(schedule, "MY", HTS, date(2026, 8, 31)).total_rate == Decimal("0.026")
+
+
+def test_replacement_schedule_discards_the_shipped_layers(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[schedule]\nname = "mine"\nmode = "replace"\n',
+        LAYER.format(id="only", kind="mfn", rate="0.05", start="2020-01-01", origin="CN"),
+    )
+    schedule = load_schedules([path])
+    assert rate(schedule, "CN", HTS, date(2025, 6, 1)).total_rate == Decimal("0.05")
+    assert schedule.files == (str(path),)
+
+
+def test_bad_rate_error_names_file_line_and_layer(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[schedule]\nname = "bad"\nmode = "add"\n',
+        LAYER.format(id="good", kind="section_301", rate="0.1", start="2027-01-01", origin="VN"),
+        LAYER.format(id="broken", kind="section_301", rate='"lots"', start="2027-01-01", origin="TH"),
+    )
+    with pytest.raises(ScheduleError) as info:
+        load_schedules([path])
+    message = str(info.value)
+    assert str(path) in message
+    assert ":15" in message  # the second [[layer]] header is on line 15
+    assert "'broken'" in message
+
+
+def test_overlapping_layers_of_one_kind_are_rejected(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[schedule]\nname = "dup"\nmode = "add"\n',
+        LAYER.format(id="extra-301", kind="section_301", rate="0.1", start="2020-01-01", origin="CN"),
+    )
+    with pytest.raises(ScheduleError, match="s301-list2"):
+        load_schedules([path])
+
+
+def test_replacing_an_unknown_layer_id_is_an_error(tmp_path: Path) -> None:
+    body = LAYER.format(id="x", kind="other", rate="0.1", start="2020-01-01", origin="CN")
+    path = _write(tmp_path, '[schedule]\nname = "r"\nmode = "add"\n', body + 'replaces = ["nope"]\n')
+    with pytest.raises(ScheduleError, match="nope"):
+        load_schedules([path])
+
+
+def test_end_before_start_is_rejected(tmp_path: Path) -> None:
+    body = LAYER.format(id="x", kind="other", rate="0.1", start="2020-01-01", origin="CN")
+    path = _write(tmp_path, '[schedule]\nname = "r"\nmode = "add"\n', body + "effective_to = 2019-01-01\n")
+    with pytest.raises(ScheduleError, match="exclusive"):
+        load_schedules([path])
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[schedule\nname=", encoding="utf-8")
+    with pytest.raises(ScheduleError, match=r"broken\.toml"):
+        load_schedules([path])
+
+
+def test_schedule_errors_are_under_the_package_root() -> None:
+    assert issubclass(ScheduleError, SupplyChainError)
+    assert issubclass(UnknownHtsError, SupplyChainError)
