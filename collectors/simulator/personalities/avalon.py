@@ -223,9 +223,8 @@ class AvalonPersonality:
         tokens += [
             ("GHSspd", f"{spd:.2f}"),
             ("DHspd", f"{dh:.3f}%"),
-            ("GHSmm", f"{nominal_ghs:.2f}")(  # pyasic reads this as the expected hashrate,
-                "GHSavg", f"{avg:.2f}"
-            ),
+            ("GHSmm", f"{nominal_ghs:.2f}"),  # pyasic reads this as the expected hashrate
+            ("GHSavg", f"{avg:.2f}"),
             ("WU", f"{avg * 13.97:.2f}"),
             ("Freq", f"{freq if dev.mining else 0.0:.2f}"),
             ("Led", "0"),
