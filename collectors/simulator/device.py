@@ -132,18 +132,29 @@ class SimDevice:
         if not self.boards:
             n = self.spec.boards
             self.boards = [
-                BoardState(index=i, expected_chips=self.spec.chips_per_board,
-                           chips=self.spec.chips_per_board, share=1.0 / n)
+                BoardState(
+                    index=i,
+                    expected_chips=self.spec.chips_per_board,
+                    chips=self.spec.chips_per_board,
+                    share=1.0 / n,
+                )
                 for i in range(n)
             ]
         if not self.fans_rpm:
             self.fans_rpm = [0] * self.spec.fans
         if not self.pools:
             self.pools = [
-                PoolState(url="stratum+tcp://btc.example-pool.com:3333", user=f"farm.{self.hostname}",
-                          priority=0, active=True),
-                PoolState(url="stratum+tcp://btc-backup.example-pool.com:443", user=f"farm.{self.hostname}",
-                          priority=1),
+                PoolState(
+                    url="stratum+tcp://btc.example-pool.com:3333",
+                    user=f"farm.{self.hostname}",
+                    priority=0,
+                    active=True,
+                ),
+                PoolState(
+                    url="stratum+tcp://btc-backup.example-pool.com:443",
+                    user=f"farm.{self.hostname}",
+                    priority=1,
+                ),
             ]
         self.apply_state(self.state)
         self.last_update = self.boot_time
@@ -209,7 +220,9 @@ class SimDevice:
         fan_base = 6000 if hot else (4200 if self.mining else 1200)
         self.fans_rpm = [max(0, int(rng.gauss(fan_base, 60))) for _ in range(self.spec.fans)]
         if self.mining:
-            self.power_w = self.spec.power_w * (total / self.spec.nominal_ths if self.spec.nominal_ths else 0.0)
+            self.power_w = self.spec.power_w * (
+                total / self.spec.nominal_ths if self.spec.nominal_ths else 0.0
+            )
             self.power_w = max(self.power_w, 0.0) + rng.uniform(-15.0, 15.0)
         else:
             self.power_w = 60.0 + rng.uniform(-5.0, 5.0)

@@ -68,8 +68,8 @@ def parse_rpc_request(raw: bytes) -> RpcRequest:
 
 def _split(command: str) -> tuple[str, ...]:
     seen: list[str] = []
-    for part in command.strip().split("+"):
-        part = part.strip()
+    for raw_part in command.strip().split("+"):
+        part = raw_part.strip()
         if part and part not in seen:  # cgminer collapses duplicate members
             seen.append(part)
     return tuple(seen)

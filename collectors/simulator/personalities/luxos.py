@@ -1,0 +1,287 @@
+"""LuxOS (LUXminer) on Antminer hardware: bmminer-compatible API plus LuxOS's own commands.
+
+Every reply is a patched copy of the S19k Pro LuxOS 2025.4.8 captures (luxos/s19kpro_*.json): GH/s in
+stats/summary like stock, MH/s per board in devs, the `Long Pool` typo key in pools, `config` with
+`MACAddr`/`SerialNumber`/`RedLed`, `power` with `Watts`, `fans` with `FANCTRL`, `temps` with the
+four-corner METADATA. Unlike stock, LUXminer accepts multi-commands and answers `devdetails`.
+"""
+
+from __future__ import annotations
+
+from collectors.simulator.device import SimDevice, SimState
+from collectors.simulator.personalities import cgminer_reply as cg
+from collectors.simulator.personalities.antminer import Handler, StockAntminer, chip_string, miner_id
+from collectors.simulator.personalities.base import HttpRequest, HttpResponse
+from collectors.simulator.personalities.http_reply import html_response, not_found
+from collectors.simulator.personalities.template_store import first, template
+
+Json = cg.Json
+
+
+class LuxOS(StockAntminer):
+    """LUXminer firmware."""
+
+    accepts_multi = True
+    glue_stats = False
+    denied: frozenset[str] = frozenset()
+
+    def describe(self, dev: SimDevice) -> str:
+        """STATUS Description: "LUXminer 2025.4.8.220305-57b389c7"."""
+        return f"LUXminer {dev.firmware_version}"
+
+    def handlers(self) -> dict[str, Handler]:
+        """Command name -> reply builder."""
+        return {
+            "version": self.version,
+            "stats": self.stats,
+            "summary": self.summary,
+            "pools": self.pools,
+            "devs": self.devs,
+            "devdetails": self.devdetails,
+            "config": self.config,
+            "power": self.power,
+            "fans": self.fans,
+            "temps": self.temps,
+            "profiles": self.profiles,
+            "events": self.events,
+        }
+
+    def _patch_status(self, dev: SimDevice, reply: Json, now: float, msg: str | None = None) -> Json:
+        status = first(reply, "STATUS")
+        status["When"] = int(now)
+        status["Description"] = self.describe(dev)
+        if msg is not None:
+            status["Msg"] = msg
+        return reply
+
+    def _miner(self, dev: SimDevice) -> str:
+        return dev.firmware_version.split("-", 1)[0]
+
+    def version(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`version` with `LUXminer` and `Type`."""
+        reply = template("luxos/s19kpro_version.json")
+        first(reply, "VERSION").update(
+            {"LUXminer": dev.firmware_version, "Miner": self._miner(dev), "Type": dev.spec.wire_type}
+        )
+        return self._patch_status(dev, reply, now)
+
+    def stats(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`stats`: stock's chain table with LuxOS's float temps and freqs."""
+        reply = template("luxos/s19kpro_stats.json")
+        head, body = reply["STATS"] if isinstance(reply["STATS"], list) else ([], [])
+        assert isinstance(head, dict) and isinstance(body, dict)
+        head.update({"Miner": self._miner(dev), "Type": dev.spec.wire_type})
+        stock = self.stats_body(dev, now)
+        for key in list(body):
+            if key in stock:
+                value = stock[key]
+                template_value = body[key]
+                body[key] = (
+                    float(value) if isinstance(template_value, float) and isinstance(value, int) else value
+                )
+        for b in dev.boards:
+            n = b.index + 1
+            temp = float(round(b.temp_pcb_c))
+            body[f"temp{n}"] = temp
+            body[f"temp2_{n}"] = temp
+            body[f"chain_acs{n}"] = chip_string(b.chips, "o" if dev.mining else "x")
+        body["temp_max"] = max((float(round(b.temp_pcb_c)) for b in dev.boards), default=0.0)
+        body["chain_rate4"] = "0"
+        body["total_acn"] = sum(1 for b in dev.boards if b.alive) + 1
+        body["miner_id"] = miner_id(dev)[:12]
+        body["miner_version"] = self._miner(dev)
+        return self._patch_status(dev, reply, now)
+
+    def summary(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`summary` in GH/s with LuxOS's extra windows."""
+        reply = template("luxos/s19kpro_summary.json")
+        s = first(reply, "SUMMARY")
+        stock = self.summary_body(dev, now)
+        ghs = float(stock["GHS 5s"]) if isinstance(stock["GHS 5s"], float) else 0.0
+        avg = float(stock["GHS av"]) if isinstance(stock["GHS av"], float) else 0.0
+        accepted = int(stock["Accepted"]) if isinstance(stock["Accepted"], int) else 0
+        diff = dev.pools[0].difficulty if dev.pools else 32768.0
+        s.update(
+            {
+                "Accepted": accepted,
+                "Rejected": stock["Rejected"],
+                "Elapsed": stock["Elapsed"],
+                "GHS 5s": ghs,
+                "GHS 1m": round(ghs * 1.002, 2),
+                "GHS 5m": avg,
+                "GHS 15m": avg,
+                "GHS 30m": avg,
+                "GHS 24h": round(avg * min(1.0, dev.uptime_s(now) / 86_400.0), 2),
+                "GHS av": avg,
+                "Hardware Errors": stock["Hardware Errors"],
+                "Difficulty Accepted": int(accepted * diff),
+                "Last getwork": int(now),
+                "Total MH": avg * 1000.0 * dev.uptime_s(now),
+            }
+        )
+        return self._patch_status(dev, reply, now)
+
+    def pools(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`pools` with LuxOS's `Long Pool` typo and `GROUP`."""
+        reply = template("luxos/s19kpro_pools.json")
+        shape = first(reply, "POOLS")
+        items: list[Json] = []
+        for i, pool in enumerate(dev.pools):
+            item = dict(shape)
+            active = pool.active and pool.alive
+            item.update(
+                {
+                    "POOL": i,
+                    "GROUP": 0,
+                    "URL": pool.url,
+                    "User": pool.user,
+                    "Status": "Alive" if pool.alive else "Dead",
+                    "Priority": pool.priority,
+                    "Accepted": pool.accepted,
+                    "Rejected": pool.rejected,
+                    "Stratum Active": active,
+                    "Stratum URL": pool.url.split("://", 1)[-1],
+                    "Difficulty Accepted": int(pool.accepted * pool.difficulty),
+                    "Diff": f"{pool.difficulty / 1024:.0f}K" if active else "0",
+                    "Stratum Difficulty": int(pool.difficulty) if active else 0,
+                    "Work Difficulty": int(pool.difficulty) if active else 0,
+                    "Last Share Time": "00:00:01" if active else "00:57:33",
+                }
+            )
+            items.append(item)
+        reply["POOLS"] = items
+        return self._patch_status(dev, reply, now, f"{len(items)} Pool(s)")
+
+    def devs(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`devs`: one ASC per board, MH/s, with the board serial."""
+        reply = template("luxos/s19kpro_devs.json")
+        shape = first(reply, "DEVS")
+        items: list[Json] = []
+        for b in dev.boards:
+            item = dict(shape)
+            mhs = b.hashrate_ths * 1e6
+            item.update(
+                {
+                    "ASC": b.index,
+                    "ID": b.index,
+                    "Connector": f"J{b.index + 7}",
+                    "Device Elapsed": dev.uptime_s(now),
+                    "MHS 5s": mhs,
+                    "MHS 1m": mhs,
+                    "MHS 5m": mhs,
+                    "MHS 15m": mhs,
+                    "MHS 30m": mhs,
+                    "MHS 60m": mhs,
+                    "MHS av": mhs,
+                    "Total MH": mhs,
+                    "Nominal MHS": dev.spec.nominal_ths * 1e6 * b.share,
+                    "Status": "Alive" if b.alive else "Dead",
+                    "Temperature": float(round(b.temp_pcb_c)),
+                    "SerialNumber": f"{dev.serial[:9]}{b.index}{dev.serial[-7:]}",
+                    "Last Share Time": int(now),
+                    "Last Valid Work": int(now),
+                    "IsUserShutdown": dev.state is SimState.SLEEPING,
+                }
+            )
+            items.append(item)
+        reply["DEVS"] = items
+        return self._patch_status(dev, reply, now, f"{len(items)} ASC(s)")
+
+    def devdetails(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`devdetails` (no capture; cgminer's standard DEVDETAILS fields)."""
+        items: list[Json] = [
+            {
+                "DEVDETAILS": b.index,
+                "Name": "",
+                "ID": b.index,
+                "Driver": "luxminer",
+                "Kernel": "",
+                "Model": dev.spec.wire_type,
+                "Device Path": "",
+            }
+            for b in dev.boards
+        ]
+        return cg.envelope("DEVDETAILS", items, cg.CODE_DEVDETAILS, "Device Details", self.describe(dev), now)
+
+    def config(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`config`: identity, LEDs, profile."""
+        reply = template("luxos/s19kpro_config.json")
+        first(reply, "CONFIG").update(
+            {
+                "ASC Count": len(dev.boards),
+                "Hostname": dev.hostname,
+                "IPAddr": dev.ip,
+                "MACAddr": dev.mac.lower(),
+                "Model": dev.spec.wire_type,
+                "NameplateTHS": dev.spec.nominal_ths,
+                "SerialNumber": dev.serial,
+                "Pool Count": len(dev.pools),
+                "SystemStatus": "Sleeping" if dev.state is SimState.SLEEPING else "Normal",
+            }
+        )
+        return self._patch_status(dev, reply, now)
+
+    def power(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`power`: wall watts."""
+        reply = template("luxos/s19kpro_power.json")
+        first(reply, "POWER")["Watts"] = int(dev.power_w)
+        return self._patch_status(dev, reply, now)
+
+    def fans(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`fans`."""
+        reply = template("luxos/s19kpro_fans.json")
+        speed = 100 if dev.state is SimState.OVERHEATING else 20
+        reply["FANS"] = [
+            {"FAN": f"FAN{i + 1}", "ID": i, "RPM": rpm, "Speed": speed} for i, rpm in enumerate(dev.fans_rpm)
+        ]
+        return self._patch_status(dev, reply, now, f"{len(dev.fans_rpm)} Fan(s)")
+
+    def temps(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`temps`: four corners per board."""
+        reply = template("luxos/s19kpro_temps.json")
+        items: list[Json] = []
+        for b in dev.boards:
+            hot, cold = float(round(b.temp_pcb_c)), float(round(dev.env_temp_c + 8))
+            items.append(
+                {
+                    "BottomLeft": hot,
+                    "BottomRight": cold,
+                    "ID": b.index,
+                    "TEMP": b.index,
+                    "TopLeft": hot,
+                    "TopRight": cold,
+                }
+            )
+        reply["TEMPS"] = items
+        return self._patch_status(dev, reply, now, f"{len(items)} Temp(s)")
+
+    def profiles(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`profiles`: the captured ladder, scaled to the model's nominal hashrate and power."""
+        reply = template("luxos/s19kpro_profiles.json")
+        items = reply["PROFILES"] if isinstance(reply["PROFILES"], list) else []
+        scale_h = dev.spec.nominal_ths / 120.0
+        scale_w = dev.spec.power_w / 2760.0
+        for item in items:
+            if isinstance(item, dict):
+                h, w = item.get("Hashrate"), item.get("Watts")
+                if isinstance(h, float | int):
+                    item["Hashrate"] = round(float(h) * scale_h, 1)
+                if isinstance(w, int):
+                    item["Watts"] = int(w * scale_w)
+        return self._patch_status(dev, reply, now)
+
+    def events(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`events`: the captured event list while a board is down, else none."""
+        reply = template("luxos/s19kpro_events.json")
+        if dev.state is not SimState.DEAD_BOARD:
+            reply["EVENTS"] = []
+        return self._patch_status(dev, reply, now)
+
+    def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
+        """LuxOS's web UI landing page."""
+        if request.path in ("/", "/index.html"):
+            return html_response(
+                "<!doctype html><html><head><title>Luxor Firmware</title></head>"
+                "<body><div id='app'>Luxor Firmware - LuxOS</div></body></html>"
+            )
+        return not_found()
