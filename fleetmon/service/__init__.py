@@ -1,0 +1,1 @@
+"""The FastAPI service: API, authentication, Prometheus metrics and the web dashboard."""

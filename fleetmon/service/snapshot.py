@@ -1,0 +1,82 @@
+"""An immutable picture of the fleet at one instant: what `/metrics` and the summaries read.
+
+The snapshot is rebuilt off the request path (after each poll cycle or ingest batch) and swapped in
+whole, so a scrape or an API call never waits on the database or on a device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collectors.sample import Sample
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """One device's latest sample with the identity and origin fleetmon knows for it."""
+
+    site: str
+    sample: Sample
+    manufacturer: str | None = None
+    manufacturer_country: str | None = None
+    assembly_country: str | None = None
+    origin_source: str = "unknown"  # inventory | inferred | unknown
+
+
+CYCLE_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+
+
+@dataclass(frozen=True)
+class CollectorStats:
+    """Counters of one site's collector loop; cycle durations kept as histogram buckets."""
+
+    site: str
+    cycles: int = 0
+    devices_polled: int = 0
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+    cycle_bucket_counts: tuple[int, ...] = (0,) * len(CYCLE_BUCKETS)  # cumulative, per CYCLE_BUCKETS
+    cycle_seconds_sum: float = 0.0
+    last_cycle_end: float | None = None
+
+    def after_cycle(
+        self, seconds: float, polled: int, failures: dict[str, int], end: float
+    ) -> CollectorStats:
+        """These counters with one more completed cycle added."""
+        failed = dict(self.failed_by_reason)
+        for reason, n in failures.items():
+            failed[reason] = failed.get(reason, 0) + n
+        buckets = tuple(
+            count + (1 if seconds <= bound else 0)
+            for count, bound in zip(self.cycle_bucket_counts, CYCLE_BUCKETS, strict=True)
+        )
+        return CollectorStats(
+            site=self.site,
+            cycles=self.cycles + 1,
+            devices_polled=self.devices_polled + polled,
+            failed_by_reason=failed,
+            cycle_bucket_counts=buckets,
+            cycle_seconds_sum=self.cycle_seconds_sum + seconds,
+            last_cycle_end=end,
+        )
+
+
+@dataclass(frozen=True)
+class SupplyChainFigures:
+    """Fleet-level supply-chain figures, computed by fleetmon.supplychain."""
+
+    hash_share: dict[str, dict[str, float]] = field(default_factory=dict)  # dimension -> group -> share
+    hhi: dict[str, float] = field(default_factory=dict)
+    china_dependency_ratio: float | None = None
+    unverified_origin_ratio: float | None = None
+    exposure_score: float | None = None
+    effective_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """Everything a scrape reports, taken at `taken_at` (epoch seconds)."""
+
+    taken_at: float
+    devices: tuple[DeviceView, ...] = ()
+    collectors: tuple[CollectorStats, ...] = ()
+    supply_chain: SupplyChainFigures = field(default_factory=SupplyChainFigures)
