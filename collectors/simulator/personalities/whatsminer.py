@@ -505,27 +505,13 @@ class WhatsminerPersonality:
         elif name == "status":
             msg = self.status(dev, dialect, now)
         elif name == "get_miner_info":
-            msg = {
-                "ip": dev.ip,
-                "proto": "dhcp",
-                "netmask": "255.255.255.0",
-                "dns": "8.8.8.8",
-                "mac": dev.mac.upper(),
-                "ledstat": "auto",
-                "gateway": dev.ip.rsplit(".", 1)[0] + ".1",
-                "hostname": dev.hostname,
-                "minersn": dev.serial,
-            }
+            # apiv2.0.5_get_miner_info.json: hostname, ledstat, mac; pyasic also reads minersn.
+            msg = {"hostname": dev.hostname, "ledstat": "auto", "mac": dev.mac.upper(), "minersn": dev.serial}
         elif name == "get_psu":
-            msg = {
-                "name": "P21",
-                "hw_version": "",
-                "sw_version": "102220.009",
-                "model": "P21-12-3600-E",
-                "iin": f"{dev.power_w / 229.5:.2f}",
-                "vin": "229.50",
-                "fan_speed": "7600" if dev.mining else "2400",
-            }
+            # m3x-105chip_get_psu.json; API 2.x adds fan_speed (protocols.md 2.2), which pyasic reads.
+            msg = {"name": "P21", "model": "P21-12-3600-E", "hw_version": "", "sw_version": "102220.009"}
+            if dialect.new_status:
+                msg["fan_speed"] = "7600" if dev.mining else "2400"
         elif name == "get_error_code":
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(dev.boot_time + 30))
             msg = {"error_code": [{str(code): stamp} for code in error_codes(dev)]}
