@@ -1,0 +1,152 @@
+"""Antminer stock firmware (bmminer/cgminer) and the firmware that keeps its API: Hiveon, MSKminer,
+asicseer, A.P., MaraFW, VNish over RPC, and LuxOS (which adds `power` and `config`).
+
+Units: the `GHS` fields and `chain_rateN` are in `rate_unit` when the firmware sends one, otherwise in the
+algorithm's unit from the model table (GH/s on SHA-256; MH/s on Scrypt L3+, X11 D3 and Ethash E3;
+kSol/s on Equihash Z11). Sleeping: `Mode` 254 (X17), or no hashrate with an empty `chain_rateN` on a
+board slot (X19).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from collectors.drivers.base import Driver, Reading, cgminer_pools
+from collectors.framing import Reply
+from collectors.identify import Dialect, Identity
+from collectors.models import ModelSpec
+from collectors.sample import Board
+from collectors.wire import dash_temps, first, section, temperature, to_float, to_int, to_str
+
+RATE_UNIT_THS = {"H": 1e-12, "KH": 1e-9, "MH": 1e-6, "GH": 1e-3, "TH": 1.0}
+SLEEP_MODE = 254
+_INDEXED = re.compile(r"^([a-z_]+?)(\d+)$")
+
+
+def _indexed(record: dict[str, Any], prefix: str) -> dict[int, object]:
+    """`{N: value}` for keys `prefixN` (e.g. `chain_acn3` -> 3)."""
+    found: dict[int, object] = {}
+    for key, value in record.items():
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            found[int(key[len(prefix) :])] = value
+    return found
+
+
+def stats_record(reply: Reply | None) -> dict[str, Any]:
+    """The data record of an Antminer `stats` reply (the one after the version block)."""
+    for record in section(reply, "STATS"):
+        if "GHS 5s" in record or "chain_acn1" in record or "STATS" in record:
+            return record
+    return {}
+
+
+class AntminerDriver(Driver):
+    """Stock Antminer API and its compatible aftermarket firmware."""
+
+    dialect: ClassVar[Dialect] = Dialect.ANTMINER
+    joinable: ClassVar[tuple[str, ...]] = ("summary", "stats", "pools")
+    required: ClassVar[tuple[str, ...]] = ("stats", "summary")
+
+    def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
+        stats = stats_record(replies.get("stats"))
+        summary = first(replies.get("summary"), "SUMMARY")
+        version_block = first(replies.get("stats"), "STATS")
+        reading = Reading(pools=cgminer_pools(replies.get("pools")))
+        reading.wire_model = to_str(version_block.get("Type"))
+        if reading.wire_model:
+            reading.wire_model = reading.wire_model.split("\n")[0].split("(")[0].strip()
+        unit = RATE_UNIT_THS.get(str(stats.get("rate_unit", "")).upper())
+        if unit is None:
+            unit = spec.ghs_unit_ths if spec is not None else 1e-3
+
+        boards, chain_rates, empty_slots = self._boards(stats, unit, spec)
+        reading.boards = boards
+        ghs = to_float(stats.get("GHS 5s"))
+        if ghs is None:
+            ghs = to_float(summary.get("GHS 5s"))
+        hashrate = ghs * unit if ghs is not None else None
+        chain_sum = sum(chain_rates) if chain_rates else None
+        if hashrate is not None and chain_sum and hashrate > chain_sum * 100:
+            # Some firmware (Z11 "Chipless") reports the total in a smaller unit than the chains: the
+            # per-chain rates agree with the model, so they are the truth.
+            hashrate = chain_sum
+        reading.hashrate_ths = round(hashrate, 12) if hashrate is not None else None
+        ideal = to_float(stats.get("total_rateideal"))
+        reading.expected_hashrate_ths = round(ideal * unit, 12) if ideal else None
+        reading.fans_rpm = self._fans(stats)
+        elapsed = stats.get("Elapsed", summary.get("Elapsed"))
+        reading.uptime_s = to_int(elapsed)
+        mode = to_int(stats.get("Mode"))
+        reading.sleeping = mode == SLEEP_MODE or (reading.hashrate_ths == 0 and empty_slots)
+        return reading
+
+    def _boards(
+        self, stats: dict[str, Any], unit: float, spec: ModelSpec | None
+    ) -> tuple[list[Board], list[float], bool]:
+        """Boards (present chains, plus dead slots up to the model's board count), chain rates, and
+        whether a board slot sent an empty `chain_rateN` (the X19 sleeping signal)."""
+        acn = {i: to_int(v) for i, v in _indexed(stats, "chain_acn").items()}
+        rates = _indexed(stats, "chain_rate")
+        rate_values = {i: to_float(v) for i, v in rates.items()}
+        present = sorted(
+            i for i in set(acn) | set(rates) if (acn.get(i) or 0) > 0 or (rate_values.get(i) or 0) > 0
+        )
+        wanted = spec.boards if spec is not None and spec.boards else len(present)
+        slots = sorted(acn) if acn else sorted(rates)
+        dead = [i for i in slots if i not in present][: max(0, wanted - len(present))]
+        indices = sorted(present + dead)
+        last_slot = max(indices) if indices else 0
+        empty_slots = any(
+            isinstance(rates.get(i), str) and rates.get(i) == "" for i in slots if i <= last_slot
+        )
+        boards: list[Board] = []
+        for position, i in enumerate(indices):
+            rate = rate_values.get(i)
+            pcb = dash_temps(stats.get(f"temp_pcb{i}"))
+            chip = dash_temps(stats.get(f"temp_chip{i}"))
+            board_temp = max(pcb) if pcb else temperature(stats.get(f"temp{i}"))
+            chip_temp = max(chip) if chip else temperature(stats.get(f"temp2_{i}"))
+            boards.append(
+                Board(
+                    index=position,
+                    hashrate_ths=round(rate * unit, 12) if rate is not None else None,
+                    temp_c=board_temp,
+                    chip_temp_c=chip_temp,
+                    chips=acn.get(i),
+                )
+            )
+        chain_rates = [b.hashrate_ths for b in boards if b.hashrate_ths is not None]
+        return boards, chain_rates, empty_slots
+
+    @staticmethod
+    def _fans(stats: dict[str, Any]) -> list[int]:
+        fans = _indexed(stats, "fan")
+        fans.pop(0, None)
+        values = [to_int(fans[i]) for i in sorted(fans) if i < 100]
+        spinning = [v for v in values if v]
+        if spinning:
+            return spinning
+        count = to_int(stats.get("fan_num")) or 0
+        return [0] * count if values else []
+
+
+class LuxOSDriver(AntminerDriver):
+    """LuxOS: the Antminer API plus `power` (watts) and `config` (MAC, hostname, serial)."""
+
+    dialect: ClassVar[Dialect] = Dialect.LUXOS
+    joinable: ClassVar[tuple[str, ...]] = ("summary", "stats", "pools", "power", "config")
+
+    def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
+        reading = super().parse(identity, replies, spec)
+        power = first(replies.get("power"), "POWER")
+        watts = to_float(power.get("Watts"))
+        reading.power_w = watts if watts else None
+        config = first(replies.get("config"), "CONFIG")
+        reading.mac = to_str(config.get("MACAddr"))
+        reading.hostname = to_str(config.get("Hostname"))
+        reading.serial = to_str(config.get("SerialNumber"))
+        nameplate = to_float(config.get("NameplateTHS"))
+        if reading.expected_hashrate_ths is None and nameplate:
+            reading.expected_hashrate_ths = nameplate
+        return reading

@@ -1,0 +1,155 @@
+"""Canaan Avalon (cgminer 4.10/4.11): A7xx-A15xx and the Avalon Q home line.
+
+The interesting data hides in `stats`: one `MM IDn` value per module, a string of `Key[value]` tokens
+(`GHSspd[199241.07] MGHS[59459.52 61407.83 63139.66] MTmax[77 78 77] ...`), or on the Avalon Q one
+`MM ID0:Summary` value plus `HBinfo` holding the per-chip `PVT_Tn` arrays. Units: MH/s in summary/devs,
+GH/s in the MM strings (`MGHS`, `GHSmm`, `GHSspd`). Sleeping: `SoftOFF[n]` non-zero or
+`SYSTEMSTATU[Work: In Idle ...]`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from collectors.drivers.base import Driver, Reading, cgminer_pools
+from collectors.framing import Reply
+from collectors.identify import Dialect, Identity
+from collectors.models import ModelSpec
+from collectors.sample import Board
+from collectors.wire import first, pick, section, temperature, to_float, to_int
+
+MHS_TO_THS = 1e-6
+GHS_TO_THS = 1e-3
+_TOKEN = re.compile(r"(\w+)\[([^\]]*)\]")
+
+MMValue = str | list[float]
+
+
+def parse_mm(text: str) -> dict[str, MMValue]:
+    """Parse an Avalon `Key[value]` string: lists of numbers where the value has several, else strings."""
+    parsed: dict[str, MMValue] = {}
+    for key, raw in _TOKEN.findall(text):
+        parts = raw.split()
+        if key != "SYSTEMSTATU" and len(parts) > 1:
+            numbers = [to_float(p) for p in parts]
+            if all(n is not None for n in numbers):
+                parsed[key] = [n for n in numbers if n is not None]
+                continue
+        parsed[key] = raw.strip()
+    return parsed
+
+
+def _num(mm: dict[str, MMValue], key: str) -> float | None:
+    value = mm.get(key)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return to_float(value.rstrip("%")) if isinstance(value, str) else None
+
+
+def _list(mm: dict[str, MMValue], key: str) -> list[float]:
+    value = mm.get(key)
+    if isinstance(value, list):
+        return value
+    number = _num(mm, key)
+    return [number] if number is not None else []
+
+
+def modules(stats: Reply | None) -> list[dict[str, MMValue]]:
+    """Every `MM IDn` module of a stats/estats reply, parsed (HBinfo merged into the module on Avalon Q)."""
+    found: list[dict[str, MMValue]] = []
+    for record in section(stats, "STATS"):
+        hbinfo = record.get("HBinfo")
+        for key in sorted(k for k in record if k.startswith("MM ID")):
+            value = record[key]
+            if isinstance(value, str):
+                mm = parse_mm(value)
+                if isinstance(hbinfo, str):
+                    mm.update({k: v for k, v in parse_mm(hbinfo).items() if k not in mm})
+                found.append(mm)
+    return found
+
+
+class AvalonDriver(Driver):
+    """Avalon replies -> one Reading."""
+
+    dialect: ClassVar[Dialect] = Dialect.AVALON
+    joinable: ClassVar[tuple[str, ...]] = ("summary", "stats", "pools", "devs")
+    required: ClassVar[tuple[str, ...]] = ("summary", "stats", "devs")
+
+    def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
+        reading = Reading(pools=cgminer_pools(replies.get("pools")))
+        summary = first(replies.get("summary"), "SUMMARY")
+        devs = first(replies.get("devs"), "DEVS")
+        mms = modules(replies.get("stats") or replies.get("estats"))
+        mhs = to_float(pick(devs, "MHS 1m", "MHS 5s")) if devs else None
+        if mhs is None:
+            mhs = to_float(pick(summary, "MHS 1m", "MHS 5s", "MHS 30s"))
+        if mhs is not None:
+            reading.hashrate_ths = round(mhs * MHS_TO_THS, 6)
+        elif mms:
+            spd = [_num(mm, "GHSspd") for mm in mms]
+            known = [s for s in spd if s is not None]
+            reading.hashrate_ths = round(sum(known) * GHS_TO_THS, 6) if known else None
+        reading.uptime_s = to_int(pick(summary, "Elapsed")) or to_int(pick(devs, "Device Elapsed"))
+        expected = [_num(mm, "GHSmm") for mm in mms]
+        known_expected = [e for e in expected if e]
+        if known_expected:
+            reading.expected_hashrate_ths = round(sum(known_expected) * GHS_TO_THS, 6)
+        if len(mms) == 1 and ("MGHS" in mms[0] or "MTmax" in mms[0]):
+            self._boards_of_one_module(mms[0], reading)
+        else:
+            self._module_boards(mms, reading)
+        power = [_num(mm, "WALLPOWER") for mm in mms]
+        known_power = [p for p in power if p]
+        reading.power_w = sum(known_power) if known_power else None
+        for mm in mms:
+            status = str(mm.get("SYSTEMSTATU", ""))
+            soft_off = _num(mm, "SoftOFF")
+            if "In Idle" in status or (soft_off is not None and soft_off > 0):
+                reading.sleeping = True
+        return reading
+
+    @staticmethod
+    def _boards_of_one_module(mm: dict[str, MMValue], reading: Reading) -> None:
+        rates = _list(mm, "MGHS")
+        tmax = _list(mm, "MTmax")
+        tavg = _list(mm, "MTavg")
+        count = max(len(rates), len(tmax))
+        outlet = temperature(_num(mm, "HBOTemp"))
+        for i in range(count):
+            chips_temps = [t for t in _list(mm, f"PVT_T{i}") if t]
+            board_temp = temperature(tavg[i]) if i < len(tavg) else outlet
+            chip_temp = temperature(tmax[i]) if i < len(tmax) else None
+            if chip_temp is None and chips_temps:
+                chip_temp = temperature(max(chips_temps))
+            reading.boards.append(
+                Board(
+                    index=i,
+                    hashrate_ths=round(rates[i] * GHS_TO_THS, 6) if i < len(rates) else None,
+                    temp_c=board_temp,
+                    chip_temp_c=chip_temp,
+                    chips=len(chips_temps) if chips_temps else None,
+                )
+            )
+        fans = [to_int(_num(mm, f"Fan{n}")) for n in range(1, 9) if f"Fan{n}" in mm]
+        reading.fans_rpm = [f for f in fans if f is not None]
+
+    @staticmethod
+    def _module_boards(mms: list[dict[str, MMValue]], reading: Reading) -> None:
+        """Older units (7xx-9xx): one module per `MM IDn`, each reported as one board."""
+        for position, mm in enumerate(mms):
+            reading.boards.append(
+                Board(
+                    index=position,
+                    temp_c=temperature(_num(mm, "Temp")),
+                    chip_temp_c=temperature(_num(mm, "TMax")),
+                )
+            )
+            fan = to_int(_num(mm, "Fan"))
+            if fan is not None:
+                reading.fans_rpm.append(fan)
+            for n in range(1, 9):
+                value = to_int(_num(mm, f"Fan{n}"))
+                if value is not None:
+                    reading.fans_rpm.append(value)

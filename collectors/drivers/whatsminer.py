@@ -1,0 +1,121 @@
+"""Whatsminer (btminer) API v1/v2 on port 4028.
+
+Units: MH/s in `summary` and `devs`/`edevs` (`MHS 1m`), GH/s in `Factory GHS`. The `get_*` and `status`
+commands answer with a string STATUS and an object Msg and are sent alone. Sleeping:
+`status` Msg `btmineroff`/`mineroff` "true". Device errors: `Error Code N` in summary and
+`get_error_code` (API >= 2.0.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from collectors.drivers.base import Driver, Reading, cgminer_pools
+from collectors.framing import Reply
+from collectors.identify import Dialect, Identity
+from collectors.models import ModelSpec
+from collectors.sample import Board, DeviceError
+from collectors.wire import as_mapping, first, pick, section, temperature, to_bool, to_float, to_int, to_str
+
+MHS_TO_THS = 1e-6
+GHS_TO_THS = 1e-3
+
+
+def firmware_string(value: object) -> str | None:
+    """`"'20210322.22.REL'"` -> `20210322.22.REL` (the firmware quotes its own version)."""
+    text = to_str(value)
+    return text.strip("'\"\\ ") or None if text else None
+
+
+class WhatsminerDriver(Driver):
+    """btminer replies -> one Reading."""
+
+    dialect: ClassVar[Dialect] = Dialect.WHATSMINER
+    joinable: ClassVar[tuple[str, ...]] = ("summary", "edevs", "devs", "pools")
+    separate: ClassVar[tuple[str, ...]] = ("status", "get_version", "get_error_code", "get_miner_info")
+    required: ClassVar[tuple[str, ...]] = ("summary",)
+
+    def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
+        summary = first(replies.get("summary"), "SUMMARY")
+        reading = Reading(pools=cgminer_pools(replies.get("pools")))
+        mhs = to_float(pick(summary, "MHS 1m", "MHS 5s", "MHS av"))
+        reading.hashrate_ths = round(mhs * MHS_TO_THS, 9) if mhs is not None else None
+        factory = to_float(summary.get("Factory GHS"))
+        target = to_float(summary.get("Target MHS"))
+        if factory:
+            reading.expected_hashrate_ths = round(factory * GHS_TO_THS, 6)
+        elif target:
+            reading.expected_hashrate_ths = round(target * MHS_TO_THS, 6)
+        power = to_float(summary.get("Power"))
+        reading.power_w = power if power else None
+        fans = [to_int(summary.get("Fan Speed In")), to_int(summary.get("Fan Speed Out"))]
+        reading.fans_rpm = [f for f in fans if f is not None]
+        reading.uptime_s = to_int(pick(summary, "Elapsed", "Uptime"))
+        reading.mac = to_str(summary.get("MAC"))
+        reading.firmware_version = firmware_string(summary.get("Firmware Version"))
+        reading.boards = self._boards(replies)
+        if not reading.boards:
+            temp = temperature(summary.get("Temperature"))
+            if temp is not None:
+                reading.temps_c.append(temp)
+        reading.errors = self._errors(summary, replies.get("get_error_code"))
+
+        status = as_mapping(as_mapping(replies.get("status")).get("Msg"))
+        off = to_bool(status.get("btmineroff", status.get("mineroff")))
+        reading.sleeping = bool(off)
+        reading.firmware_version = reading.firmware_version or firmware_string(
+            status.get("Firmware Version", status.get("FirmwareVersion"))
+        )
+        version = as_mapping(replies.get("get_version"))
+        msg = version.get("Msg")
+        if isinstance(msg, dict):
+            reading.firmware_version = firmware_string(msg.get("fw_ver")) or reading.firmware_version
+        info = as_mapping(as_mapping(replies.get("get_miner_info")).get("Msg"))
+        reading.mac = reading.mac or to_str(info.get("mac"))
+        reading.hostname = to_str(info.get("hostname"))
+        reading.serial = to_str(info.get("minersn"))
+        devdetails = first(replies.get("devdetails"), "DEVDETAILS")
+        model = to_str(devdetails.get("Model"))
+        reading.wire_model = model.replace("_", "") if model else None
+        return reading
+
+    @staticmethod
+    def _boards(replies: dict[str, Reply]) -> list[Board]:
+        records = section(replies.get("edevs"), "DEVS") or section(replies.get("devs"), "DEVS")
+        boards: list[Board] = []
+        for position, dev in enumerate(records):
+            mhs = to_float(pick(dev, "MHS 1m", "MHS 5s", "MHS av"))
+            chips = to_int(dev.get("Effective Chips"))
+            if str(dev.get("Status", "")).lower() == "dead" and chips is None:
+                chips = 0
+            boards.append(
+                Board(
+                    index=position,
+                    hashrate_ths=round(mhs * MHS_TO_THS, 9) if mhs is not None else None,
+                    temp_c=temperature(dev.get("Temperature")),
+                    chip_temp_c=temperature(pick(dev, "Chip Temp Avg", "Chip Temp Max")),
+                    chips=chips,
+                )
+            )
+        return boards
+
+    @staticmethod
+    def _errors(summary: dict[str, Any], error_reply: Reply | None) -> list[DeviceError]:
+        errors: list[DeviceError] = []
+        count = to_int(summary.get("Error Code Count")) or 0
+        for i in range(count):
+            code = to_str(summary.get(f"Error Code {i}"))
+            if code is not None:
+                errors.append(DeviceError(code=f"whatsminer:{code}", message=f"Whatsminer error code {code}"))
+        msg = as_mapping(as_mapping(error_reply).get("Msg"))
+        listed = msg.get("error_code")
+        entries = listed.items() if isinstance(listed, dict) else []
+        if isinstance(listed, list):
+            entries = [kv for item in listed if isinstance(item, dict) for kv in item.items()]
+        seen = {e.code for e in errors}
+        for code, since in entries:
+            key = f"whatsminer:{code}"
+            if key not in seen:
+                seen.add(key)
+                errors.append(DeviceError(code=key, message=f"Whatsminer error code {code} since {since}"))
+        return errors

@@ -1,0 +1,374 @@
+"""Bytes <-> JSON for the CGMiner-style API: request encoding, bounded reading, quirk repair.
+
+Reading (`read_nul_frame`): read until the first NUL or EOF, whichever comes first, never past
+`max_bytes` (MinerReplyTooLargeError, memory stays bounded). We stop at the NUL: some firmware keeps the
+socket open after replying, so waiting for a close could hang. Deadlines are the caller's
+(`connection.py` wraps every read in one).
+
+Decoding (`decode_reply`): valid JSON is parsed as is (the fast path, and the guarantee that a valid reply
+always means what it says). Anything else goes through `repair`, one string-aware pass over the text that
+fixes the malformations listed in protocols.md section 1, without touching the inside of valid strings:
+
+- a missing comma between two values: `}{`, `""temp0`, `]["`;
+- a comma where none may be: `[,{`, trailing `,}` / `,]`, doubled `,,`, a leading `,"id":1}` (gets `{`);
+- bare `nan`, `inf`, `-inf`, `NaN`, `Infinity` -> `null` (the strings "nan"/"inf" are valid JSON and stay
+  strings; `wire.py` turns them into None when a number is wanted);
+- invalid escapes inside strings: `\\'` -> `'`, any other `\\x` -> a literal backslash;
+- raw control characters (literal newlines) inside strings -> escaped;
+- a list written like a dict (Whatsminer API 2.0.4 `["218":"..."]`) -> an object;
+- trailing garbage after the complete top-level value (`...}"` on some Avalon and S9k firmware) -> dropped;
+- a truncated reply -> cut back to the last complete element and closed.
+
+The plain-text reply form (`STATUS=S,...|SUMMARY,...|`) is parsed into the same shape as the JSON form.
+What cannot be repaired raises MinerProtocolError naming the start of the bytes; nothing else escapes.
+
+Whatsminer API v3 (port 4433) frames every message as a 4-byte little-endian length plus JSON:
+`encode_v3_frame` / `read_v3_frame`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import struct
+from typing import Any
+
+from collectors.errors import MinerProtocolError, MinerReplyTooLargeError
+
+Reply = dict[str, Any]
+"""One decoded reply: a JSON object exactly as the device sent it (after repair)."""
+
+_CHUNK = 65536
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z", re.ASCII)
+_NOT_A_NUMBER = frozenset(
+    {"nan", "-nan", "+nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
+)
+_ESCAPABLE = frozenset('"\\/bfnrtu')
+_HEX = frozenset("0123456789abcdefABCDEF")
+_CLOSER = {"{": "}", "[": "]"}
+
+
+# --------------------------------------------------------------------------------------------- requests
+def encode_request(command: str, parameter: str | None = None) -> bytes:
+    """The JSON request for one command (or an `a+b+c` multi-command), as sent on port 4028."""
+    body: dict[str, str] = {"command": command}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def encode_v3_frame(message: dict[str, Any]) -> bytes:
+    """One Whatsminer API v3 frame: 4-byte little-endian length, then the JSON bytes."""
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return struct.pack("<I", len(body)) + body
+
+
+# ---------------------------------------------------------------------------------------------- reading
+async def read_nul_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
+    """Read one reply: up to the first NUL (excluded) or EOF; MinerReplyTooLargeError past `max_bytes`."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await reader.read(_CHUNK)
+        if not chunk:
+            break
+        nul = chunk.find(b"\x00")
+        if nul >= 0:
+            chunk = chunk[:nul]
+        size += len(chunk)
+        if size > max_bytes:
+            parts.append(chunk)
+            raise MinerReplyTooLargeError(
+                f"reply exceeds the {max_bytes}-byte cap", data=b"".join(parts)[:256]
+            )
+        parts.append(chunk)
+        if nul >= 0:
+            break
+    return b"".join(parts)
+
+
+async def read_v3_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
+    """Read one API v3 frame (length-prefixed) and return its JSON bytes."""
+    try:
+        header = await reader.readexactly(4)
+    except asyncio.IncompleteReadError as exc:
+        raise MinerProtocolError("API v3 reply shorter than its 4-byte header", data=exc.partial) from exc
+    (length,) = struct.unpack("<I", header)
+    if length > max_bytes:
+        raise MinerReplyTooLargeError(f"API v3 frame announces {length} bytes, cap {max_bytes}", data=header)
+    try:
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        raise MinerProtocolError(
+            f"API v3 frame cut short ({len(exc.partial)} of {length} bytes)", data=exc.partial
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------- decoding
+def _reject_constant(_name: str) -> None:
+    return None
+
+
+def decode_reply(data: bytes) -> Reply:
+    """Decode one reply into a JSON object, repairing known firmware quirks; MinerProtocolError otherwise."""
+    text = data.decode("utf-8", "replace").strip().rstrip("\x00").strip()
+    if not text:
+        raise MinerProtocolError("empty reply", data=data)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        value = None
+    if value is None:
+        if text.startswith("STATUS="):
+            return parse_plain_text(text)
+        repaired = repair(text, original=data)
+        try:
+            value = json.loads(repaired, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise MinerProtocolError(f"unrepairable JSON ({exc})", data=data) from exc
+    if not isinstance(value, dict):
+        raise MinerProtocolError("reply is not a JSON object", data=data)
+    return value
+
+
+def repair(text: str, *, original: bytes | None = None) -> str:
+    """Rewrite a malformed reply into valid JSON text (see the module docstring for what is fixed)."""
+    fixer = _Repair(text, original if original is not None else text.encode("utf-8", "replace"))
+    return fixer.run()
+
+
+class _Repair:
+    """One pass over the text; `prev` is the kind of the last significant token written."""
+
+    def __init__(self, text: str, original: bytes) -> None:
+        self.text = text
+        self.original = original
+        self.out: list[str] = []
+        self.stack: list[list[Any]] = []  # [opener, index of the opener in out]
+        self.prev = "start"  # start | open | value | key | colon | comma
+        self.safe_len = 0  # out length and stack depth at the last point where the text could be closed
+        self.safe_depth = 0
+
+    def fail(self, why: str) -> MinerProtocolError:
+        return MinerProtocolError(f"unrepairable reply: {why}", data=self.original)
+
+    def _mark_safe(self) -> None:
+        self.safe_len = len(self.out)
+        self.safe_depth = len(self.stack)
+
+    def _value_start(self) -> None:
+        """Before a value: insert the comma that firmware forgot between two values."""
+        if self.prev == "value" and self.stack:
+            self.out.append(",")
+            self.prev = "comma"
+
+    def _value_done(self) -> None:
+        self.prev = "value"
+        self._mark_safe()
+
+    def run(self) -> str:
+        text, n, i = self.text, len(self.text), 0
+        while i < n:
+            ch = text[i]
+            if ch in " \t\r\n\x00":
+                i += 1
+            elif ch in "{[":
+                if self.prev == "start" and self.out:
+                    break
+                self._value_start()
+                self.stack.append([ch, len(self.out)])
+                self.out.append(ch)
+                self.prev = "open"
+                self._mark_safe()
+                i += 1
+            elif ch in "}]":
+                if not self.stack:
+                    raise self.fail(f"unexpected {ch!r} at offset {i}")
+                if self.prev == "comma":
+                    self.out.pop()
+                elif self.prev in ("colon", "key"):
+                    self.out.append("null" if self.prev == "colon" else ":null")
+                opener = self.stack.pop()[0]
+                self.out.append(_CLOSER[opener])
+                self._value_done()
+                i += 1
+                if not self.stack:
+                    return "".join(self.out)  # anything after the top-level value is junk
+            elif ch == ",":
+                if self.prev == "start":
+                    # Avalon sometimes drops the opening brace: `,"id":1}`.
+                    self.stack.append(["{", 0])
+                    self.out.append("{")
+                    self.prev = "open"
+                elif self.prev in ("value", "key"):
+                    if self.prev == "key":
+                        self.out.append(":null")
+                    self.out.append(",")
+                    self.prev = "comma"
+                # after `[`, `{`, `,` or `:` a comma is noise: `[,{`, `,,`
+                i += 1
+            elif ch == ":":
+                if not self.stack:
+                    raise self.fail(f"':' outside any object at offset {i}")
+                top = self.stack[-1]
+                if top[0] == "[" and self.prev == "value":
+                    # A list written like a dict (Whatsminer API 2.0.4): make it the object it means.
+                    top[0] = "{"
+                    self.out[top[1]] = "{"
+                    self.prev = "key"
+                if self.prev == "key":
+                    self.out.append(":")
+                    self.prev = "colon"
+                i += 1
+            elif ch == '"':
+                if not self.stack:
+                    raise self.fail("reply does not start with '{'")
+                as_key = self.stack[-1][0] == "{" and self.prev in ("open", "comma")
+                if not as_key:
+                    self._value_start()
+                    if self.stack[-1][0] == "{" and self.prev == "comma":
+                        as_key = True
+                end, literal = self._string(i + 1)
+                if end < 0:
+                    break  # truncated inside a string
+                self.out.append(literal)
+                i = end
+                if as_key:
+                    self.prev = "key"
+                else:
+                    self._value_done()
+            else:
+                j = i
+                while j < n and (text[j].isalnum() or text[j] in "+-._"):
+                    j += 1
+                if j == i:
+                    raise self.fail(f"unexpected {ch!r} at offset {i}")
+                if not self.stack:
+                    raise self.fail("reply does not start with '{'")
+                if j >= n:
+                    break  # a bare token cut by the end of the reply may itself be cut: drop it
+                word = text[i:j]
+                self._value_start()
+                self.out.append(self._bare(word))
+                self._value_done()
+                i = j
+        return self._close_truncated()
+
+    def _bare(self, word: str) -> str:
+        lower = word.lower()
+        if lower in ("true", "false", "null"):
+            return lower
+        if lower in _NOT_A_NUMBER:
+            return "null"
+        if _NUMBER.match(word):
+            return word
+        candidate = word.lstrip("+")
+        try:
+            float(candidate)
+        except ValueError:
+            raise self.fail(f"bare word {word[:20]!r} is not a JSON value") from None
+        return json.dumps(float(candidate))
+
+    def _string(self, start: int) -> tuple[int, str]:
+        """Scan a string body from `start`; return (index after the closing quote, JSON literal)."""
+        text, n = self.text, len(self.text)
+        buf = ['"']
+        i = start
+        while i < n:
+            ch = text[i]
+            if ch == '"':
+                buf.append('"')
+                return i + 1, "".join(buf)
+            if ch == "\\":
+                if i + 1 >= n:
+                    return -1, ""
+                nxt = text[i + 1]
+                if nxt == "u" and i + 5 < n and all(c in _HEX for c in text[i + 2 : i + 6]):
+                    buf.append(text[i : i + 6])
+                    i += 6
+                    continue
+                if nxt in _ESCAPABLE and nxt != "u":
+                    buf.append(text[i : i + 2])
+                elif nxt == "'":
+                    buf.append("'")
+                else:
+                    buf.append("\\\\")  # a lone backslash: keep it as a literal character
+                    i += 1
+                    continue
+                i += 2
+                continue
+            if ch < " ":
+                buf.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\u{ord(ch):04x}"))
+            else:
+                buf.append(ch)
+            i += 1
+        return -1, ""
+
+    def _close_truncated(self) -> str:
+        if not self.out:
+            raise self.fail("no JSON object in reply")
+        del self.out[self.safe_len :]
+        if self.safe_depth == 0:
+            raise self.fail("reply ends before any complete value")
+        closers = [_CLOSER[entry[0]] for entry in reversed(self.stack[: self.safe_depth])]
+        return "".join(self.out) + "".join(closers)
+
+
+# ------------------------------------------------------------------------------------------- plain text
+def _plain_value(raw: str) -> Any:
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else None
+
+
+def _split_escaped(text: str, sep: str) -> list[str]:
+    """Split on `sep` where it is not backslash-escaped; unescape `\\|`, `\\,`, `\\=`, `\\\\`."""
+    parts: list[str] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            cur.append(ch + text[i + 1])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def parse_plain_text(text: str) -> Reply:
+    """Parse the plain-text reply form `STATUS=S,...|SECTION,k=v,...|` into the JSON reply shape."""
+    reply: Reply = {}
+    for index, section in enumerate(s for s in _split_escaped(text.strip(), "|") if s.strip()):
+        fields = _split_escaped(section, ",")
+        name = "STATUS" if index == 0 else None
+        record: dict[str, Any] = {}
+        for field in fields:
+            key, eq, raw = field.partition("=")
+            if not eq:
+                if name is None:
+                    name = _unescape(key).strip() or None
+                continue
+            record[_unescape(key)] = _plain_value(_unescape(raw))
+        reply.setdefault(name or "DATA", []).append(record)
+    if "STATUS" not in reply:
+        raise MinerProtocolError("plain-text reply without STATUS", data=text)
+    return reply

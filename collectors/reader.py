@@ -1,0 +1,225 @@
+"""The top-level API the poller, scanner and CLI use: identify a device, read it into one Sample.
+
+Contract:
+- `read_device` NEVER raises for device trouble. An unreachable device is a Sample with state
+  `unreachable`, a broken one `error`, each with a specific `errors` entry (`connection_refused`,
+  `connection_reset`, `connection_failed`, `timeout`, `protocol_error` naming the bytes' start,
+  `reply_too_large`, `api_error` with the device's code, `unknown_device`). It only raises on programming
+  errors and on cancellation.
+- The whole call, identification included, ends within `timeouts.device` seconds (plus scheduling).
+- Every socket is opened and closed inside the call; the caller holds none.
+- Units are the Sample's: TH/s, Celsius, watts, seconds, J/TH.
+- `identify_device` raises MinerError subclasses: it is for the scanner, which wants the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from collectors.client import CommandResults, MinerClient, WhatsminerV3Client
+from collectors.connection import Limits, Timeouts
+from collectors.drivers import Driver, build_sample, driver_for
+from collectors.errors import (
+    MinerAPIError,
+    MinerConnectionError,
+    MinerConnectionRefusedError,
+    MinerError,
+    MinerTimeoutError,
+)
+from collectors.framing import Reply
+from collectors.identify import Dialect, Identity, classify, classify_v3
+from collectors.models import lookup
+from collectors.sample import DeviceError, Sample, State
+from collectors.web import WebCredentials, fetch_antminer_system_info
+
+V3_PORT = 4433
+PROBE_COMMANDS = ("pools", "summary", "stats")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReading:
+    """One read: the Sample, and the Identity to cache for the next poll (None if never identified)."""
+
+    sample: Sample
+    identity: Identity | None
+
+
+async def identify_device(
+    host: str, port: int = 4028, *, timeouts: Timeouts, limits: Limits | None = None
+) -> Identity:
+    """Identify one device (version + devdetails, a summary/stats probe if needed, API v3 on 4433)."""
+    identity, _ = await _identify(host, port, timeouts, limits or Limits())
+    return identity
+
+
+async def read_device(
+    host: str,
+    port: int = 4028,
+    *,
+    timeouts: Timeouts,
+    limits: Limits | None = None,
+    credentials: WebCredentials | None = None,
+    known: Identity | None = None,
+) -> DeviceReading:
+    """Identify (unless `known`), poll with the dialect's commands, and return one Sample; never raises
+    for device trouble (see the module docstring)."""
+    limits = limits or Limits()
+    started = time.monotonic()
+    identity = known
+    try:
+        async with asyncio.timeout(timeouts.device):
+            seed: dict[str, Reply] = {}
+            if identity is None:
+                identity, seed = await _identify(host, port, timeouts, limits)
+            driver = driver_for(identity.dialect)
+            if driver is None:
+                return DeviceReading(
+                    _failure(
+                        host, port, identity, State.ERROR, "unknown_device", "no known miner API answered"
+                    ),
+                    identity,
+                )
+            replies, failures = await _poll(driver, identity, seed, timeouts, limits)
+            if not any(name in replies for name in driver.required):
+                return DeviceReading(_from_failures(host, port, identity, failures), identity)
+            spec = lookup(identity.model, identity.make)
+            reading = driver.parse(identity, replies, spec)
+            sample = build_sample(host, port, identity, reading, spec)
+            if credentials is not None and identity.make == "Antminer" and sample.serial is None:
+                remaining = timeouts.device - (time.monotonic() - started)
+                sample = await _with_web_identity(sample, host, credentials, remaining)
+            return DeviceReading(sample, identity.with_model(reading.wire_model))
+    except TimeoutError:
+        error = MinerTimeoutError(
+            f"{host}:{port}: no complete reading within {timeouts.device}s", phase="device"
+        )
+        return DeviceReading(_failure_from(host, port, identity, error), identity)
+    except MinerError as exc:
+        return DeviceReading(_failure_from(host, port, identity, exc), identity)
+
+
+async def _identify(
+    host: str, port: int, timeouts: Timeouts, limits: Limits
+) -> tuple[Identity, dict[str, Reply]]:
+    client = MinerClient(host, port, timeouts, limits)
+    version, devdetails = await asyncio.gather(
+        client.raw("version"), client.raw("devdetails"), return_exceptions=True
+    )
+    for outcome in (version, devdetails):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, MinerError):
+            raise outcome
+    version_reply = version if isinstance(version, dict) else None
+    devdetails_reply = devdetails if isinstance(devdetails, dict) else None
+    if version_reply is None and devdetails_reply is None:
+        error = version if isinstance(version, MinerError) else devdetails
+        assert isinstance(error, MinerError)
+        if isinstance(error, MinerConnectionRefusedError | MinerTimeoutError) and port != V3_PORT:
+            v3 = WhatsminerV3Client(host, V3_PORT, timeouts, limits)
+            try:
+                info = await v3.command("get.device.info")
+            except MinerError:
+                raise error from None
+            return classify_v3(info, host=host, port=V3_PORT), {"get.device.info": info}
+        raise error
+    identity = classify(version_reply, devdetails_reply, host=host, port=port)
+    seed: dict[str, Reply] = {}
+    if devdetails_reply is not None and "DEVDETAILS" in devdetails_reply:
+        seed["devdetails"] = devdetails_reply
+    if identity.dialect is Dialect.UNKNOWN or identity.model is None:
+        results = await client.commands(PROBE_COMMANDS)
+        probe = {name: r for name, r in results.items() if isinstance(r, dict)}
+        seed.update(probe)
+        better = classify(version_reply, devdetails_reply, probe, host=host, port=port)
+        if identity.dialect is Dialect.UNKNOWN or better.dialect == identity.dialect:
+            identity = better
+    return identity, seed
+
+
+async def _poll(
+    driver: Driver, identity: Identity, seed: dict[str, Reply], timeouts: Timeouts, limits: Limits
+) -> tuple[dict[str, Reply], dict[str, MinerError]]:
+    """Run the driver's commands (reusing what identification already read)."""
+    results: CommandResults
+    if identity.dialect is Dialect.WHATSMINER_V3:
+        v3 = WhatsminerV3Client(identity.host, identity.api_port, timeouts, limits)
+        wanted = [name for name in driver.joinable if name not in seed]
+        requests = tuple((n.split(":")[0], n.split(":")[1] if ":" in n else None) for n in wanted)
+        results = await v3.commands(requests)
+    else:
+        client = MinerClient(identity.host, identity.api_port, timeouts, limits)
+        joinable = tuple(n for n in driver.joinable if n not in seed)
+        separate = tuple(n for n in driver.separate if n not in seed)
+        results = await client.commands(joinable, separate, multi=driver.multi)
+    replies = dict(seed)
+    failures: dict[str, MinerError] = {}
+    for name, outcome in results.items():
+        if isinstance(outcome, MinerError):
+            failures[name] = outcome
+        else:
+            replies[name] = outcome
+    return replies, failures
+
+
+async def _with_web_identity(
+    sample: Sample, host: str, credentials: WebCredentials, remaining: float
+) -> Sample:
+    if remaining <= 0:
+        return sample
+    try:
+        info = await fetch_antminer_system_info(host, credentials, timeout=remaining)
+    except MinerError as exc:
+        error = DeviceError(code=f"web_{exc.code}", message=str(exc))
+        return sample.model_copy(update={"errors": [*sample.errors, error]})
+    return sample.model_copy(
+        update={
+            "serial": info.serial or sample.serial,
+            "mac": info.mac or sample.mac,
+            "hostname": info.hostname or sample.hostname,
+        }
+    )
+
+
+def _from_failures(host: str, port: int, identity: Identity, failures: dict[str, MinerError]) -> Sample:
+    errors = [_device_error(exc) for exc in failures.values()]
+    unreachable = bool(failures) and all(isinstance(e, MinerConnectionError) for e in failures.values())
+    state = State.UNREACHABLE if unreachable else State.ERROR
+    if not errors:
+        errors = [DeviceError(code="no_data", message="the device answered none of the polled commands")]
+    return _sample_for(host, port, identity, state, errors)
+
+
+def _device_error(exc: MinerError) -> DeviceError:
+    if isinstance(exc, MinerAPIError):
+        return DeviceError(code=f"api_error:{exc.status_code}", message=str(exc))
+    return DeviceError(code=exc.code, message=str(exc))
+
+
+def _failure_from(host: str, port: int, identity: Identity | None, exc: MinerError) -> Sample:
+    state = State.UNREACHABLE if isinstance(exc, MinerConnectionError) else State.ERROR
+    return _sample_for(host, port, identity, state, [_device_error(exc)])
+
+
+def _failure(  # noqa: PLR0917
+    host: str, port: int, identity: Identity | None, state: State, code: str, message: str
+) -> Sample:
+    return _sample_for(host, port, identity, state, [DeviceError(code=code, message=message)])
+
+
+def _sample_for(
+    host: str, port: int, identity: Identity | None, state: State, errors: list[DeviceError]
+) -> Sample:
+    return Sample(
+        ip=host,
+        port=port,
+        make=identity.make if identity else None,
+        model=identity.model if identity else None,
+        firmware_vendor=identity.firmware_vendor if identity else None,
+        firmware_version=identity.firmware_version if identity else None,
+        state=state,
+        errors=errors,
+        mac=identity.mac if identity else None,
+        serial=identity.serial if identity else None,
+        hostname=identity.hostname if identity else None,
+    )
