@@ -283,7 +283,7 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
         raise ScheduleError(f"{filename}: no [[layer]] entries")
     lines = _layer_lines(text)
     layers = tuple(
-        _parse_layer(raw, filename, lines[i] if i < len(lines) else None, i)
+        parse_layer(raw, filename, lines[i] if i < len(lines) else None, i)
         for i, raw in enumerate(raw_layers)
     )
     seen: set[str] = set()
@@ -330,7 +330,8 @@ def _layer_lines(text: str) -> list[int]:
     return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[layer]]")]
 
 
-def _parse_layer(raw: object, filename: str, line: int | None, index: int) -> Layer:
+def parse_layer(raw: object, filename: str, line: int | None, index: int) -> Layer:
+    """One layer from its TOML/JSON table; raises ScheduleError naming the file, line and layer id."""
     where = f"{filename}:{line}" if line else f"{filename}: layer #{index + 1}"
     if not isinstance(raw, dict):
         raise ScheduleError(f"{where}: a layer must be a table")

@@ -1,0 +1,166 @@
+"""`fleetmon tariffs rate`, `fleetmon inventory import` and `fleetmon report supply-chain`.
+
+Until the database path is wired, the report reads a units file (JSON list of unit records, e.g. a
+simulator manifest) optionally joined with an inventory CSV, and inventory import validates only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from fleetmon.supplychain.errors import SupplyChainError
+from fleetmon.supplychain.fleet import load_units_file
+from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
+from fleetmon.supplychain.report import build_report, report_csv, report_json, report_table
+from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, load_schedules, rate
+
+# Where imported inventory records go once storage is wired: takes the valid records, returns how many
+# were stored. None = validate only.
+InventorySink = Callable[[Sequence[InventoryRecord]], int]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the tariffs, inventory and report command groups."""
+    tariffs = subparsers.add_parser("tariffs", help="US import duty on mining hardware")
+    tsub = tariffs.add_subparsers(dest="tariffs_command", metavar="ACTION", required=True)
+    rate_cmd = tsub.add_parser("rate", help="duty rate for an origin, HTS code and entry date")
+    rate_cmd.add_argument("--origin", required=True, help="country of origin, ISO alpha-2 (CN, MY, US, ...)")
+    rate_cmd.add_argument("--hts", default=DEFAULT_HTS, help=f"HTS code (default {DEFAULT_HTS})")
+    rate_cmd.add_argument("--date", required=True, type=_iso_date, help="entry date YYYY-MM-DD")
+    rate_cmd.add_argument("--json", action="store_true", help="print JSON (total_rate is a fraction)")
+    _schedule_option(rate_cmd)
+    rate_cmd.set_defaults(handler=handle_tariffs_rate)
+
+    inventory = subparsers.add_parser(
+        "inventory", help="unit inventory records (origin evidence, customs values)"
+    )
+    isub = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
+    imp = isub.add_parser("import", help="validate an inventory CSV and print a summary")
+    imp.add_argument("file", type=Path, help="CSV: serial,model,assembly_country,origin_evidence,...")
+    imp.set_defaults(handler=handle_inventory_import)
+
+    report = subparsers.add_parser("report", help="fleet reports")
+    rsub = report.add_subparsers(dest="report_command", metavar="REPORT", required=True)
+    sc = rsub.add_parser("supply-chain", help="hash-share, China dependency and tariff exposure")
+    sc.add_argument("--as-of", type=_iso_date, default=None, help="date for tariff exposure (default today)")
+    sc.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    sc.add_argument("--units", type=Path, required=True, help="units JSON (list of unit records)")
+    sc.add_argument("--inventory", type=Path, default=None, help="inventory CSV joined by serial")
+    _schedule_option(sc)
+    sc.set_defaults(handler=handle_report_supply_chain)
+
+
+def _schedule_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schedule",
+        type=Path,
+        action="append",
+        default=[],
+        help="tariff schedule TOML applied over the shipped one (mode add) or instead of it (mode replace); "
+        "repeatable",
+    )
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _schedule(args: argparse.Namespace) -> Schedule:
+    paths: list[Path] = args.schedule
+    return load_schedules(paths)
+
+
+def handle_tariffs_rate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print the duty at (origin, HTS, date) with its layers and sources."""
+    try:
+        result = rate(_schedule(args), args.origin, args.hts, args.date)
+    except (SupplyChainError, ValueError) as exc:
+        print(f"fleetmon tariffs rate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(result.to_json(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return 0
+    out.write(f"{result.origin} {result.hts} entered {result.on}: {float(result.total_rate) * 100:.1f}%\n")
+    for lay in result.layers:
+        flags = f" [{','.join(sorted(lay.flags))}]" if lay.flags else ""
+        out.write(f"  {float(lay.rate) * 100:>6.1f}%  {lay.name}{flags}\n           source: {lay.source}\n")
+    for note in result.notes:
+        out.write(f"  note: {note}\n")
+    return 0
+
+
+def read_inventory(path: Path) -> InventoryParse:
+    """Read and validate an inventory CSV file (row errors are returned, not raised)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SupplyChainError(f"{path}: cannot read: {exc}") from exc
+    return parse_inventory_csv(text, str(path))
+
+
+def import_inventory(parsed: InventoryParse, sink: InventorySink | None) -> int | None:
+    """Hand the valid records to storage; returns how many were stored, None when no sink is wired."""
+    if sink is None:
+        return None
+    return sink(parsed.records)
+
+
+def handle_inventory_import(
+    args: argparse.Namespace, out: TextIO = sys.stdout, sink: InventorySink | None = None
+) -> int:
+    """Validate an inventory CSV, print a summary and every rejected line; 1 if any line was rejected."""
+    try:
+        parsed = read_inventory(args.file)
+    except SupplyChainError as exc:
+        print(f"fleetmon inventory import: {exc}", file=sys.stderr)
+        return 2
+    stored = import_inventory(parsed, sink)
+    by_evidence: dict[str, int] = {}
+    for rec in parsed.records:
+        key = rec.origin.evidence or "none" if rec.origin else "no origin"
+        by_evidence[key] = by_evidence.get(key, 0) + 1
+    out.write(f"{parsed.source}: {len(parsed.records)} valid records, {len(parsed.errors)} rejected lines\n")
+    for key, count in sorted(by_evidence.items()):
+        out.write(f"  origin evidence {key}: {count}\n")
+    with_value = sum(1 for r in parsed.records if r.customs_value_usd is not None)
+    with_entry = sum(1 for r in parsed.records if r.entry_date)
+    out.write(f"  with customs value: {with_value}; with entry date: {with_entry}\n")
+    for err in parsed.errors:
+        out.write(f"  rejected {err}\n")
+    if stored is None:
+        out.write("  not stored: validation only (the database import is not wired yet)\n")
+    else:
+        out.write(f"  stored: {stored}\n")
+    return 1 if parsed.errors else 0
+
+
+def handle_report_supply_chain(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Compute the supply-chain report from a units file (and inventory) and print it."""
+    try:
+        inventory = read_inventory(args.inventory) if args.inventory else None
+        units = load_units_file(args.units, inventory.by_serial() if inventory else None)
+        report = build_report(units, _schedule(args), args.as_of or date.today())
+    except SupplyChainError as exc:
+        print(f"fleetmon report supply-chain: {exc}", file=sys.stderr)
+        return 2
+    if inventory is not None and inventory.errors:
+        for err in inventory.errors:
+            print(f"inventory {inventory.source}: rejected {err}", file=sys.stderr)
+    if args.format == "json":
+        json.dump(report_json(report), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif args.format == "csv":
+        out.write(report_csv(report))
+    else:
+        out.write(report_table(report))
+    return 0

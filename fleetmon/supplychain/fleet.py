@@ -1,0 +1,193 @@
+"""The typed fleet the analytics work on: `FleetUnit` values, built from plain records (a units JSON
+file, a simulator manifest, later database rows) joined with inventory records and the catalog.
+
+This is the one place where loose input is turned into typed units; the analytics never see raw dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+from fleetmon.supplychain.catalog import Catalog, ModelSpec, shipped_catalog
+from fleetmon.supplychain.errors import UnitsFileError
+from fleetmon.supplychain.origin import (
+    InventoryRecord,
+    Origin,
+    OriginBasis,
+    OriginDefault,
+    declared_origin,
+    default_origin,
+)
+from fleetmon.supplychain.tariffs import DEFAULT_HTS, normalise_hts
+
+# States in which a device's measured hashrate is not a measurement (an outage is a state, not 0 TH/s).
+NOT_MEASURED_STATES = frozenset({"unreachable", "offline", "down", "unknown"})
+
+
+@dataclass(frozen=True)
+class FleetUnit:
+    """One miner as the supply-chain analytics see it. Hashrates in TH/s; None means not known."""
+
+    serial: str | None
+    model: str | None  # as reported by the device
+    manufacturer: str | None  # catalog maker, None when unresolved
+    catalog_model: str | None  # catalog model name, None when unresolved
+    firmware_vendor: str | None
+    hashrate_ths: float | None  # measured
+    nominal_hashrate_ths: float | None
+    origin: Origin
+    customs_value_usd: float | None
+    entry_date: date | None
+    hts_code: str = DEFAULT_HTS
+    ip: str | None = None
+    make: str | None = None  # raw make string (e.g. "antminer"), kept for display
+
+    @property
+    def key(self) -> str:
+        """A stable identity for ordering and display: serial, else IP, else model."""
+        return self.serial or self.ip or self.model or "?"
+
+
+def build_unit(
+    record: Mapping[str, object],
+    *,
+    inventory: Mapping[str, InventoryRecord] | None = None,
+    catalog: Catalog | None = None,
+    defaults: tuple[OriginDefault, ...] | None = None,
+) -> FleetUnit:
+    """A FleetUnit from one plain record (units file or manifest entry) and its inventory line.
+
+    Precedence for origin: inventory evidence, then an origin in the record itself, then the
+    maker/model/year default, then unknown. Raises ValueError for invalid field values.
+    """
+    cat = catalog or shipped_catalog()
+    serial = _text(record, "serial")
+    inv = inventory.get(serial) if inventory is not None and serial else None
+    reported_model = _text(record, "model") or (inv.model if inv else None)
+    make = _text(record, "make") or _text(record, "manufacturer")
+    spec: ModelSpec | None = cat.resolve(reported_model, make) if reported_model else None
+    maker = spec.maker if spec else None
+    if maker is None and make:
+        found = cat.manufacturer(make)
+        maker = found.name if found else None
+
+    state = (_text(record, "state") or "").lower()
+    measured = _number(record, "hashrate_ths")
+    if state in NOT_MEASURED_STATES:
+        measured = None
+    nominal = _number(record, "nominal_hashrate_ths")
+    if nominal is None and spec is not None:
+        nominal = spec.hashrate_ths
+
+    entry = inv.entry_date if inv and inv.entry_date else _date(record, "entry_date")
+    value = (
+        inv.customs_value_usd
+        if inv and inv.customs_value_usd is not None
+        else _number(record, "customs_value_usd")
+    )
+    hts = (inv.hts_code if inv else None) or _text(record, "hts_code") or DEFAULT_HTS
+    normalise_hts(hts)
+
+    origin: Origin
+    record_country = _text(record, "assembly_country")
+    if inv is not None and inv.origin is not None:
+        origin = inv.origin
+    elif record_country:
+        origin = declared_origin(record_country, _text(record, "origin_evidence"))
+    else:
+        year = entry.year if entry else (spec.release_year if spec else None)
+        origin = default_origin(maker, spec.model if spec else None, year, defaults)
+
+    return FleetUnit(
+        serial=serial,
+        model=reported_model,
+        manufacturer=maker,
+        catalog_model=spec.model if spec else None,
+        firmware_vendor=_text(record, "firmware_vendor"),
+        hashrate_ths=measured,
+        nominal_hashrate_ths=nominal,
+        origin=origin,
+        customs_value_usd=value,
+        entry_date=entry,
+        hts_code=hts,
+        ip=_text(record, "ip"),
+        make=make,
+    )
+
+
+def build_units(
+    records: Iterable[Mapping[str, object]],
+    *,
+    inventory: Mapping[str, InventoryRecord] | None = None,
+    catalog: Catalog | None = None,
+) -> list[FleetUnit]:
+    """FleetUnits for many records; raises UnitsFileError naming the record index on a bad value."""
+    units: list[FleetUnit] = []
+    for index, record in enumerate(records):
+        try:
+            units.append(build_unit(record, inventory=inventory, catalog=catalog))
+        except ValueError as exc:
+            raise UnitsFileError(f"record #{index}: {exc}") from exc
+    return units
+
+
+def load_units_file(path: Path, inventory: Mapping[str, InventoryRecord] | None = None) -> list[FleetUnit]:
+    """Read a JSON list of unit records (or {"devices": [...]}, as a simulator manifest may be)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnitsFileError(f"{path}: cannot read units JSON: {exc}") from exc
+    if isinstance(data, dict):
+        data = data.get("devices", data.get("units"))
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise UnitsFileError(f"{path}: expected a JSON list of objects (or {{'devices': [...]}})")
+    try:
+        return build_units(data, inventory=inventory)
+    except UnitsFileError as exc:
+        raise UnitsFileError(f"{path}: {exc}") from exc
+
+
+def with_origin(unit: FleetUnit, country: str, basis: OriginBasis, reasoning: str) -> FleetUnit:
+    """The unit with another origin (used by scenarios)."""
+    origin = Origin(country=country, basis=basis, confidence=1.0, evidence="scenario", reasoning=reasoning)
+    return replace(unit, origin=origin)
+
+
+def _text(record: Mapping[str, object], key: str) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        raise ValueError(f"{key} must be a string, not {type(value).__name__}")
+    text = str(value).strip()
+    return text or None
+
+
+def _number(record: Mapping[str, object], key: str) -> float | None:
+    value = record.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key} must be a number")
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{key} {value!r} is not a number") from exc
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{key} must be a non-negative finite number, not {value!r}")
+    return number
+
+
+def _date(record: Mapping[str, object], key: str) -> date | None:
+    value = _text(record, key)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{key} {value!r} is not YYYY-MM-DD") from exc
