@@ -586,17 +586,24 @@ class WhatsminerPersonality:
             elif param == "edevs":
                 section = self.v3_edevs(dev)
             else:
+                # "id" is not in the asic-rs capture (hand-made values) but pyasic's config reader sorts
+                # the v3 pools by it, so the firmware it was written against sends it.
                 section = [
                     {
+                        "id": i,
                         "account": p.user,
                         "pool-priority": p.priority,
                         "status": "alive" if p.alive else "dead",
                         "stratum-active": p.active and p.alive,
                         "url": p.url,
                     }
-                    for p in dev.pools
+                    for i, p in enumerate(dev.pools)
                 ]
             return {"code": 0, "when": int(now), "msg": {str(param): section}, "desc": cmd}
+        if cmd == "get.miner.setting":
+            # No capture; pyasic reads only msg["power-mode"] (MiningModeConfig.from_btminer_v3).
+            setting: Json = {"power-mode": "normal", "power-limit": _power_limit(dev)}
+            return {"code": 0, "when": int(now), "msg": setting, "desc": cmd}
         return {"code": -1, "when": int(now), "msg": "invalid cmd", "desc": cmd}
 
     def device_info(self, dev: SimDevice) -> Json:
