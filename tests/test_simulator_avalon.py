@@ -271,3 +271,35 @@ def test_unknown_command_is_invalid() -> None:
 def test_web_page_names_avalon() -> None:
     resp = PERSONALITY.http(make_device(A1246), HttpRequest("GET", "/", "", {}), NOW)
     assert resp.status == 200 and b"Avalon" in resp.body
+
+
+# ---- over real sockets, read by an independent client ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ip", "spec", "backend"),
+    [("127.32.0.2", A1246, "CGMinerAvalon1246"), ("127.32.0.3", A1566, "CGMinerAvalon1566")],
+)
+async def test_pyasic_identifies_avalon_and_reads_its_hashrate(
+    ip: str, spec: ModelSpec, backend: str
+) -> None:
+    from pyasic import get_miner
+
+    from collectors.simulator.server import FleetServer, ListenMode
+
+    dev = make_device(spec)
+    dev.ip = ip
+    server = FleetServer([dev], mode=ListenMode.PER_DEVICE)
+    await server.start()
+    try:
+        miner = await get_miner(ip)
+        assert miner is not None and type(miner).__name__ == backend
+        assert miner.make == "AvalonMiner"
+        data = await miner.get_data()
+    finally:
+        await server.close()
+    assert data.hashrate is not None
+    assert float(data.hashrate) == pytest.approx(spec.nominal_ths, rel=0.1)
+    assert float(data.expected_hashrate or 0) == pytest.approx(spec.nominal_ths)
+    assert data.mac == dev.mac.upper()
+    assert [b.chips for b in data.hashboards] == [spec.chips_per_board] * spec.boards

@@ -380,3 +380,39 @@ def test_web_redirects_to_https_luci() -> None:
     assert resp.status == 307
     assert dict(resp.headers)["Location"].startswith("https://127.20.0.9/")
     assert b"/cgi-bin/luci" in resp.body
+
+
+# ---- over real sockets, read by an independent client ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ip", "spec", "firmware", "backend"),
+    [
+        ("127.31.0.2", M30S_PLUS, FW_2021, "BTMinerM30SPlusVE40"),
+        ("127.31.0.3", M60S, FW_V3, "BTMinerM60SVK40"),
+    ],
+)
+async def test_pyasic_identifies_whatsminer_and_reads_its_hashrate(
+    ip: str, spec: ModelSpec, firmware: str, backend: str
+) -> None:
+    from pyasic import get_miner
+
+    from collectors.simulator.server import FleetServer, ListenMode
+
+    dev = make_device(spec, firmware)
+    dev.ip = ip
+    server = FleetServer([dev], mode=ListenMode.PER_DEVICE)
+    await server.start()
+    try:
+        miner = await get_miner(ip)
+        assert miner is not None and type(miner).__name__ == backend
+        assert miner.make == "WhatsMiner"
+        # V2 firmware reads through btminer on 4028, V3 firmware through API v3 on 4433.
+        assert type(miner.rpc).__name__ == ("BTMinerV3RPCAPI" if dev.whatsminer_api_v3 else "BTMinerRPCAPI")
+        data = await miner.get_data()
+    finally:
+        await server.close()
+    assert data.hashrate is not None
+    assert float(data.hashrate) == pytest.approx(spec.nominal_ths, rel=0.1)
+    assert data.fw_ver == firmware and data.serial_number == dev.serial
+    assert [b.chips for b in data.hashboards] == [spec.chips_per_board] * spec.boards
