@@ -71,7 +71,13 @@ def _error(description: str, command: str) -> bytes:
     return json.dumps(
         {
             "STATUS": [
-                {"STATUS": "E", "When": 0, "Code": 14, "Msg": f"Invalid command {command}", "Description": description}
+                {
+                    "STATUS": "E",
+                    "When": 0,
+                    "Code": 14,
+                    "Msg": f"Invalid command {command}",
+                    "Description": description,
+                }
             ],
             "id": 1,
         }

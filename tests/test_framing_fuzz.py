@@ -1,0 +1,67 @@
+"""Fuzzing framing and repair: only MinerProtocolError escapes, and valid JSON keeps its meaning."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collectors.errors import MinerProtocolError
+from collectors.framing import decode_reply
+
+CAPTURES = sorted(
+    p.read_bytes()
+    for p in (Path(__file__).resolve().parents[2] / "shared/reference/device-responses").rglob("*")
+    if p.suffix in (".json", ".txt") and p.name != "SOURCES.md"
+)
+FUZZ = settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _decode_or_protocol_error(data: bytes) -> None:
+    with contextlib.suppress(MinerProtocolError):
+        decode_reply(data)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_random_bytes_raise_nothing_but_protocol_error(data: bytes) -> None:
+    _decode_or_protocol_error(data)
+
+
+@FUZZ
+@given(st.sampled_from(CAPTURES), st.integers(min_value=0), st.binary(max_size=8), st.integers(0, 40))
+def test_mutated_captures_raise_nothing_but_protocol_error(
+    capture: bytes, pos: int, junk: bytes, cut: int
+) -> None:
+    at = pos % (len(capture) + 1)
+    _decode_or_protocol_error(capture[:at] + junk + capture[at + cut :])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.dictionaries(st.text(), json_values, max_size=5))
+def test_valid_json_objects_parse_to_the_same_value(value: dict) -> None:
+    assert decode_reply(json.dumps(value).encode() + b"\x00") == value
+
+
+def test_strings_that_look_like_quirks_are_not_rewritten() -> None:
+    data = b'{"a":"}{","b":"nan","c":"[,{","d":",}"}'
+    assert decode_reply(data) == {"a": "}{", "b": "nan", "c": "[,{", "d": ",}"}
+
+
+def test_unrepairable_reply_names_its_first_bytes() -> None:
+    try:
+        decode_reply(b"<html>not a miner</html>")
+    except MinerProtocolError as exc:
+        assert "<html>" in str(exc)
+    else:
+        raise AssertionError("expected MinerProtocolError")
