@@ -17,9 +17,10 @@ def _command_modules() -> list[ModuleType]:
     # Imported here, not at module load, so `fleetmon --help` stays quick and one broken
     # command group cannot hide the others' import errors behind a confusing traceback.
     from collectors.simulator import cli as simulate_cli
+    from fleetmon.cli import snmp as snmp_cli
     from fleetmon.cli import supplychain as supplychain_cli
 
-    return [simulate_cli, supplychain_cli]
+    return [simulate_cli, snmp_cli, supplychain_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
