@@ -265,6 +265,8 @@ def exposure_score(
         "assembly_concentration": (assembly.hhi or 0.0) / 10_000.0,
         "origin_uncertainty": quality.inferred_or_unknown_share,
     }
+    # Clamp away float noise (an HHI of 10,000.000000002) so each component stays inside [0, 1].
+    components = {k: min(1.0, max(0.0, v)) for k, v in components.items()}
     score = 100.0 * sum(SCORE_WEIGHTS[k] * v for k, v in components.items())
     return ExposureScore(
         score=min(100.0, max(0.0, score)), components=components, weights=dict(SCORE_WEIGHTS)

@@ -59,11 +59,14 @@ def build_unit(
     inventory: Mapping[str, InventoryRecord] | None = None,
     catalog: Catalog | None = None,
     defaults: tuple[OriginDefault, ...] | None = None,
+    record_origin: bool = True,
 ) -> FleetUnit:
     """A FleetUnit from one plain record (units file or manifest entry) and its inventory line.
 
-    Precedence for origin: inventory evidence, then an origin in the record itself, then the
-    maker/model/year default, then unknown. Raises ValueError for invalid field values.
+    Precedence for origin: inventory evidence, then an origin in the record itself (when
+    `record_origin`: an inventory, once joined, is the authority, so a manifest's country without
+    evidence is not taken as the operator's knowledge), then the maker/model/year default, then
+    unknown. Raises ValueError for invalid field values.
     """
     cat = catalog or shipped_catalog()
     serial = _text(record, "serial")
@@ -97,7 +100,7 @@ def build_unit(
     record_country = _text(record, "assembly_country")
     if inv is not None and inv.origin is not None:
         origin = inv.origin
-    elif record_country:
+    elif record_country and (record_origin or _text(record, "origin_evidence")):
         origin = declared_origin(record_country, _text(record, "origin_evidence"))
     else:
         year = entry.year if entry else (spec.release_year if spec else None)
@@ -130,7 +133,9 @@ def build_units(
     units: list[FleetUnit] = []
     for index, record in enumerate(records):
         try:
-            units.append(build_unit(record, inventory=inventory, catalog=catalog))
+            units.append(
+                build_unit(record, inventory=inventory, catalog=catalog, record_origin=inventory is None)
+            )
         except ValueError as exc:
             raise UnitsFileError(f"record #{index}: {exc}") from exc
     return units
