@@ -76,7 +76,7 @@ def board_temps(dev: SimDevice, board: BoardState) -> tuple[list[int], list[int]
     else:
         pcb_max = round(board.temp_pcb_c)
         chip_max = pcb_max + 5
-    pcb = [pcb_max, pcb_max - 28 + board.index * 2, pcb_max - 9, pcb_max - 8]
+    pcb = [pcb_max, round(pcb_max * 0.62) + board.index * 2, pcb_max - 9, pcb_max - 8]
     chip = [v + 5 for v in pcb]
     pic = [v - 10 for v in pcb]
     chip[0] = chip_max

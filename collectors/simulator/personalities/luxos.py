@@ -44,6 +44,8 @@ class LuxOS(StockAntminer):
             "temps": self.temps,
             "profiles": self.profiles,
             "events": self.events,
+            "groups": self.groups,
+            "tempctrl": self.tempctrl,
         }
 
     def _patch_status(self, dev: SimDevice, reply: Json, now: float, msg: str | None = None) -> Json:
@@ -85,8 +87,14 @@ class LuxOS(StockAntminer):
             body[f"temp{n}"] = temp
             body[f"temp2_{n}"] = temp
             body[f"chain_acs{n}"] = chip_string(b.chips, "o" if dev.mining else "x")
+            if b.alive:  # LuxOS's four sensors: exhaust, intake, intake, exhaust ("47-34-34-47")
+                cold = round(dev.env_temp_c + 8)
+                for key in ("temp_chip", "temp_pcb", "temp_pic"):
+                    body[f"{key}{n}"] = f"{int(temp)}-{cold}-{cold}-{int(temp)}"
         body["temp_max"] = max((float(round(b.temp_pcb_c)) for b in dev.boards), default=0.0)
-        body["chain_rate4"] = "0"
+        for slot in range(1, 5):  # LuxOS writes "0" where stock leaves an empty slot's rate ""
+            if body.get(f"chain_rate{slot}") == "":
+                body[f"chain_rate{slot}"] = "0"
         body["total_acn"] = sum(1 for b in dev.boards if b.alive) + 1
         body["miner_id"] = miner_id(dev)[:12]
         body["miner_version"] = self._miner(dev)
@@ -276,6 +284,22 @@ class LuxOS(StockAntminer):
         if dev.state is not SimState.DEAD_BOARD:
             reply["EVENTS"] = []
         return self._patch_status(dev, reply, now)
+
+    def groups(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`groups`: the pool groups (no capture; field names as pyasic reads them)."""
+        item: Json = {
+            "GROUP": 0,
+            "Name": "Default",
+            "Quota": 1,
+            "Strategy": "Failover",
+            "Pools": len(dev.pools),
+        }
+        return cg.envelope("GROUPS", [item], 355, "Pool groups", self.describe(dev), now)
+
+    def tempctrl(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`tempctrl`: temperature control targets (no capture; field names as pyasic reads them)."""
+        item: Json = {"Cutoff": 95.0, "Dangerous": 90.0, "Hot": 80.0, "Mode": "Auto", "Target": 70.0}
+        return cg.envelope("TEMPCTRL", [item], 360, "Temperature control", self.describe(dev), now)
 
     def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
         """LuxOS's web UI landing page."""
