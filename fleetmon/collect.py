@@ -1,0 +1,138 @@
+"""The collector loop: poll a cycle, record it, deliver it to the sink or to the spool, wait, repeat.
+
+The poller is injected as `poll_cycle`, an async callable returning one cycle's samples, so this
+module knows nothing about devices (collectors/ owns that) and the loop is tested with real samples.
+
+Order and durability: while the spool holds anything, new samples are appended behind it and the spool
+is replayed first, so the sink always receives samples in the order they were produced. A sample
+leaves the spool only after the sink confirmed it. On stop (SIGINT/SIGTERM) the cycle in progress is
+finished and delivered (or spooled), then the sink is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from collectors.sample import Sample
+from fleetmon.sinks.base import Sink, SinkUnavailableError
+from fleetmon.sinks.jsonl import JsonlSink
+from fleetmon.sinks.spool import Spool
+
+log = logging.getLogger(__name__)
+
+PollCycle = Callable[[], Awaitable[list[Sample]]]
+
+
+@dataclass
+class CollectStats:
+    """Counters of one collector run."""
+
+    cycles: int = 0
+    produced: int = 0
+    delivered: int = 0
+    spooled: int = 0
+    refused: int = 0
+
+
+class CollectLoop:
+    """Runs poll cycles every `interval` seconds into a sink, through the spool when the sink is down."""
+
+    def __init__(
+        self,
+        poll_cycle: PollCycle,
+        sink: Sink,
+        *,
+        spool: Spool,
+        interval: float = 60.0,
+        out: JsonlSink | None = None,
+        max_cycles: int | None = None,
+    ) -> None:
+        self.poll_cycle = poll_cycle
+        self.sink = sink
+        self.spool = spool
+        self.interval = interval
+        self.out = out
+        self.max_cycles = max_cycles
+        self.stats = CollectStats()
+        self._sink_down = False
+
+    async def run(self, stop: asyncio.Event) -> CollectStats:
+        """Cycle until `stop` is set (or max_cycles ran); flushes and closes the sink before returning."""
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                started = loop.time()
+                samples = await self.poll_cycle()
+                self.stats.cycles += 1
+                self.stats.produced += len(samples)
+                if self.out is not None:
+                    await self.out.send(samples)
+                await self.deliver(samples)
+                if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
+                    break
+                wait = max(0.0, self.interval - (loop.time() - started))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+        finally:
+            await self.close()
+        return self.stats
+
+    async def deliver(self, samples: Sequence[Sample]) -> None:
+        """Send samples to the sink in order behind anything spooled; spool whatever the sink refuses."""
+        if not self.spool.is_empty():
+            self._spool(samples)
+            await self.drain()
+            return
+        try:
+            await self.sink.send(samples)
+        except SinkUnavailableError as exc:
+            self._note_down(exc)
+            self._spool(samples)
+            return
+        self._note_up()
+        self.stats.delivered += len(samples)
+
+    async def drain(self) -> int:
+        """Replay the spool into the sink; stops quietly at the first refusal. Returns samples sent."""
+        sent = 0
+
+        async def send(batch: Sequence[Sample]) -> None:
+            nonlocal sent
+            await self.sink.send(batch)
+            sent += len(batch)
+
+        try:
+            await self.spool.replay(send)
+        except SinkUnavailableError as exc:
+            self._note_down(exc)
+        else:
+            self._note_up()
+        self.stats.delivered += sent
+        return sent
+
+    def _spool(self, samples: Sequence[Sample]) -> None:
+        taken = self.spool.append(samples)
+        self.stats.spooled += taken
+        self.stats.refused += len(samples) - taken
+
+    def _note_down(self, exc: Exception) -> None:
+        if not self._sink_down:
+            log.warning("sink unavailable, spooling to %s: %s", self.spool.directory, exc)
+            self._sink_down = True
+
+    def _note_up(self) -> None:
+        if self._sink_down:
+            log.warning("sink available again; spool replayed")
+            self._sink_down = False
+
+    async def close(self) -> None:
+        """Last attempt to empty the spool, then close the sink and the --out file."""
+        if not self.spool.is_empty():
+            await self.drain()
+        await self.sink.close()
+        if self.out is not None:
+            await self.out.close()

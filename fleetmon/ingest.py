@@ -1,0 +1,205 @@
+"""The MQTT ingester: shared subscription in, batched idempotent writes out, acknowledged after commit.
+
+Delivery guarantees, step by step:
+- The session is persistent (MQTT 5 clean_start=False, a stable client id, a session expiry), so a
+  restarted ingester receives the messages the broker queued for it while it was away.
+- Several ingesters subscribe to `$share/<group>/fleetmon/v1/+/+/sample`; the broker hands each
+  message to one of them.
+- Messages are acknowledged by hand (PUBACK) only after the batch holding them committed. A crash or
+  SIGKILL before commit leaves them unacknowledged, so the broker delivers them again; the (device, ts)
+  key absorbs the ones that did get committed. PUBACKs go out in arrival order, as MQTT requires,
+  because batches commit in arrival order.
+- While the database is down the batch is retried; the bounded queue then stops intake and the broker
+  holds the rest.
+- A payload that is not a valid sample is logged with its topic and acknowledged (dropped): it would
+  fail on every redelivery.
+
+aiomqtt 2.5 has no manual-ack option yet (empicano/aiomqtt#345); paho-mqtt, underneath, has
+`manual_ack_set` and `ack`, used here through aiomqtt's client object, in `_ManualAcks` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass, field
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from collectors.sample import Sample
+from fleetmon.sinks.topics import BrokerUrl, shared_sample_subscription, site_of
+from fleetmon.storage.batch import BatchWriter
+from fleetmon.storage.writer import SampleStore, SiteSample
+
+log = logging.getLogger(__name__)
+
+
+class _ManualAcks:
+    """PUBACK on our schedule, for one connection (a redelivery after reconnect gets a new mid)."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho = client._client
+        self._paho.manual_ack_set(True)
+        self.open = True
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge one message, unless its connection is gone (then the broker redelivers it)."""
+        if self.open and qos > 0:
+            self._paho.ack(mid, qos)
+
+
+@dataclass
+class IngestStats:
+    """Counters of one ingester process."""
+
+    received: int = 0
+    rejected: int = 0
+    acked: int = 0
+    connections: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def default_client_id(group: str) -> str:
+    """A stable client id for one ingester per host and group; give each extra one its own id."""
+    return f"fleetmon-ingest-{group}-{socket.gethostname()}"
+
+
+class Ingester:
+    """Consumes samples from the broker into the database until `stop` is set."""
+
+    def __init__(
+        self,
+        broker: BrokerUrl,
+        store: SampleStore,
+        *,
+        group: str = "fleetmon",
+        client_id: str | None = None,
+        session_expiry_s: int = 7 * 24 * 3600,
+        max_batch: int = 2000,
+        flush_interval: float = 0.25,
+        receive_maximum: int = 10000,
+        keepalive: int = 30,
+    ) -> None:
+        self.broker = broker
+        self.store = store
+        self.group = group
+        self.client_id = client_id or default_client_id(group)
+        self.session_expiry_s = session_expiry_s
+        self.receive_maximum = receive_maximum
+        self.keepalive = keepalive
+        self.writer = BatchWriter(
+            store, max_batch=max_batch, flush_interval=flush_interval, max_queue=receive_maximum, retry=True
+        )
+        self.stats = IngestStats()
+        self.subscribed = asyncio.Event()
+
+    def _client(self) -> aiomqtt.Client:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self.session_expiry_s
+        # Without this the broker stops at its default of 20 unacknowledged messages per client, and
+        # we hold a whole batch unacknowledged until it commits.
+        properties.ReceiveMaximum = self.receive_maximum
+        client = aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self.broker.username,
+            password=self.broker.password,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=properties,
+            keepalive=self.keepalive,
+        )
+        return client
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ingest until `stop` is set, reconnecting with backoff; commits and acks what it holds first."""
+        self.writer.start()
+        delay = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(stop)
+                    delay = 0.5
+                except aiomqtt.MqttError as exc:
+                    self.subscribed.clear()
+                    log.warning(
+                        "broker %s connection lost (%s); reconnecting in %.1f s", self.broker, exc, delay
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            await self.writer.close(timeout=30)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        client = self._client()
+        acks = _ManualAcks(client)
+        try:
+            async with client:
+                self.stats.connections += 1
+                await client.subscribe(shared_sample_subscription(self.group), qos=1)
+                self.subscribed.set()
+                log.info("ingesting from %s as %s (group %s)", self.broker, self.client_id, self.group)
+                consume = asyncio.create_task(self._consume(client, acks))
+                stopped = asyncio.create_task(stop.wait())
+                done, _ = await asyncio.wait({consume, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if consume in done:
+                    consume.result()  # re-raises the MqttError that ended the connection
+                    return
+                consume.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consume
+                # Commit (and so acknowledge) what this connection delivered before leaving it.
+                await self.writer.flush()
+        finally:
+            acks.open = False
+
+    async def _consume(self, client: aiomqtt.Client, acks: _ManualAcks) -> None:
+        async for message in client.messages:
+            self.stats.received += 1
+            item = self._parse(message)
+            if item is None:
+                self.stats.rejected += 1
+                acks.ack(message.mid, message.qos)
+                continue
+            future = await self.writer.submit(item)
+            future.add_done_callback(self._acker(acks, message.mid, message.qos))
+
+    def _acker(self, acks: _ManualAcks, mid: int, qos: int) -> _AckOnCommit:
+        return _AckOnCommit(self, acks, mid, qos)
+
+    def _parse(self, message: aiomqtt.Message) -> SiteSample | None:
+        topic = message.topic.value
+        payload = message.payload  # received payloads are always bytes
+        try:
+            site = site_of(topic)
+            sample = Sample.from_json(payload)
+        except (ValueError, ValidationError) as exc:
+            log.error("rejected message on %s: %s; payload starts %.120r", topic, exc, payload)
+            return None
+        if sample.ts.tzinfo is None:
+            log.error("rejected message on %s: timestamp %s has no timezone", topic, sample.ts)
+            return None
+        return SiteSample(site, sample)
+
+
+class _AckOnCommit:
+    """Done-callback of one message's write future: PUBACK when it committed, nothing when it failed."""
+
+    __slots__ = ("acks", "ingester", "mid", "qos")
+
+    def __init__(self, ingester: Ingester, acks: _ManualAcks, mid: int, qos: int) -> None:
+        self.ingester, self.acks, self.mid, self.qos = ingester, acks, mid, qos
+
+    def __call__(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return  # not committed: no ack, the broker redelivers after reconnect
+        self.acks.ack(self.mid, self.qos)
+        self.ingester.stats.acked += 1
