@@ -24,11 +24,11 @@ import ipaddress
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.simulator.device import Fault, Firmware, Make, SimDevice, SimState
+from collectors.simulator.device import Fault, Firmware, Make, ModelSpec, SimDevice, SimState
 from collectors.simulator.personalities.models import RELEASE_YEAR, of_make
 from collectors.simulator.server import FleetServer, ListenMode, ServerTimings
 
@@ -63,9 +63,12 @@ MODEL_WEIGHTS: dict[str, float] = {
     "Whatsminer M30S++": 20,
     "Whatsminer M50": 20,
     "Whatsminer M60S": 25,
-    "Avalon A1246": 40,
-    "Avalon A1366": 25,
-    "Avalon A1566": 35,
+    # Canaan's install base in 2026: the A1566 (2024) is its current volume model and many A1246s (2021)
+    # are still running; the A1366 shipped through the 2022-23 bear market, when Canaan's sales fell
+    # hardest, so it is the rarest of the three. (pyasic 0.79 has no A1366 class: see the pyasic test.)
+    "Avalon A1246": 35,
+    "Avalon A1366": 10,
+    "Avalon A1566": 55,
 }
 LUXOS_MODELS = (
     "Antminer S19 Pro",
@@ -175,7 +178,7 @@ def host_addresses(subnet: str) -> Iterator[str]:
             yield str(addr)
 
 
-def _allocate(mix: dict[str, int], n: int) -> list[str]:
+def _allocate(mix: Mapping[str, float], n: int) -> list[str]:
     """Largest-remainder split of n devices over the mix keys, in mix order."""
     total = sum(mix.values())
     shares = {k: n * w / total for k, w in mix.items()}
@@ -284,6 +287,21 @@ def build_fleet(
     now = time.time() if now is None else now
     kinds = _allocate(weights, devices)
     rng.shuffle(kinds)
+    allowed = {
+        Firmware.LUXOS: LUXOS_MODELS,
+        Firmware.BRAIINS: BRAIINS_MODELS,
+        Firmware.VNISH: VNISH_MODELS,
+    }
+    # Models are split by weight exactly (largest remainder), not drawn one by one, so a fleet of 100
+    # Avalons holds the weighted share of each model rather than whatever the dice gave.
+    models: dict[str, list[ModelSpec]] = {}
+    for kind in weights:
+        make, firmware = MIX_KEYS[kind]
+        by_name = {spec.name: spec for spec in of_make(make, allowed.get(firmware))}
+        shares = {name: _model_weight(name, firmware) for name in by_name}
+        drawn = [by_name[name] for name in _allocate(shares, kinds.count(kind))]
+        rng.shuffle(drawn)
+        models[kind] = drawn
     fault_kinds = list(Fault)
     fleet: list[FleetDevice] = []
     for index, kind in enumerate(kinds):
@@ -292,13 +310,7 @@ def build_fleet(
         except StopIteration:
             raise ValueError(f"subnet {subnet} has room for only {index} devices") from None
         make, firmware = MIX_KEYS[kind]
-        allowed = {
-            Firmware.LUXOS: LUXOS_MODELS,
-            Firmware.BRAIINS: BRAIINS_MODELS,
-            Firmware.VNISH: VNISH_MODELS,
-        }
-        specs = of_make(make, allowed.get(firmware))
-        spec = rng.choices(specs, weights=[_model_weight(s.name, firmware) for s in specs])[0]
+        spec = models[kind].pop()
         state = rng.choices([s for s, _ in STATE_WEIGHTS], weights=[w for _, w in STATE_WEIGHTS])[0]
         fault = rng.choice(fault_kinds) if rng.random() < faults else None
         entry = _entry_date(rng, spec.name)
