@@ -39,6 +39,7 @@ from collectors.snmp import (
     Vendor,
     detect_vendor,
     join_outlets,
+    new_engine,
     read_pdu,
     sentry4,
 )
@@ -267,6 +268,19 @@ async def test_servertech_reading_equals_recording(agent: Agent) -> None:
     assert rec[f"{st4}.9.1.10.0"] == "0"  # celsius
     assert temp.temperature_c == int(rec[f"{st4}.9.3.1.1.1.1"]) / 10 == 23.8
     assert humid.humidity_percent == float(rec[f"{st4}.10.3.1.1.1.1"])
+
+
+async def test_shared_engine_reads_every_family_and_stays_open(agent: Agent) -> None:
+    engine = new_engine()
+    try:
+        readings = await asyncio.gather(
+            *(read_pdu(agent.target(c), TIMEOUTS, engine=engine) for c in ("apc", "raritan", "servertech"))
+        )
+        assert [r.vendor for r in readings] == [Vendor.APC, Vendor.RARITAN, Vendor.SERVERTECH]
+        again = await read_pdu(agent.target("apc"), TIMEOUTS, engine=engine)
+        assert again.outlets == readings[0].outlets
+    finally:
+        engine.close_dispatcher()
 
 
 def test_sentry4_fahrenheit_readings_are_converted_to_celsius() -> None:

@@ -16,7 +16,7 @@ from collectors.snmp.errors import (
 from collectors.snmp.mapping import MinerOutletPower, OutletBinding, PduConfig, join_outlets
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, OutletState, PduReading, TotalSource, Vendor
 from collectors.snmp.reader import detect_vendor, read_pdu
-from collectors.snmp.transport import SnmpTarget, SnmpTimeouts
+from collectors.snmp.transport import SnmpTarget, SnmpTimeouts, new_engine
 
 __all__ = [
     "AmbientSensor",
@@ -39,5 +39,6 @@ __all__ = [
     "Vendor",
     "detect_vendor",
     "join_outlets",
+    "new_engine",
     "read_pdu",
 ]

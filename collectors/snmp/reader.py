@@ -1,6 +1,6 @@
 """Read one PDU: identify its family from sysObjectID/sysDescr, walk that family's tables, normalise.
 
-    async with ... : read_pdu(SnmpTarget(host, port, community), SnmpTimeouts(timeout_s=2, retries=1))
+    reading = await read_pdu(SnmpTarget(host, port, community), SnmpTimeouts(timeout_s=2, retries=1))
 
 Raises only `PduError` subclasses (see errors.py). The walk of each table is one GETBULK conversation;
 a PDU with 24 outlets is read in roughly a dozen requests.
@@ -11,10 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
 from collectors.snmp import apc, raritan, sentry4
 from collectors.snmp.errors import PduUnsupportedError
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, PduReading, Vendor, total_power
-from collectors.snmp.transport import Oid, OidTable, SnmpClient, SnmpTarget, SnmpTimeouts, as_str, oid
+from collectors.snmp.transport import (
+    Oid,
+    OidTable,
+    SnmpClient,
+    SnmpTarget,
+    SnmpTimeouts,
+    as_str,
+    oid,
+)
 
 SYS_DESCR = oid("1.3.6.1.2.1.1.1.0")  # SNMPv2-MIB::sysDescr.0
 SYS_OBJECT_ID = oid("1.3.6.1.2.1.1.2.0")  # SNMPv2-MIB::sysObjectID.0
@@ -75,9 +85,15 @@ def detect_vendor(sys_object_id: str | None, sys_descr: str | None) -> Vendor | 
     return None
 
 
-async def read_pdu(target: SnmpTarget, timeouts: SnmpTimeouts, max_repetitions: int = 25) -> PduReading:
-    """Read outlets, inlets and ambient sensors of one PDU; raises PduError subclasses only."""
-    async with SnmpClient(target, timeouts, max_repetitions) as client:
+async def read_pdu(
+    target: SnmpTarget, timeouts: SnmpTimeouts, max_repetitions: int = 25, engine: SnmpEngine | None = None
+) -> PduReading:
+    """Read outlets, inlets and ambient sensors of one PDU; raises PduError subclasses only.
+
+    Pass a shared `engine` (transport.new_engine()) when reading many PDUs; without one, a private
+    engine is made and closed for this read.
+    """
+    async with SnmpClient(target, timeouts, max_repetitions, engine) as client:
         system = await client.get((SYS_DESCR, SYS_OBJECT_ID, SYS_NAME))
         sys_descr = as_str(system.get(SYS_DESCR))
         vendor = detect_vendor(as_str(system.get(SYS_OBJECT_ID)), sys_descr)

@@ -80,14 +80,34 @@ def _to_python(value: object) -> Value | None:
     raise PduProtocolError(f"unexpected SNMP value type {type(value).__name__}")
 
 
-class SnmpClient:
-    """One SNMP engine talking to one agent; use as `async with SnmpClient(...) as client:`."""
+def new_engine() -> SnmpEngine:
+    """An SNMP engine to share between reads (one per poller).
 
-    def __init__(self, target: SnmpTarget, timeouts: SnmpTimeouts, max_repetitions: int = 25) -> None:
+    Building an engine's MIB view costs up to a second when pysmi is installed (pysnmp then sets up
+    its MIB compiler on first use), so pollers should create one and pass it to every read.
+    """
+    return SnmpEngine()
+
+
+class SnmpClient:
+    """Requests to one agent; use as `async with SnmpClient(...) as client:`.
+
+    With `engine=None` the client makes its own engine and closes it on exit; a shared engine passed
+    in is left open for its owner.
+    """
+
+    def __init__(
+        self,
+        target: SnmpTarget,
+        timeouts: SnmpTimeouts,
+        max_repetitions: int = 25,
+        engine: SnmpEngine | None = None,
+    ) -> None:
         self._target = target
         self._timeouts = timeouts
         self._max_repetitions = max_repetitions
-        self._engine = SnmpEngine()
+        self._owns_engine = engine is None
+        self._engine = new_engine() if engine is None else engine
         self._auth = CommunityData(target.community, mpModel=1)  # mpModel=1: SNMPv2c
         self._transport: UdpTransportTarget | None = None
 
@@ -99,14 +119,18 @@ class SnmpClient:
                 retries=self._timeouts.retries,
             )
         except Exception as exc:  # pysnmp wraps resolver and socket failures in PySnmpError
-            self._engine.close_dispatcher()
+            self._close()
             raise PduConnectionError(f"{self._target.host}:{self._target.port}: {exc}") from exc
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._engine.close_dispatcher()
+        self._close()
+
+    def _close(self) -> None:
+        if self._owns_engine:
+            self._engine.close_dispatcher()
 
     def _where(self) -> str:
         return f"{self._target.host}:{self._target.port}"
