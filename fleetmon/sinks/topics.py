@@ -37,17 +37,19 @@ def device_segment(ip: str, port: int) -> str:
 
 def sample_topic(site: str, ip: str, port: int) -> str:
     """Where one device's samples are published."""
-    return f"{PREFIX}/{site}/{device_segment(ip, port)}/sample"
+    return f"{PREFIX}/{check_site(site)}/{device_segment(ip, port)}/sample"
 
 
 def state_topic(site: str, ip: str, port: int) -> str:
     """Where one device's current state is retained."""
-    return f"{PREFIX}/{site}/{device_segment(ip, port)}/state"
+    return f"{PREFIX}/{check_site(site)}/{device_segment(ip, port)}/state"
 
 
 def status_topic(site: str, collector_id: str) -> str:
     """Where a collector's liveness is retained."""
-    return f"{PREFIX}/{site}/collector/{collector_id}/status"
+    if _FORBIDDEN.search(collector_id) or not collector_id:
+        raise ValueError(f"collector id {collector_id!r} cannot be used in an MQTT topic")
+    return f"{PREFIX}/{check_site(site)}/collector/{collector_id}/status"
 
 
 def shared_sample_subscription(group: str) -> str:

@@ -1,0 +1,198 @@
+"""The spool and the collect loop: bounded, ordered, crash-safe, replayed when the sink returns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiomqtt
+import fleet_samples
+import mqtt_broker
+import pytest
+from fleet_samples import T0, fleet_cycle, make_sample
+
+from collectors.sample import Sample
+from fleetmon.collect import CollectLoop
+from fleetmon.sinks import base as sink_base
+from fleetmon.sinks.base import SinkError, SinkUnavailableError
+from fleetmon.sinks.database import DbSink
+from fleetmon.sinks.jsonl import JsonlSink
+from fleetmon.sinks.mqtt import MqttSink
+from fleetmon.sinks.spool import Spool
+from fleetmon.sinks.topics import BrokerUrl
+from fleetmon.storage.engine import make_engine
+from fleetmon.storage.export import iter_samples
+from fleetmon.storage.writer import SampleStore
+
+private_broker = mqtt_broker.private_broker
+db_url = fleet_samples.db_url
+blank_db_url = fleet_samples.blank_db_url
+
+
+class FlakySink:
+    """A sink in memory that refuses while `down` (stands in for no real service: the logic under test
+    is the spool's bookkeeping, which is the same whatever refused)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.received: list[Sample] = []
+        self.fail_after: int | None = None
+
+    async def send(self, samples: Sequence[Sample]) -> None:
+        if self.down or (self.fail_after is not None and len(self.received) >= self.fail_after):
+            raise SinkUnavailableError("down")
+        self.received.extend(samples)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_replay_sends_everything_in_order_across_segments(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_bytes=4096)
+    produced = [s for cycle in range(5) for s in fleet_cycle(20, cycle)]
+    for start in range(0, len(produced), 20):
+        assert spool.append(produced[start : start + 20]) == 20
+    assert len(list(tmp_path.glob("seg-*.jsonl"))) > 1
+    sink = FlakySink()
+    assert await spool.replay(sink.send, chunk=7) == 100
+    assert [s.to_json() for s in sink.received] == [s.to_json() for s in produced]
+    assert spool.is_empty() and not list(tmp_path.iterdir())
+
+
+async def test_samples_leave_the_spool_only_after_the_sink_confirmed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    produced = fleet_cycle(50, 0)
+    spool.append(produced)
+    sink = FlakySink()
+    sink.fail_after = 20
+    with pytest.raises(SinkUnavailableError):
+        await spool.replay(sink.send, chunk=10)
+    assert spool.pending() == 30
+    # A new process (fresh Spool object) continues where the confirmed part ended.
+    sink.fail_after = None
+    assert await Spool(tmp_path).replay(sink.send, chunk=10) == 30
+    assert [s.to_json() for s in sink.received] == [s.to_json() for s in produced]
+
+
+def test_full_spool_keeps_the_oldest_refuses_new_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = len(make_sample(0, T0).to_json()) + 1
+    spool = Spool(tmp_path, max_bytes=one * 25 + 10)
+    with caplog.at_level(logging.WARNING, logger="fleetmon.sinks.spool"):
+        assert spool.append(fleet_cycle(20, 0)) == 20
+        taken = spool.append(fleet_cycle(20, 1))
+        spool.append(fleet_cycle(20, 2))
+    assert 0 < taken < 20
+    assert spool.refused == 40 - taken
+    assert spool.size_bytes() <= spool.max_bytes
+    assert sum("is full" in r.message for r in caplog.records) == 1
+
+
+async def test_a_torn_last_line_is_skipped_and_the_rest_replayed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append(fleet_cycle(3, 0))
+    segment = next(tmp_path.glob("seg-*.jsonl"))
+    with segment.open("ab") as handle:
+        handle.write(b'{"ip": "10.0.0.9", "ts": "2026-11-')  # a crash mid-write
+    sink = FlakySink()
+    assert await spool.replay(sink.send) == 3
+
+
+async def test_collect_loop_spools_while_the_sink_is_down_and_replays_in_order(tmp_path: Path) -> None:
+    sink = FlakySink()
+    cycles = iter(range(100))
+
+    async def poll_cycle() -> list[Sample]:
+        cycle = next(cycles)
+        sink.down = 2 <= cycle < 5
+        return fleet_cycle(10, cycle)
+
+    out = tmp_path / "out.jsonl"
+    loop = CollectLoop(
+        poll_cycle, sink, spool=Spool(tmp_path / "spool"), interval=0, out=JsonlSink(out), max_cycles=7
+    )
+    stats = await loop.run(asyncio.Event())
+    produced = [s.to_json() for cycle in range(7) for s in fleet_cycle(10, cycle)]
+    assert [s.to_json() for s in sink.received] == produced
+    assert out.read_text().splitlines() == produced
+    # Cycles 2-4 were refused; cycle 5 queued behind them in the spool to keep the order.
+    assert (stats.produced, stats.delivered, stats.spooled) == (70, 70, 40)
+
+
+async def test_stopping_the_loop_delivers_the_cycle_in_progress(tmp_path: Path) -> None:
+    sink = FlakySink()
+    stop = asyncio.Event()
+
+    async def poll_cycle() -> list[Sample]:
+        stop.set()  # SIGTERM arrives while this cycle is being polled
+        return fleet_cycle(5, 0)
+
+    await CollectLoop(poll_cycle, sink, spool=Spool(tmp_path), interval=3600).run(stop)
+    assert len(sink.received) == 5
+
+
+async def test_db_sink_writes_and_reports_an_unreachable_database(tmp_path: Path, db_url: str) -> None:
+    sink = DbSink(SampleStore(make_engine(db_url)), "north")
+    await sink.send(fleet_cycle(10, 0))
+    await sink.close()
+    assert len(list(iter_samples(make_engine(db_url)))) == 10
+    dead = DbSink(
+        SampleStore(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/x?connect_timeout=2")), "n"
+    )
+    with pytest.raises(SinkUnavailableError):
+        await dead.send(fleet_cycle(1, 0))
+    await dead.close()
+
+
+async def test_collector_spools_through_a_broker_outage_and_replays_in_order(
+    private_broker: mqtt_broker.Broker, tmp_path: Path
+) -> None:
+    broker = BrokerUrl.parse(private_broker.url)
+    sink = MqttSink(broker, "north", "c1", timeout=3)
+    spool = Spool(tmp_path / "spool")
+    received: list[str] = []
+    cycles = iter(range(100))
+    watcher_ready = asyncio.Event()
+
+    async def watch() -> None:
+        async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+            await client.subscribe("fleetmon/v1/north/+/sample", qos=1)
+            watcher_ready.set()
+            async for message in client.messages:
+                received.append(message.payload.decode())  # type: ignore[union-attr]
+
+    watcher: asyncio.Task[None] | None = None
+
+    async def poll_cycle() -> list[Sample]:
+        nonlocal watcher
+        cycle = next(cycles)
+        if cycle == 1:
+            private_broker.stop()
+        if cycle == 4:
+            private_broker.start()
+            watcher = asyncio.create_task(watch())
+            await asyncio.wait_for(watcher_ready.wait(), 10)
+        return fleet_cycle(8, cycle)
+
+    loop = CollectLoop(poll_cycle, sink, spool=spool, interval=0, max_cycles=6)
+    stats = await loop.run(asyncio.Event())
+    assert stats.spooled == 32  # cycles 1-3 refused, cycle 4 queued behind them
+    deadline = asyncio.get_running_loop().time() + 15
+    while len(received) < 40 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert watcher is not None
+    watcher.cancel()
+    # What the watcher saw after the restart: the spooled cycles 1-3 in order, then cycles 4 and 5.
+    expected = [s.to_json() for cycle in range(1, 6) for s in fleet_cycle(8, cycle)]
+    assert received == expected
+    assert spool.is_empty()
+
+
+def test_every_sink_exception_is_under_sink_error() -> None:
+    for name in dir(sink_base):
+        obj = getattr(sink_base, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, SinkError)
