@@ -6,8 +6,9 @@ leftovers from a crashed run never collide; it is dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -132,3 +133,17 @@ def db_url(blank_db_url: str) -> str:
     upgrade(engine)
     engine.dispose()
     return blank_db_url
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, step: float = 0.05) -> bool:
+    """Poll `predicate` until it holds or `timeout` passes; returns its last value (no timing asserted)."""
+    for _ in range(max(1, int(timeout / step))):
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return predicate()
+
+
+def files(directory: Path, pattern: str = "*") -> list[Path]:
+    """The files in `directory` matching `pattern`, sorted (sync, for use from async tests)."""
+    return sorted(directory.glob(pattern))

@@ -13,7 +13,7 @@ import aiomqtt
 import fleet_samples
 import mqtt_broker
 import pytest
-from fleet_samples import T0, fleet_cycle, make_sample
+from fleet_samples import T0, fleet_cycle, make_sample, wait_until
 from sqlalchemy import func, select
 
 from collectors.sample import State
@@ -37,12 +37,8 @@ def _count(url: str) -> int:
 
 
 async def _wait_for_count(url: str, expected: int, timeout: float = 60.0) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout
-    count = _count(url)
-    while count < expected and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.1)
-        count = _count(url)
-    return count
+    await wait_until(lambda: _count(url) >= expected, timeout=timeout, step=0.1)
+    return _count(url)
 
 
 @contextlib.asynccontextmanager
@@ -98,9 +94,7 @@ async def test_published_samples_are_stored_exactly_once_by_two_shared_ingesters
         await sink.close()
         assert await _wait_for_count(db_url, 120) == 120
         # Wait for the re-sent 40 to pass through too, then make sure they added nothing.
-        deadline = asyncio.get_running_loop().time() + 30
-        while first.stats.acked + second.stats.acked < 160 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: first.stats.acked + second.stats.acked >= 160)
     assert first.stats.acked + second.stats.acked == 160
     assert first.stats.received > 0 and second.stats.received > 0  # the shared subscription split the load
     assert _count(db_url) == 120
@@ -120,9 +114,7 @@ async def test_a_malformed_message_is_rejected_and_the_rest_stored(mqtt_url: str
         await sink.send([make_sample(1, T0)])
         await sink.close()
         assert await _wait_for_count(db_url, 1) == 1
-        deadline = asyncio.get_running_loop().time() + 10
-        while ingester.stats.rejected < 2 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: ingester.stats.rejected >= 2, timeout=10)
     assert ingester.stats.rejected == 2
 
 

@@ -11,7 +11,7 @@ import aiomqtt
 import fleet_samples
 import mqtt_broker
 import pytest
-from fleet_samples import T0, fleet_cycle, make_sample
+from fleet_samples import T0, files, fleet_cycle, make_sample, wait_until
 
 from collectors.sample import Sample
 from fleetmon.collect import CollectLoop
@@ -54,11 +54,11 @@ async def test_replay_sends_everything_in_order_across_segments(tmp_path: Path) 
     produced = [s for cycle in range(5) for s in fleet_cycle(20, cycle)]
     for start in range(0, len(produced), 20):
         assert spool.append(produced[start : start + 20]) == 20
-    assert len(list(tmp_path.glob("seg-*.jsonl"))) > 1
+    assert len(files(tmp_path, "seg-*.jsonl")) > 1
     sink = FlakySink()
     assert await spool.replay(sink.send, chunk=7) == 100
     assert [s.to_json() for s in sink.received] == [s.to_json() for s in produced]
-    assert spool.is_empty() and not list(tmp_path.iterdir())
+    assert spool.is_empty() and not files(tmp_path)
 
 
 async def test_samples_leave_the_spool_only_after_the_sink_confirmed(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_full_spool_keeps_the_oldest_refuses_new_and_warns_once(
 async def test_a_torn_last_line_is_skipped_and_the_rest_replayed(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.append(fleet_cycle(3, 0))
-    segment = next(tmp_path.glob("seg-*.jsonl"))
+    segment = files(tmp_path, "seg-*.jsonl")[0]
     with segment.open("ab") as handle:
         handle.write(b'{"ip": "10.0.0.9", "ts": "2026-11-')  # a crash mid-write
     sink = FlakySink()
@@ -180,9 +180,7 @@ async def test_collector_spools_through_a_broker_outage_and_replays_in_order(
     loop = CollectLoop(poll_cycle, sink, spool=spool, interval=0, max_cycles=6)
     stats = await loop.run(asyncio.Event())
     assert stats.spooled == 32  # cycles 1-3 refused, cycle 4 queued behind them
-    deadline = asyncio.get_running_loop().time() + 15
-    while len(received) < 40 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(received) >= 40, timeout=15)
     assert watcher is not None
     watcher.cancel()
     # What the watcher saw after the restart: the spooled cycles 1-3 in order, then cycles 4 and 5.
