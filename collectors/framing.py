@@ -85,6 +85,8 @@ async def read_nul_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
             )
         parts.append(chunk)
         if nul >= 0:
+            if size == 0:  # bytes came, but the reply before the NUL is empty: not a close
+                raise MinerProtocolError("empty reply before the NUL terminator", data=b"\x00")
             break
     return b"".join(parts)
 

@@ -227,6 +227,9 @@ def _avalon_model(ver: dict[str, object], probe: dict[str, Reply]) -> str | None
     prod = to_str(ver.get("PROD"))
     model = to_str(ver.get("MODEL"))
     if prod and prod.upper().startswith("AVALONMINER") and model:
+        four_digits = re.match(r"(\d{4})-\d+$", model)
+        if four_digits:  # "1246-83": the A12/A13 line, named by its four digits
+            return "Avalon " + four_digits.group(1)
         return model  # "AvalonMiner 15-194" -> "15-194"
     if prod:
         return prod

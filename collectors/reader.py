@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collectors.client import CommandResults, MinerClient, WhatsminerV3Client
 from collectors.connection import Limits, Timeouts
-from collectors.drivers import Driver, build_sample, driver_for
+from collectors.drivers import Driver, Reading, build_sample, driver_for
 from collectors.errors import (
     MinerAPIError,
     MinerConnectionError,
@@ -29,13 +29,15 @@ from collectors.errors import (
     MinerTimeoutError,
 )
 from collectors.framing import Reply
-from collectors.identify import Dialect, Identity, classify, classify_v3
+from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
 from collectors.sample import DeviceError, Sample, State
-from collectors.web import WebCredentials, fetch_antminer_system_info
+from collectors.web import WebCredentials, fetch_antminer_system_info, fetch_vnish_info
 
 V3_PORT = 4433
 PROBE_COMMANDS = ("pools", "summary", "stats")
+WEB_CGI_VENDORS = frozenset({"stock", "hiveon", "marafw", "mskminer", "asicseer", "ap"})
+"""Antminer firmware that keeps Bitmain's digest-auth get_system_info.cgi."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,36 +63,29 @@ async def read_device(
     timeouts: Timeouts,
     limits: Limits | None = None,
     credentials: WebCredentials | None = None,
+    vnish_credentials: WebCredentials | None = None,
     known: Identity | None = None,
 ) -> DeviceReading:
     """Identify (unless `known`), poll with the dialect's commands, and return one Sample; never raises
-    for device trouble (see the module docstring)."""
+    for device trouble (see the module docstring).
+
+    `credentials` is the stock Antminer web CGI profile, `vnish_credentials` the VNish web API one; each
+    is used once per device, when the serial is not known yet (the returned Identity carries it).
+    When a reply contradicts `known` (firmware or model changed), the device is identified again.
+    """
     limits = limits or Limits()
     started = time.monotonic()
     identity = known
+    web = _WebProfiles(credentials, vnish_credentials)
     try:
         async with asyncio.timeout(timeouts.device):
-            seed: dict[str, Reply] = {}
-            if identity is None:
-                identity, seed = await _identify(host, port, timeouts, limits)
-            driver = driver_for(identity.dialect)
-            if driver is None:
-                return DeviceReading(
-                    _failure(
-                        host, port, identity, State.ERROR, "unknown_device", "no known miner API answered"
-                    ),
-                    identity,
-                )
-            replies, failures = await _poll(driver, identity, seed, timeouts, limits)
-            if not any(name in replies for name in driver.required):
-                return DeviceReading(_from_failures(host, port, identity, failures), identity)
-            spec = lookup(identity.model, identity.make)
-            reading = driver.parse(identity, replies, spec)
-            sample = build_sample(host, port, identity, reading, spec)
-            if credentials is not None and identity.make == "Antminer" and sample.serial is None:
-                remaining = timeouts.device - (time.monotonic() - started)
-                sample = await _with_web_identity(sample, host, credentials, remaining)
-            return DeviceReading(sample, identity.with_model(reading.wire_model))
+            result = await _read(host, port, identity, timeouts, limits, web, started)
+            if result is None:  # the cached identity is stale: identify afresh
+                identity = None
+                result = await _read(host, port, None, timeouts, limits, web, started)
+            assert result is not None
+            identity = result.identity
+            return result
     except TimeoutError:
         error = MinerTimeoutError(
             f"{host}:{port}: no complete reading within {timeouts.device}s", phase="device"
@@ -100,9 +95,77 @@ async def read_device(
         return DeviceReading(_failure_from(host, port, identity, exc), identity)
 
 
+@dataclass(frozen=True, slots=True)
+class _WebProfiles:
+    antminer: WebCredentials | None
+    vnish: WebCredentials | None
+
+
+async def _read(  # noqa: PLR0917
+    host: str,
+    port: int,
+    known: Identity | None,
+    timeouts: Timeouts,
+    limits: Limits,
+    web: _WebProfiles,
+    started: float,
+) -> DeviceReading | None:
+    """One identification (unless `known`) and poll; None when the replies contradict `known`."""
+    identity = known
+    seed: dict[str, Reply] = {}
+    if identity is None:
+        identity, seed = await _identify(host, port, timeouts, limits)
+    driver = driver_for(identity.dialect)
+    if driver is None:
+        return DeviceReading(
+            _failure(host, port, identity, State.ERROR, "unknown_device", "no known miner API answered"),
+            identity,
+        )
+    replies, failures = await _poll(driver, identity, seed, timeouts, limits)
+    if not any(name in replies for name in driver.required):
+        return DeviceReading(_from_failures(host, port, identity, failures), identity)
+    spec = lookup(identity.model, identity.make)
+    reading = driver.parse(identity, replies, spec)
+    if known is not None and _contradicts(known, reading):
+        return None
+    sample = build_sample(host, port, identity, reading, spec)
+    if sample.serial is None:
+        remaining = timeouts.device - (time.monotonic() - started)
+        sample = await _with_web_identity(sample, identity, host, web, remaining)
+    return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
+
+
+def _contradicts(known: Identity, reading: Reading) -> bool:
+    """True when a poll's replies name another firmware or model than the cached identity."""
+    for fresh, cached in (
+        (reading.firmware_vendor, known.firmware_vendor),
+        (reading.firmware_version, known.firmware_version),
+    ):
+        if fresh and cached and fresh != cached:
+            return True
+    if reading.wire_model and known.model:
+        return canonical_model(reading.wire_model, known.make) != known.model
+    return False
+
+
+def _remember(identity: Identity, sample: Sample) -> Identity:
+    """The identity to cache: what this read learned (firmware version, serial, MAC, hostname) added,
+    so later polls need neither the web CGI nor a second look."""
+    return replace(
+        identity,
+        firmware_version=identity.firmware_version or sample.firmware_version,
+        serial=identity.serial or sample.serial,
+        mac=identity.mac or sample.mac,
+        hostname=identity.hostname or sample.hostname,
+    )
+
+
 async def _identify(
     host: str, port: int, timeouts: Timeouts, limits: Limits
 ) -> tuple[Identity, dict[str, Reply]]:
+    if port == V3_PORT:
+        info = await WhatsminerV3Client(host, port, timeouts, limits).command("get.device.info")
+        return classify_v3(info, host=host, port=port), {"get.device.info": info}
     client = MinerClient(host, port, timeouts, limits)
     version, devdetails = await asyncio.gather(
         client.raw("version"), client.raw("devdetails"), return_exceptions=True
@@ -163,12 +226,17 @@ async def _poll(
 
 
 async def _with_web_identity(
-    sample: Sample, host: str, credentials: WebCredentials, remaining: float
+    sample: Sample, identity: Identity, host: str, web: _WebProfiles, remaining: float
 ) -> Sample:
-    if remaining <= 0:
+    if remaining <= 0 or identity.make != "Antminer":
         return sample
     try:
-        info = await fetch_antminer_system_info(host, credentials, timeout=remaining)
+        if identity.firmware_vendor == "vnish" and web.vnish is not None:
+            info = await fetch_vnish_info(host, web.vnish, timeout=remaining)
+        elif identity.firmware_vendor in WEB_CGI_VENDORS and web.antminer is not None:
+            info = await fetch_antminer_system_info(host, web.antminer, timeout=remaining)
+        else:
+            return sample
     except MinerError as exc:
         error = DeviceError(code=f"web_{exc.code}", message=str(exc))
         return sample.model_copy(update={"errors": [*sample.errors, error]})

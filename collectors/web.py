@@ -3,25 +3,22 @@
 - Antminer: `GET /cgi-bin/get_system_info.cgi` with HTTP digest auth (`serinum`, `macaddr`, `hostname`,
   `minertype`). Credentials come by profile name from a typed config value; they are never logged and
   never appear in a repr or an exception message (SecretStr).
+- VNish: the AnthillOS JSON API (`/api/v1/unlock` for a token, then `/api/v1/info`).
 - Whatsminer: `get_miner_info` over the API (see the whatsminer driver); nothing to do here.
 
-This module is the one place where httpx exceptions become `collectors.errors` exceptions.
+The HTTP itself is `webclient.py` (where socket errors become `collectors.errors` exceptions).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
 
-import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from collectors.errors import (
-    MinerAuthError,
-    MinerConnectionError,
-    MinerConnectionRefusedError,
-    MinerProtocolError,
-    MinerTimeoutError,
-)
+from collectors.errors import MinerAuthError, MinerProtocolError, MinerTimeoutError
+from collectors.webclient import Response, get_with_digest, request
 from collectors.wire import to_str
 
 SYSTEM_INFO_PATH = "/cgi-bin/get_system_info.cgi"
@@ -67,27 +64,62 @@ async def fetch_antminer_system_info(
     host: str, credentials: WebCredentials, *, timeout: float, port: int = 80
 ) -> SystemInfo:
     """GET the system-info CGI with digest auth; MinerAuthError on 401, MinerConnectionError family else."""
-    auth = httpx.DigestAuth(credentials.username, credentials.password.get_secret_value())
-    url = f"http://{host}:{port}{SYSTEM_INFO_PATH}"
-    try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            response = await client.get(url, auth=auth)
-    except httpx.TimeoutException as exc:
-        raise MinerTimeoutError(f"{host}: web CGI did not answer within {timeout}s", phase="web") from exc
-    except httpx.ConnectError as exc:
-        if "refused" in str(exc).lower():
-            raise MinerConnectionRefusedError(f"{host}: web port refused the connection") from exc
-        raise MinerConnectionError(f"{host}: cannot reach the web CGI") from exc
-    except httpx.HTTPError as exc:
-        raise MinerConnectionError(f"{host}: web CGI request failed ({type(exc).__name__})") from exc
-    if response.status_code == 401:
+    response = await get_with_digest(
+        host,
+        port,
+        SYSTEM_INFO_PATH,
+        credentials.username,
+        credentials.password.get_secret_value(),
+        timeout=timeout,
+    )
+    return parse_system_info(_json_body(host, credentials, response))
+
+
+def _json_body(host: str, credentials: WebCredentials, response: Response) -> dict[str, object]:
+    if response.status == 401:
         raise MinerAuthError(f"{host}: web CGI rejected credentials of profile {credentials.profile!r}")
-    if response.status_code != 200:
-        raise MinerProtocolError(f"{host}: web CGI answered HTTP {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise MinerProtocolError("web CGI body is not JSON", data=response.content) from exc
+    if response.status != 200:
+        raise MinerProtocolError(f"{host}: web CGI answered HTTP {response.status}")
+    body = response.json()
     if not isinstance(body, dict):
-        raise MinerProtocolError("web CGI body is not a JSON object", data=response.content)
-    return parse_system_info(body)
+        raise MinerProtocolError("web CGI body is not a JSON object", data=response.body)
+    return body
+
+
+async def fetch_vnish_info(
+    host: str, credentials: WebCredentials, *, timeout: float, port: int = 80
+) -> SystemInfo:
+    """VNish (AnthillOS) web API: `POST /api/v1/unlock {"pw": ...}` for a token, then `/api/v1/info`
+    (`serial`, `system.network_status.mac/hostname`). Only the password of the profile is used."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
+    unlock = await request(
+        host,
+        port,
+        "POST",
+        "/api/v1/unlock",
+        timeout=timeout,
+        headers={"Content-Type": "application/json"},
+        body=secret,
+    )
+    token = _json_body(host, credentials, unlock).get("token")
+    if not isinstance(token, str):
+        raise MinerProtocolError("VNish unlock answered without a token", data=unlock.body)
+    remaining = deadline - loop.time()
+    if remaining <= 0:
+        raise MinerTimeoutError(f"{host}: VNish web API did not answer within {timeout}s", phase="web")
+    response = await request(
+        host, port, "GET", "/api/v1/info", timeout=remaining, headers={"Authorization": f"Bearer {token}"}
+    )
+    body = _json_body(host, credentials, response)
+    system = body.get("system")
+    network = system.get("network_status") if isinstance(system, dict) else None
+    network = network if isinstance(network, dict) else {}
+    mac = to_str(network.get("mac"))
+    return SystemInfo(
+        serial=to_str(body.get("serial")),
+        mac=mac.upper() if mac else None,
+        hostname=to_str(network.get("hostname")),
+        model=to_str(body.get("model")),
+    )

@@ -12,9 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from collectors.drivers.base import Driver, Reading, cgminer_pools
+from collectors.drivers.base import (
+    OVERHEAT_BOARD_C,
+    OVERHEAT_CHIP_C,
+    Driver,
+    Reading,
+    cgminer_pools,
+)
 from collectors.framing import Reply
-from collectors.identify import Dialect, Identity
+from collectors.identify import Dialect, Identity, antminer_type
 from collectors.models import ModelSpec
 from collectors.sample import Board
 from collectors.wire import dash_temps, first, section, temperature, to_float, to_int, to_str
@@ -41,6 +47,12 @@ def stats_record(reply: Reply | None) -> dict[str, Any]:
     return {}
 
 
+def _all_chips_off(stats: dict[str, Any]) -> bool:
+    """True when every populated `chain_acsN` shows only `x` (chips not hashing): X19 asleep."""
+    strings = [v for v in _indexed(stats, "chain_acs").values() if isinstance(v, str) and v.strip()]
+    return bool(strings) and all(set(v) <= {" ", "x"} for v in strings)
+
+
 class AntminerDriver(Driver):
     """Stock Antminer API and its compatible aftermarket firmware."""
 
@@ -53,9 +65,16 @@ class AntminerDriver(Driver):
         summary = first(replies.get("summary"), "SUMMARY")
         version_block = first(replies.get("stats"), "STATS")
         reading = Reading(pools=cgminer_pools(replies.get("pools")))
-        reading.wire_model = to_str(version_block.get("Type"))
-        if reading.wire_model:
-            reading.wire_model = reading.wire_model.split("\n")[0].split("(")[0].strip()
+        type_field = to_str(version_block.get("Type"))
+        reading.wire_model = type_field.split("\n")[0].split("(")[0].strip() if type_field else None
+        if self.dialect is Dialect.ANTMINER and type_field:
+            # What the firmware says it is now, for spotting a reflash under a cached identity.
+            _, vendor, vendor_version = antminer_type(type_field)
+            if vendor is not None:
+                reading.firmware_vendor, reading.firmware_version = vendor, vendor_version
+            elif identity.firmware_vendor == "stock":
+                reading.firmware_vendor = "stock"
+                reading.firmware_version = to_str(version_block.get("CompileTime"))
         unit = RATE_UNIT_THS.get(str(stats.get("rate_unit", "")).upper())
         if unit is None:
             unit = spec.ghs_unit_ths if spec is not None else 1e-3
@@ -78,7 +97,17 @@ class AntminerDriver(Driver):
         elapsed = stats.get("Elapsed", summary.get("Elapsed"))
         reading.uptime_s = to_int(elapsed)
         mode = to_int(stats.get("Mode"))
-        reading.sleeping = mode == SLEEP_MODE or (reading.hashrate_ths == 0 and empty_slots)
+        # All chips off on hot boards is the overheat protection having tripped, not sleep.
+        hot = any(
+            (b.chip_temp_c or 0) >= OVERHEAT_CHIP_C or (b.temp_c or 0) >= OVERHEAT_BOARD_C for b in boards
+        )
+        pools_dead = bool(reading.pools) and all(p.status == "Dead" for p in reading.pools)
+        # No hashrate because no pool answers is idle, not asleep: the operator's fix is the pool.
+        reading.idle = reading.hashrate_ths == 0 and pools_dead
+        reading.sleeping = not reading.idle and (
+            mode == SLEEP_MODE
+            or (reading.hashrate_ths == 0 and (empty_slots or (_all_chips_off(stats) and not hot)))
+        )
         return reading
 
     def _boards(

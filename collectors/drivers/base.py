@@ -40,6 +40,7 @@ class Reading:
     idle: bool = False
     wire_model: str | None = None
     firmware_version: str | None = None
+    firmware_vendor: str | None = None
     serial: str | None = None
     mac: str | None = None
     hostname: str | None = None

@@ -18,12 +18,13 @@ def _command_modules() -> list[ModuleType]:
     # command group cannot hide the others' import errors behind a confusing traceback.
     from collectors.simulator import cli as simulate_cli
     from fleetmon.cli import collect as collect_cli
+    from fleetmon.cli import collectors as collectors_cli
     from fleetmon.cli import db as db_cli
     from fleetmon.cli import ingest as ingest_cli
     from fleetmon.cli import snmp as snmp_cli
     from fleetmon.cli import supplychain as supplychain_cli
 
-    return [simulate_cli, snmp_cli, supplychain_cli, db_cli, ingest_cli, collect_cli]
+    return [simulate_cli, snmp_cli, supplychain_cli, db_cli, ingest_cli, collect_cli, collectors_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,191 @@
+"""Poll a fleet: identify each device once, then read it every cycle, never waiting on a bad one.
+
+Contract:
+- `Poller.poll_once(targets)` returns exactly one Sample per target, in target order, failed devices
+  included (state `unreachable`/`error` with the specific error code). It never raises for device
+  trouble, and no device costs the cycle more than `deadline_s` once it holds a concurrency slot: the
+  whole device read, identification included, runs inside one `asyncio.timeout`.
+- Concurrency is one semaphore per poller (`concurrency` devices in flight; a device read may open a
+  few connections at once, so file descriptors in use stay under about 5 x concurrency).
+- Identities are cached per target. A device that goes down loses its cached identity, so the read that
+  finds it back identifies it again (a swapped firmware or unit is noticed); `read_device` re-identifies
+  by itself when a reply contradicts the cached firmware or model.
+- Availability is tracked per target; each transition (up -> down, down -> up) is logged once, at the
+  moment it happens, never every cycle.
+- `run` repeats cycles every `interval` seconds, spreading the devices' start times over the part of
+  the interval the deadline leaves free (jittered), so a large fleet does not hit the network at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from collectors.connection import Limits, Timeouts
+from collectors.identify import Identity
+from collectors.reader import read_device
+from collectors.sample import DeviceError, Sample, State
+from collectors.targets import Target
+from collectors.web import WebCredentials
+
+log = logging.getLogger(__name__)
+
+DOWN_STATES = frozenset({State.UNREACHABLE, State.ERROR})
+REPLY_CAP_BYTES = 512 * 1024
+"""Largest reply the poller accepts; real replies are under 64 KiB, so a bigger one is a fault and
+memory stays bounded (`concurrency` x a few connections x this, at worst)."""
+
+Sink = Callable[[list[Sample]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PollerSettings:
+    """Explicit limits of one poller: devices in flight, the per-device deadline, the TCP connect
+    deadline, the reply size cap, and the web credential profiles (None: no web calls)."""
+
+    concurrency: int
+    deadline_s: float
+    connect_s: float = 1.0
+    max_reply_bytes: int = REPLY_CAP_BYTES
+    credentials: WebCredentials | None = None
+    vnish_credentials: WebCredentials | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.deadline_s <= 0 or self.connect_s <= 0:
+            raise ValueError("deadlines must be positive")
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """Per-connection deadlines inside the per-device one."""
+        return Timeouts(
+            connect=min(self.connect_s, self.deadline_s), read=self.deadline_s, device=self.deadline_s
+        )
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    identity: Identity | None = None
+    up: bool | None = None
+    since: float = 0.0
+
+
+class Poller:
+    """Reads a fleet with bounded concurrency and a hard per-device deadline; keeps identities and
+    availability between cycles (one Poller per fleet, reused for every cycle)."""
+
+    def __init__(self, settings: PollerSettings) -> None:
+        self.settings = settings
+        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._timeouts = settings.timeouts
+        self._limits = Limits(max_reply_bytes=settings.max_reply_bytes)
+        self._devices: dict[Target, _DeviceState] = {}
+        self._rng = random.Random()
+
+    def identity_of(self, target: Target) -> Identity | None:
+        """The cached identity of a target (None before its first good read or while it is down)."""
+        state = self._devices.get(target)
+        return state.identity if state else None
+
+    def is_up(self, target: Target) -> bool | None:
+        """Availability as of the last cycle (None before the first)."""
+        state = self._devices.get(target)
+        return state.up if state else None
+
+    async def poll_once(self, targets: Sequence[Target], *, spread_s: float = 0.0) -> list[Sample]:
+        """One cycle: one Sample per target, in target order. `spread_s` > 0 staggers the device start
+        times over that many seconds (with jitter); the default starts them as slots free up."""
+        offsets = self._offsets(len(targets), spread_s)
+        tasks = [
+            asyncio.create_task(self._poll_device(target, offset), name=f"poll {target}")
+            for target, offset in zip(targets, offsets, strict=True)
+        ]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+
+    async def poll_device(self, target: Target) -> Sample:
+        """Read one device now (through the same cache, semaphore and deadline as a cycle)."""
+        return await self._poll_device(target, 0.0)
+
+    async def run(self, interval: float, sink: Sink, *, targets: Sequence[Target]) -> None:
+        """Poll every `interval` seconds until cancelled, handing each cycle's samples to `sink`.
+
+        A cycle that overruns the interval (more devices than the concurrency clears in time) starts the
+        next one immediately rather than piling cycles up.
+        """
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        loop = asyncio.get_running_loop()
+        spread = max(0.0, interval - self.settings.deadline_s) * 0.9
+        while True:
+            started = loop.time()
+            samples = await self.poll_once(targets, spread_s=spread)
+            await sink(samples)
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+    def _offsets(self, count: int, spread_s: float) -> list[float]:
+        if spread_s <= 0 or count == 0:
+            return [0.0] * count
+        step = spread_s / count
+        return [i * step + self._rng.uniform(0.0, step) for i in range(count)]
+
+    async def _poll_device(self, target: Target, offset: float) -> Sample:
+        if offset > 0:
+            await asyncio.sleep(offset)
+        state = self._devices.setdefault(target, _DeviceState())
+        async with self._semaphore:
+            sample, identity = await self._read(target, state.identity)
+        up = sample.state not in DOWN_STATES
+        # Forget a down device's identity: the read that finds it back identifies it again.
+        state.identity = identity if up else None
+        self._transition(target, state, up, sample)
+        return sample
+
+    async def _read(self, target: Target, known: Identity | None) -> tuple[Sample, Identity | None]:
+        deadline = self.settings.deadline_s
+        try:
+            async with asyncio.timeout(deadline):
+                reading = await read_device(
+                    target.host,
+                    target.port,
+                    timeouts=self._timeouts,
+                    limits=self._limits,
+                    credentials=self.settings.credentials,
+                    vnish_credentials=self.settings.vnish_credentials,
+                    known=known,
+                )
+        except TimeoutError:
+            # read_device keeps its own deadline; this is the backstop that makes the bound hard.
+            sample = Sample(
+                ip=target.host,
+                port=target.port,
+                state=State.UNREACHABLE,
+                errors=[DeviceError(code="timeout", message=f"{target}: no reading within {deadline}s")],
+            )
+            return sample, known
+        return reading.sample, reading.identity
+
+    def _transition(self, target: Target, state: _DeviceState, up: bool, sample: Sample) -> None:
+        previous = state.up
+        if previous == up:
+            return
+        now = time.monotonic()
+        if not up:
+            reason = sample.errors[0].code if sample.errors else sample.state.value
+            if previous is None:
+                log.warning("%s is down (%s)", target, reason)
+            else:
+                log.warning("%s went down (%s) after %.0f s up", target, reason, now - state.since)
+        elif previous is not None:
+            log.warning("%s is back up after %.0f s down", target, now - state.since)
+        state.up = up
+        state.since = now

@@ -1,0 +1,331 @@
+"""`fleetmon probe`, `fleetmon scan` and `fleetmon poll`: talk to devices from the command line.
+
+Output contract (scripts and the checks rely on it):
+- `probe HOST[:PORT] --json` prints the sample as one JSON line.
+- `scan CIDR... --out FILE` writes the found devices as a JSON list (`ip`, `port`, make, model, firmware,
+  mac, serial), which `poll @FILE` reads back; the progress bar goes to stderr.
+- `poll TARGETS... --once` prints one line per device, then, as the LAST line on stdout, the summary
+  `{"devices": N, "ok": K, "failed": F, "seconds": T}`; `--out` gets one JSON sample per target.
+
+Web credentials: stock Antminer's CGI uses profile `antminer-default` (root/root, the vendor default),
+VNish's web API profile `vnish-default` (password admin). `--web-user-env`/`--web-password-env` (and the
+`--vnish-password-env` flag) name environment variables that override them; values are never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import SecretStr
+
+from collectors.connection import Limits, Timeouts
+from collectors.poller import REPLY_CAP_BYTES, Poller, PollerSettings
+from collectors.reader import read_device
+from collectors.sample import Sample, State
+from collectors.scanner import FoundDevice, ScanSettings, scan
+from collectors.targets import Target, TargetError, parse_address, parse_targets
+from collectors.web import WebCredentials
+
+DEFAULT_CONCURRENCY = 1000
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_CONNECT_S = 1.0
+SCAN_CONCURRENCY = 1000
+SCAN_PROBE_TIMEOUT_S = 1.0
+FD_PER_DEVICE = 6  # a device read opens up to ~5 connections at once (Whatsminer), plus slack
+FD_RESERVE = 256
+
+
+class CliError(Exception):
+    """A problem with the command line or its inputs; printed as one line, exit status 2."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `probe`, `scan` and `poll` commands."""
+    probe = subparsers.add_parser("probe", help="identify and read one device")
+    probe.add_argument("host", metavar="HOST[:PORT]", help="device address (port 4028 by default)")
+    probe.add_argument("--json", action="store_true", help="print the sample as one JSON line")
+    probe.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, help="deadline, seconds")
+    _web_flags(probe)
+    probe.set_defaults(handler=run_probe)
+
+    scan_p = subparsers.add_parser("scan", help="find miners in CIDR ranges (TCP probe, then identify)")
+    scan_p.add_argument("cidrs", nargs="+", metavar="CIDR", help="ranges to scan, e.g. 10.0.0.0/22")
+    scan_p.add_argument("--out", type=Path, help="write the found devices here (targets JSON)")
+    scan_p.add_argument("--concurrency", type=_count, default=SCAN_CONCURRENCY, help="addresses in flight")
+    scan_p.add_argument(
+        "--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, help="deadline to identify one responder"
+    )
+    scan_p.add_argument(
+        "--probe-timeout", type=_positive, default=SCAN_PROBE_TIMEOUT_S, help="TCP connect deadline"
+    )
+    _web_flags(scan_p)
+    scan_p.set_defaults(handler=run_scan)
+
+    poll = subparsers.add_parser("poll", help="read a fleet: one cycle with --once, else every --interval")
+    poll.add_argument("targets", nargs="+", metavar="TARGET", help="IP, IP:PORT, CIDR or @FILE")
+    poll.add_argument("--once", action="store_true", help="run one cycle and exit")
+    poll.add_argument("--interval", type=_positive, default=30.0, help="seconds between cycles")
+    poll.add_argument("--concurrency", type=_count, default=DEFAULT_CONCURRENCY, help="devices in flight")
+    poll.add_argument(
+        "--timeout",
+        type=_positive,
+        default=DEFAULT_TIMEOUT_S,
+        help="hard deadline per device for the whole read, identification included (seconds)",
+    )
+    poll.add_argument("--out", type=Path, help="append one JSON sample per target to this file")
+    _web_flags(poll)
+    poll.set_defaults(handler=run_poll)
+
+
+def _web_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-web", action="store_true", help="never call the web CGI (no serial/MAC)")
+    parser.add_argument("--web-user-env", metavar="VAR", help="env var holding the Antminer web user")
+    parser.add_argument("--web-password-env", metavar="VAR", help="env var holding the Antminer password")
+    parser.add_argument("--vnish-password-env", metavar="VAR", help="env var holding the VNish password")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _env(name: str | None, default: str) -> str:
+    if name is None:
+        return default
+    value = os.environ.get(name)
+    if value is None:
+        raise CliError(f"environment variable {name} is not set")
+    return value
+
+
+def web_credentials(args: argparse.Namespace) -> tuple[WebCredentials | None, WebCredentials | None]:
+    """The Antminer CGI and VNish profiles the flags select (None, None with --no-web)."""
+    if args.no_web:
+        return None, None
+    antminer = WebCredentials(
+        profile="antminer-default" if not args.web_password_env else "antminer-env",
+        username=_env(args.web_user_env, "root"),
+        password=SecretStr(_env(args.web_password_env, "root")),
+    )
+    vnish = WebCredentials(
+        profile="vnish-default" if not args.vnish_password_env else "vnish-env",
+        username="admin",
+        password=SecretStr(_env(args.vnish_password_env, "admin")),
+    )
+    return antminer, vnish
+
+
+def _raise_fd_limit(needed: int) -> int:
+    """Lift the soft descriptor limit toward the hard one; returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, needed)) if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _fit_concurrency(concurrency: int) -> int:
+    """The concurrency the descriptor limit allows (lifting the soft limit first)."""
+    soft = _raise_fd_limit(concurrency * FD_PER_DEVICE + FD_RESERVE)
+    return max(1, min(concurrency, (soft - FD_RESERVE) // FD_PER_DEVICE))
+
+
+def _handle(run: object) -> int:
+    try:
+        assert callable(run)
+        result = run()
+        assert isinstance(result, int)
+        return result
+    except (CliError, TargetError, ValueError) as exc:
+        print(f"fleetmon: {exc}", file=sys.stderr)
+        return 2
+
+
+# ------------------------------------------------------------------------------------------------ probe
+def run_probe(args: argparse.Namespace) -> int:
+    """Handler of `fleetmon probe`: exit 0 when the device was read, 1 when it was not."""
+    return _handle(lambda: asyncio.run(_probe(args)))
+
+
+async def _probe(args: argparse.Namespace) -> int:
+    target = parse_address(args.host)
+    antminer, vnish = web_credentials(args)
+    timeout = args.timeout
+    reading = await read_device(
+        target.host,
+        target.port,
+        timeouts=Timeouts(connect=min(DEFAULT_CONNECT_S, timeout), read=timeout, device=timeout),
+        limits=Limits(max_reply_bytes=REPLY_CAP_BYTES),
+        credentials=antminer,
+        vnish_credentials=vnish,
+    )
+    sample = reading.sample
+    if args.json:
+        print(sample.to_json())
+    else:
+        print(describe(sample))
+    return 1 if sample.state in (State.UNREACHABLE, State.ERROR) else 0
+
+
+def describe(sample: Sample) -> str:
+    """A few human lines about one sample."""
+    name = " ".join(p for p in (sample.make, sample.model) if p) or "unknown device"
+    firmware = " ".join(p for p in (sample.firmware_vendor, sample.firmware_version) if p) or "-"
+    lines = [f"{sample.ip}:{sample.port}  {name}  firmware {firmware}  state {sample.state.value}"]
+    if sample.hashrate_ths is not None:
+        expected = f" of {sample.expected_hashrate_ths:.1f}" if sample.expected_hashrate_ths else ""
+        lines.append(f"  hashrate {sample.hashrate_ths:.2f}{expected} TH/s")
+    if sample.temp_max_c is not None:
+        lines.append(f"  temperature max {sample.temp_max_c:.0f} C, fans {sample.fans_rpm} rpm")
+    if sample.power_w is not None:
+        lines.append(f"  power {sample.power_w:.0f} W")
+    if sample.serial or sample.mac:
+        lines.append(f"  serial {sample.serial or '-'}  mac {sample.mac or '-'}")
+    lines.extend(f"  ! {e.code}: {e.message}" for e in sample.errors)
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- scan
+class ProgressBar:
+    """A plain-text progress bar on a stream (stderr), redrawn in place with `\\r`."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._last: tuple[str, int] | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if self._last == (stage, percent) and done != total:
+            return
+        self._last = (stage, percent)
+        filled = self.WIDTH * percent // 100
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        end = "\n" if done == total else ""
+        self.stream.write(f"\r{stage:<8} [{bar}] {done}/{total}{end}")
+        self.stream.flush()
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    """Handler of `fleetmon scan`."""
+    return _handle(lambda: asyncio.run(_scan(args)))
+
+
+async def _scan(args: argparse.Namespace) -> int:
+    antminer, vnish = web_credentials(args)
+    settings = ScanSettings(
+        concurrency=_fit_concurrency(args.concurrency),
+        probe_timeout_s=args.probe_timeout,
+        identify_timeout_s=args.timeout,
+        credentials=antminer,
+        vnish_credentials=vnish,
+    )
+    started = time.monotonic()
+    found = await scan(args.cidrs, settings, ProgressBar(sys.stderr))
+    for device in found:
+        print(_found_line(device))
+    if args.out is not None:
+        _write_atomically(args.out, json.dumps([d.to_dict() for d in found], indent=1) + "\n")
+    seconds = round(time.monotonic() - started, 3)
+    print(json.dumps({"found": len(found), "seconds": seconds}))
+    return 0
+
+
+def _found_line(device: FoundDevice) -> str:
+    name = " ".join(p for p in (device.make, device.model) if p) or "unidentified"
+    firmware = " ".join(p for p in (device.firmware_vendor, device.firmware_version) if p) or "-"
+    extra = f"  ({device.error})" if device.error else ""
+    return f"{device.ip}:{device.port}  {name}  {firmware}  {device.serial or '-'}{extra}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------------------------- poll
+def run_poll(args: argparse.Namespace) -> int:
+    """Handler of `fleetmon poll`."""
+    return _handle(lambda: asyncio.run(_poll(args)))
+
+
+def _poller(args: argparse.Namespace) -> Poller:
+    antminer, vnish = web_credentials(args)
+    return Poller(
+        PollerSettings(
+            concurrency=_fit_concurrency(args.concurrency),
+            deadline_s=args.timeout,
+            connect_s=min(DEFAULT_CONNECT_S, args.timeout),
+            credentials=antminer,
+            vnish_credentials=vnish,
+        )
+    )
+
+
+def summary(samples: Sequence[Sample], seconds: float) -> dict[str, object]:
+    """The cycle summary line's content."""
+    failed = sum(1 for s in samples if s.state in (State.UNREACHABLE, State.ERROR))
+    return {"devices": len(samples), "ok": len(samples) - failed, "failed": failed, "seconds": seconds}
+
+
+def _sample_line(sample: Sample) -> str:
+    rate = f"{sample.hashrate_ths:.2f} TH/s" if sample.hashrate_ths is not None else "-"
+    name = " ".join(p for p in (sample.make, sample.model) if p) or "unknown"
+    errors = ",".join(e.code for e in sample.errors)
+    return f"{sample.ip}:{sample.port}  {sample.state.value:<11} {name}  {rate}  {errors}".rstrip()
+
+
+async def _poll(args: argparse.Namespace) -> int:
+    targets: list[Target] = parse_targets(args.targets)
+    if not targets:
+        raise CliError("no targets")
+    poller = _poller(args)
+    out = args.out.open("a", encoding="utf-8") if args.out is not None else None
+    try:
+        if args.once:
+            started = time.monotonic()
+            samples = await poller.poll_once(targets)
+            seconds = round(time.monotonic() - started, 3)
+            _emit(samples, out)
+            print(json.dumps(summary(samples, seconds)), flush=True)
+            return 0
+
+        async def sink(samples: list[Sample]) -> None:
+            _emit(samples, out)
+            line = summary(samples, 0.0)
+            del line["seconds"]
+            print(json.dumps(line), flush=True)
+
+        await poller.run(args.interval, sink, targets=targets)
+        return 0
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _emit(samples: Sequence[Sample], out: TextIO | None) -> None:
+    lines = [_sample_line(s) for s in samples]
+    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    if out is not None:
+        out.write("".join(s.to_json() + "\n" for s in samples))
+        out.flush()
