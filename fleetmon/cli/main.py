@@ -20,11 +20,25 @@ def _command_modules() -> list[ModuleType]:
     from fleetmon.cli import collect as collect_cli
     from fleetmon.cli import collectors as collectors_cli
     from fleetmon.cli import db as db_cli
+    from fleetmon.cli import demo as demo_cli
     from fleetmon.cli import ingest as ingest_cli
+    from fleetmon.cli import keys as keys_cli
+    from fleetmon.cli import serve as serve_cli
     from fleetmon.cli import snmp as snmp_cli
     from fleetmon.cli import supplychain as supplychain_cli
 
-    return [simulate_cli, snmp_cli, supplychain_cli, db_cli, ingest_cli, collect_cli, collectors_cli]
+    return [
+        simulate_cli,
+        snmp_cli,
+        supplychain_cli,
+        db_cli,
+        ingest_cli,
+        collect_cli,
+        collectors_cli,
+        serve_cli,
+        demo_cli,
+        keys_cli,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

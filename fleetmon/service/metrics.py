@@ -44,8 +44,10 @@ def _s(value: str | None) -> str:
 class FleetCollector(Collector):
     """Yields every fleetmon metric family from the snapshot `source()` returns at scrape time."""
 
-    def __init__(self, source: Callable[[], FleetSnapshot]) -> None:
+    def __init__(self, source: Callable[[], FleetSnapshot], *, fleet: bool = True) -> None:
+        """`fleet=False` yields only the per-miner families (what /probe answers for one device)."""
         self._source = source
+        self._fleet_families = fleet
 
     def describe(self) -> list[Metric]:
         """Nothing to describe up front: families depend on the snapshot (keeps registration cheap)."""
@@ -55,8 +57,9 @@ class FleetCollector(Collector):
         """Build the metric families from the current snapshot."""
         snap = self._source()
         yield from self._miners(snap)
-        yield from self._fleet(snap)
-        yield from self._collector(snap)
+        if self._fleet_families:
+            yield from self._fleet(snap)
+            yield from self._collector(snap)
 
     # ---- per miner -----------------------------------------------------------------------------
 
@@ -248,8 +251,8 @@ class FleetCollector(Collector):
         yield from (cycle, polled, failed, last)
 
 
-def build_registry(source: Callable[[], FleetSnapshot]) -> CollectorRegistry:
+def build_registry(source: Callable[[], FleetSnapshot], *, fleet: bool = True) -> CollectorRegistry:
     """A registry holding only fleetmon's collector (no process metrics of the API replica)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(source))
+    registry.register(FleetCollector(source, fleet=fleet))
     return registry

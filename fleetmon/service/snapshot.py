@@ -21,6 +21,7 @@ class DeviceView:
     manufacturer_country: str | None = None
     assembly_country: str | None = None
     origin_source: str = "unknown"  # inventory | inferred | unknown
+    device_id: int | None = None  # the database id, where the device is stored
 
 
 CYCLE_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)

@@ -203,3 +203,17 @@ class DailyGroupRollup(SQLModel, table=True):
     hashrate_total_avg_ths: float | None = None
     power_total_avg_w: float | None = None
     temp_max_c: float | None = None
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key of the service: only the SHA-256 of its secret part is stored (see service/auth.py)."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)  # the public part of the token, `fm_<id>_...`
+    name: str | None = Field(default=None, max_length=128)
+    role: str = Field(max_length=16)
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime = _ts_column()
+    last_used_at: datetime | None = _ts_column(nullable=True)
+    revoked_at: datetime | None = _ts_column(nullable=True)

@@ -1,0 +1,236 @@
+"""fleetmon's configuration: one typed value, loaded once from a TOML file plus environment variables.
+
+Precedence: environment variables (`FLEETMON_` prefix, `__` between nesting levels, e.g.
+`FLEETMON_SERVICE__PORT=9000`) override the file, which overrides the defaults. The file is strict:
+an unknown key is an error naming the key and the file, so a typo never silently falls back to a
+default. Secrets are referenced, never inlined: a credential profile names an environment variable
+(`password_env`) or a file (`password_file`) holding the password; the resolved value is a SecretStr,
+never logged and never returned by the API. See docs/configuration.md.
+
+Errors: ConfigError (a ValueError), with a message meant for the operator.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from collectors.targets import Target, TargetError, parse_targets
+from collectors.web import WebCredentials
+
+ENV_PREFIX = "FLEETMON_"
+CONFIG_ENV = "FLEETMON_CONFIG"
+"""Environment variable naming the config file when `--config` is not given."""
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key, the file or the variable."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    """Where samples live and for how long."""
+
+    url: SecretStr | None = None  # None: the SQLite file in the data directory; may embed a password
+    retention_days: float = Field(default=30.0, gt=0)
+
+    def url_value(self) -> str | None:
+        """The database URL to connect with (None: the default SQLite file)."""
+        return self.url.get_secret_value() if self.url is not None else None
+
+
+class ServiceSettings(_Section):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    metrics_public: bool = False  # True: /metrics answers without an API key
+    snapshot_interval_s: float = Field(default=15.0, gt=0)  # read-only mode: rebuild period
+    rollup_interval_s: float = Field(default=300.0, gt=0)  # in-process rollup and retention job period
+
+
+class CollectorSettings(_Section):
+    """The in-process collector loop (small farm); idle when `targets` is empty or MQTT is configured."""
+
+    site: str = "default"
+    targets: list[str] = Field(default_factory=list)  # IP, IP:PORT, CIDR or @FILE
+    interval_s: float = Field(default=60.0, gt=0)
+    concurrency: int = Field(default=200, ge=1)
+    timeout_s: float = Field(default=5.0, gt=0)  # hard deadline per device read
+    connect_timeout_s: float = Field(default=1.0, gt=0)
+    credential_profile: str | None = None  # stock Antminer web CGI (serial numbers)
+    vnish_credential_profile: str | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_parse(cls, value: list[str]) -> list[str]:
+        try:
+            parse_targets(value)
+        except TargetError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    def parsed_targets(self) -> list[Target]:
+        """The targets as Target values, deduplicated, in order."""
+        return parse_targets(self.targets)
+
+
+class CredentialProfile(_Section):
+    """A named username and a reference to the password (an environment variable or a file)."""
+
+    username: str
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "password" in data:
+            raise ValueError("passwords are never inlined: use password_env or password_file")
+        return data
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> CredentialProfile:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env and password_file")
+        return self
+
+    def resolve(self, name: str, environ: Mapping[str, str]) -> WebCredentials:
+        """The profile with its password read now; ConfigError names what is missing (never the value)."""
+        if self.password_env is not None:
+            value = environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"credential profile {name!r}: environment variable {self.password_env} is not set"
+                )
+        else:
+            assert self.password_file is not None
+            try:
+                value = self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"credential profile {name!r}: cannot read password_file {self.password_file}: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+        return WebCredentials(profile=name, username=self.username, password=SecretStr(value))
+
+
+class MqttSettings(_Section):
+    """The broker of a large farm; when `url` is set, `serve` only reads (collectors publish, ingesters
+    write, the API rebuilds its snapshot from the database)."""
+
+    url: str | None = None
+    credential_profile: str | None = None
+
+
+class Settings(BaseSettings):
+    """The whole configuration; build it with `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    credentials: dict[str, CredentialProfile] = Field(default_factory=dict)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first (highest priority), then the file's contents (passed as init values)."""
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _profiles_exist(self) -> Settings:
+        for key, name in (
+            ("collector.credential_profile", self.collector.credential_profile),
+            ("collector.vnish_credential_profile", self.collector.vnish_credential_profile),
+            ("mqtt.credential_profile", self.mqtt.credential_profile),
+        ):
+            if name is not None and name not in self.credentials:
+                raise ValueError(f"{key} names credential profile {name!r}, which [credentials] lacks")
+        return self
+
+    @property
+    def reads_only(self) -> bool:
+        """True when `serve` runs no collector: MQTT is configured or there are no targets."""
+        return self.mqtt.url is not None or not self.collector.targets
+
+    def credential(self, name: str | None) -> WebCredentials | None:
+        """The resolved credential profile `name` (None for None); ConfigError when it cannot be read."""
+        if name is None:
+            return None
+        return self.credentials[name].resolve(name, os.environ)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key {key!r}")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key or 'config'}: {message}")
+    return "\n".join(lines)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file's contents; ConfigError with the file name on a missing file or bad TOML."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load the configuration once: `path` (else $FLEETMON_CONFIG, else none) plus the environment.
+
+    Also resolves every credential profile now, so a missing password variable stops startup with a
+    clear message instead of failing at the first device. Raises ConfigError.
+    """
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    data = read_toml(path) if path is not None else {}
+    source = str(path) if path is not None else "configuration"
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+    for name in settings.credentials:
+        settings.credential(name)
+    return settings

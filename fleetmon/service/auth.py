@@ -1,0 +1,247 @@
+"""API keys, roles and the permission dependencies every route declares.
+
+Tokens look like `fm_<id>_<secret>`: `id` (12 hex characters) is public and is the row's primary key,
+`secret` is 32 random bytes (URL-safe base64). Only SHA-256(secret) is stored. A plain, fast hash is
+the right tool here: the secret has 256 bits of entropy, so there is nothing to brute-force or to look
+up in a table, and a deliberately slow password hash (bcrypt, argon2) would only add ~100 ms of CPU to
+every request. Comparison is constant-time.
+
+Roles and what they may do live in ROLE_PERMISSIONS, the one table of the service's authorisation:
+
+    viewer       read the fleet (devices, summary, metrics)
+    operator     viewer + probe devices
+    procurement  read the fleet + supply chain + import inventory
+    admin        everything, including API keys
+
+A route declares `Depends(require(Permission.X))`; `require(None)` marks a deliberately public route.
+A browser session (the dashboard's login cookie) can be added in `Requirement.__call__`, the one
+place where a request becomes a Principal.
+No key or an unknown/revoked key -> 401 with `WWW-Authenticate: Bearer`; a key whose role lacks the
+permission -> 403. Tokens never appear in logs or responses (only the public id does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine, Table, select, update
+
+from collectors.sample import utcnow
+from fleetmon.storage.models import ApiKey
+
+API_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
+TOKEN_PREFIX = "fm"
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+"""last_used_at is rewritten at most this often per key: one UPDATE a minute, not one per request."""
+
+
+class Role(StrEnum):
+    """What kind of user a key belongs to."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    PROCUREMENT = "procurement"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    """One thing a route lets a caller do."""
+
+    READ_FLEET = "read_fleet"
+    PROBE_DEVICES = "probe_devices"
+    READ_SUPPLY_CHAIN = "read_supply_chain"
+    IMPORT_INVENTORY = "import_inventory"
+    MANAGE_KEYS = "manage_keys"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.READ_FLEET}),
+    Role.OPERATOR: frozenset({Permission.READ_FLEET, Permission.PROBE_DEVICES}),
+    Role.PROCUREMENT: frozenset(
+        {Permission.READ_FLEET, Permission.READ_SUPPLY_CHAIN, Permission.IMPORT_INVENTORY}
+    ),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    """True when `role` holds `permission`."""
+    return permission in ROLE_PERMISSIONS[role]
+
+
+# ---- keys in the database -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A stored key without its secret."""
+
+    id: str
+    name: str | None
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of one request, as established by its API key."""
+
+    key_id: str
+    role: Role
+    name: str | None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """(id, secret) of a well-formed token, else None."""
+    prefix, sep, rest = token.partition("_")
+    key_id, sep2, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not sep or not sep2 or len(key_id) != 12 or not secret:
+        return None
+    return key_id, secret
+
+
+def create_key(engine: Engine, role: Role, name: str | None = None) -> tuple[KeyInfo, str]:
+    """Store a new key; returns its info and the token, which exists only in this return value."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            API_KEYS.insert().values(
+                id=key_id, name=name, role=role.value, secret_sha256=_digest(secret), created_at=now
+            )
+        )
+    info = KeyInfo(id=key_id, name=name, role=role, created_at=now, last_used_at=None, revoked_at=None)
+    return info, f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+
+def list_keys(engine: Engine) -> list[KeyInfo]:
+    """Every key, oldest first, without secrets."""
+    query = select(
+        API_KEYS.c.id,
+        API_KEYS.c.name,
+        API_KEYS.c.role,
+        API_KEYS.c.created_at,
+        API_KEYS.c.last_used_at,
+        API_KEYS.c.revoked_at,
+    ).order_by(API_KEYS.c.created_at, API_KEYS.c.id)
+    with engine.connect() as conn:
+        return [
+            KeyInfo(row.id, row.name, Role(row.role), row.created_at, row.last_used_at, row.revoked_at)
+            for row in conn.execute(query)
+        ]
+
+
+def revoke_key(engine: Engine, key_id: str) -> bool:
+    """Revoke a key by id; False when no such key exists (revoking twice keeps the first time)."""
+    with engine.begin() as conn:
+        found = conn.execute(select(API_KEYS.c.revoked_at).where(API_KEYS.c.id == key_id)).first()
+        if found is None:
+            return False
+        if found.revoked_at is None:
+            conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(revoked_at=utcnow()))
+    return True
+
+
+def verify_token(engine: Engine, token: str) -> Principal | None:
+    """The principal of a valid, unrevoked token, else None; touches last_used_at at most once a minute."""
+    parts = split_token(token)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    query = select(
+        API_KEYS.c.role,
+        API_KEYS.c.name,
+        API_KEYS.c.secret_sha256,
+        API_KEYS.c.revoked_at,
+        API_KEYS.c.last_used_at,
+    ).where(API_KEYS.c.id == key_id)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        with engine.begin() as conn:
+            conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(last_used_at=now))
+    return Principal(key_id=key_id, role=Role(row.role), name=row.name)
+
+
+# ---- the FastAPI dependency -----------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer fm_<id>_<secret>`")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Requirement:
+    """The dependency a route declares to need `permission`.
+
+    Its `permission` attribute is what the auth-matrix test reads from every route (a route with
+    neither a Requirement nor a PublicAccess fails that test).
+    """
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission: Permission | None = permission
+
+    def __repr__(self) -> str:
+        return f"require({self.permission})"
+
+    def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+    ) -> Principal:
+        """Authenticate and authorise (sync: FastAPI runs it in the thread pool, off the event loop)."""
+        if credentials is None:
+            raise _unauthorized("an API key is required (Authorization: Bearer KEY)")
+        engine: Engine = request.app.state.runtime.engine
+        principal = verify_token(engine, credentials.credentials.strip())
+        if principal is None:
+            raise _unauthorized("invalid or revoked API key")
+        assert self.permission is not None
+        if not allows(principal.role, self.permission):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"role {principal.role.value!r} may not {self.permission.value.replace('_', ' ')}",
+            )
+        return principal
+
+
+class PublicAccess:
+    """The dependency of a deliberately public route (/healthz, or /metrics when configured open)."""
+
+    permission: Permission | None = None
+
+    def __repr__(self) -> str:
+        return "public"
+
+    def __call__(self) -> None:
+        """Nothing to check."""
+
+
+def require(permission: Permission | None) -> Requirement | PublicAccess:
+    """The dependency for a route needing `permission`; None marks the route public."""
+    return PublicAccess() if permission is None else Requirement(permission)
+
+
+def roles_with(permission: Permission) -> Sequence[Role]:
+    """Roles that hold `permission`, in declaration order."""
+    return [role for role in Role if allows(role, permission)]

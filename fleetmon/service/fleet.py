@@ -1,0 +1,293 @@
+"""The fleet service functions behind the routes: device list, fleet summary, device detail.
+
+List and summary read the current snapshot (memory, rebuilt off the request path); the detail reads
+the database (recent samples through the (device_id, ts) key, history from the hourly rollups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from collectors.sample import State
+from fleetmon.service.builder import SAMPLES, enrich
+from fleetmon.service.builder import LatestSample as _Latest
+from fleetmon.service.schemas import (
+    DeviceDetail,
+    DeviceItem,
+    DevicePage,
+    DeviceRef,
+    FleetSummary,
+    HourlyPoint,
+    SiteFigures,
+)
+from fleetmon.service.snapshot import DeviceView, FleetSnapshot
+from fleetmon.storage.export import row_to_sample
+from fleetmon.storage.models import Device, HourlyDeviceRollup, Site
+from fleetmon.supplychain.origin import InventoryRecord
+
+DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
+SITES: Table = Site.__table__  # type: ignore[attr-defined]
+HOURLY: Table = HourlyDeviceRollup.__table__  # type: ignore[attr-defined]
+DOWN = frozenset({State.UNREACHABLE, State.ERROR})
+SUMMARY_LIST_LENGTH = 10
+UNKNOWN = "unknown"
+
+
+def _snapshot_time(snapshot: FleetSnapshot) -> datetime | None:
+    return datetime.fromtimestamp(snapshot.taken_at, UTC) if snapshot.taken_at else None
+
+
+def device_item(view: DeviceView) -> DeviceItem:
+    """The API shape of one device view."""
+    s = view.sample
+    return DeviceItem(
+        id=view.device_id,
+        site=view.site,
+        ip=s.ip,
+        port=s.port,
+        make=s.make,
+        manufacturer=view.manufacturer,
+        manufacturer_country=view.manufacturer_country,
+        model=s.model,
+        serial=s.serial,
+        firmware_vendor=s.firmware_vendor,
+        firmware_version=s.firmware_version,
+        assembly_country=view.assembly_country,
+        origin_source=view.origin_source,
+        state=s.state,
+        hashrate_ths=s.hashrate_ths,
+        expected_hashrate_ths=s.expected_hashrate_ths,
+        temp_max_c=s.temp_max_c,
+        power_w=s.power_w,
+        efficiency_jth=s.efficiency_jth,
+        last_seen=s.ts,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    """Exact, case-insensitive filters of the device list; None leaves a field unfiltered.
+
+    `assembly_country=unknown` selects the devices whose origin is not known.
+    """
+
+    site: str | None = None
+    make: str | None = None
+    model: str | None = None
+    state: State | None = None
+    firmware_vendor: str | None = None
+    assembly_country: str | None = None
+
+    def matches(self, view: DeviceView) -> bool:
+        """True when the view passes every filter given."""
+        s = view.sample
+        checks = (
+            (self.site, view.site),
+            (self.make, s.make),
+            (self.model, s.model),
+            (self.firmware_vendor, s.firmware_vendor),
+            (self.assembly_country, view.assembly_country or UNKNOWN),
+        )
+        for wanted, value in checks:
+            if wanted is not None and (value is None or value.casefold() != wanted.casefold()):
+                return False
+        return self.state is None or s.state is self.state
+
+
+def list_devices(snapshot: FleetSnapshot, where: DeviceFilter, limit: int, offset: int) -> DevicePage:
+    """One page of the devices matching `where`, ordered by site then IP address."""
+    matching = [view for view in snapshot.devices if where.matches(view)]
+    page = matching[offset : offset + limit]
+    return DevicePage(
+        items=[device_item(view) for view in page],
+        total=len(matching),
+        limit=limit,
+        offset=offset,
+        snapshot_at=_snapshot_time(snapshot),
+    )
+
+
+def _ratio(view: DeviceView) -> float | None:
+    s = view.sample
+    if s.hashrate_ths is None or not s.expected_hashrate_ths:
+        return None
+    return s.hashrate_ths / s.expected_hashrate_ths
+
+
+def _ref(view: DeviceView) -> DeviceRef:
+    s = view.sample
+    return DeviceRef(
+        id=view.device_id,
+        site=view.site,
+        ip=s.ip,
+        model=s.model,
+        state=s.state,
+        hashrate_ths=s.hashrate_ths,
+        expected_hashrate_ths=s.expected_hashrate_ths,
+        performance_ratio=_ratio(view),
+        temp_max_c=s.temp_max_c,
+    )
+
+
+def _sites(views: Iterable[DeviceView]) -> list[SiteFigures]:
+    totals: dict[str, list[float]] = {}
+    for view in views:
+        s = view.sample
+        row = totals.setdefault(view.site, [0, 0, 0.0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += s.state not in DOWN
+        row[2] += s.hashrate_ths or 0.0
+        row[3] += s.expected_hashrate_ths or 0.0
+        row[4] += s.power_w or 0.0
+    return [
+        SiteFigures(
+            site=site,
+            devices=int(r[0]),
+            up=int(r[1]),
+            hashrate_ths=r[2],
+            expected_hashrate_ths=r[3],
+            power_w=r[4],
+        )
+        for site, r in sorted(totals.items())
+    ]
+
+
+def fleet_summary(snapshot: FleetSnapshot) -> FleetSummary:
+    """Devices by state, totals, J/TH, the hottest devices and the worst against their nominal rate.
+
+    Worst performers are devices that report a hashrate below their expected one; unreachable devices
+    are counted in `devices_by_state`, not ranked as 0 TH/s (an outage is a state, not a reading).
+    """
+    views = snapshot.devices
+    by_state = {state.value: 0 for state in State}
+    hashrate = expected = power = 0.0
+    rated_h = rated_e = eff_p = eff_h = 0.0
+    for view in views:
+        s = view.sample
+        by_state[s.state.value] += 1
+        hashrate += s.hashrate_ths or 0.0
+        expected += s.expected_hashrate_ths or 0.0
+        power += s.power_w or 0.0
+        if s.hashrate_ths is not None and s.expected_hashrate_ths:
+            rated_h += s.hashrate_ths
+            rated_e += s.expected_hashrate_ths
+        if s.power_w is not None and s.hashrate_ths:
+            eff_p += s.power_w
+            eff_h += s.hashrate_ths
+    hot = sorted(
+        (v for v in views if v.sample.temp_max_c is not None),
+        key=lambda v: (-(v.sample.temp_max_c or 0.0), v.site, v.sample.ip),
+    )
+    ranked = sorted(
+        ((ratio, v) for v in views if (ratio := _ratio(v)) is not None and ratio < 1.0),
+        key=lambda pair: (pair[0], pair[1].site, pair[1].sample.ip),
+    )
+    return FleetSummary(
+        snapshot_at=_snapshot_time(snapshot),
+        devices=len(views),
+        devices_by_state=by_state,
+        up=sum(n for state, n in by_state.items() if State(state) not in DOWN),
+        hashrate_ths=hashrate,
+        expected_hashrate_ths=expected,
+        performance_ratio=rated_h / rated_e if rated_e else None,
+        power_w=power,
+        efficiency_jth=eff_p / eff_h if eff_h else None,
+        sites=_sites(views),
+        hottest=[_ref(v) for v in hot[:SUMMARY_LIST_LENGTH]],
+        worst_performers=[_ref(v) for _, v in ranked[:SUMMARY_LIST_LENGTH]],
+    )
+
+
+class DeviceNotFoundError(LookupError):
+    """No device has this id."""
+
+
+def device_detail(
+    session: Session,
+    snapshot: FleetSnapshot,
+    inventory: dict[str, InventoryRecord],
+    device_id: int,
+    *,
+    samples: int,
+    hours: int,
+    now: datetime,
+) -> DeviceDetail:
+    """A device with its `samples` newest samples and `hours` of hourly history; DeviceNotFoundError."""
+    device = session.execute(
+        select(DEVICES, SITES.c.name.label("site"))
+        .join(SITES, SITES.c.id == DEVICES.c.site_id)
+        .where(DEVICES.c.id == device_id)
+    ).first()
+    if device is None:
+        raise DeviceNotFoundError(device_id)
+    columns = [c for c in SAMPLES.c if c.name != "device_id"]
+    rows = session.execute(
+        select(DEVICES.c.ip, DEVICES.c.port, *columns)
+        .join(DEVICES, DEVICES.c.id == SAMPLES.c.device_id)
+        .where(SAMPLES.c.device_id == device_id)
+        .order_by(SAMPLES.c.ts.desc())
+        .limit(samples)
+    ).all()
+    recent = [row_to_sample(row) for row in rows]
+    view = next((v for v in snapshot.devices if v.device_id == device_id), None)
+    if view is None and recent:
+        views, _ = enrich([_Latest(device_id, device.site, recent[0])], inventory, as_of=now.date())
+        view = views[0]
+    history = session.execute(
+        select(HOURLY)
+        .where(HOURLY.c.device_id == device_id, HOURLY.c.hour >= now - timedelta(hours=hours))
+        .order_by(HOURLY.c.hour)
+    ).all()
+    item = device_item(view) if view is not None else _bare_item(device)
+    return DeviceDetail(
+        device=item,
+        first_seen=device.first_seen,
+        hostname=device.hostname,
+        mac=device.mac,
+        recent_samples=recent,
+        history=[
+            HourlyPoint(
+                hour=h.hour,
+                samples=h.samples,
+                up_fraction=h.up_fraction,
+                hashrate_avg_ths=h.hashrate_avg_ths,
+                hashrate_min_ths=h.hashrate_min_ths,
+                hashrate_max_ths=h.hashrate_max_ths,
+                power_avg_w=h.power_avg_w,
+                temp_max_avg_c=h.temp_max_avg_c,
+            )
+            for h in history
+        ],
+    )
+
+
+def _bare_item(device: object) -> DeviceItem:
+    """A device row with no stored sample (its samples aged out): identity only, measurements null."""
+    d = device
+    return DeviceItem(
+        id=d.id,  # type: ignore[attr-defined]
+        site=d.site,  # type: ignore[attr-defined]
+        ip=d.ip,  # type: ignore[attr-defined]
+        port=d.port,  # type: ignore[attr-defined]
+        make=d.make,  # type: ignore[attr-defined]
+        manufacturer=d.manufacturer,  # type: ignore[attr-defined]
+        manufacturer_country=None,
+        model=d.model,  # type: ignore[attr-defined]
+        serial=d.serial,  # type: ignore[attr-defined]
+        firmware_vendor=d.firmware_vendor,  # type: ignore[attr-defined]
+        firmware_version=d.firmware_version,  # type: ignore[attr-defined]
+        assembly_country=None,
+        origin_source=UNKNOWN,
+        state=State(d.state),  # type: ignore[attr-defined]
+        hashrate_ths=None,
+        expected_hashrate_ths=None,
+        temp_max_c=None,
+        power_w=None,
+        efficiency_jth=None,
+        last_seen=d.last_seen,  # type: ignore[attr-defined]
+    )

@@ -1,0 +1,81 @@
+"""Inventory records in the database: store parsed inventory CSV lines, load them back for the analytics.
+
+`origin_records` is keyed by serial; importing a file again updates the rows it names (the newest
+paperwork wins) and leaves the others alone. The service joins these records to devices by serial
+when it builds a snapshot, so assembly country and origin basis come from the operator's evidence
+where it exists and from the catalog's defaults (marked inferred) elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collectors.sample import utcnow
+from fleetmon.storage.models import OriginRecord
+from fleetmon.supplychain.origin import InventoryRecord, declared_origin
+from fleetmon.supplychain.tariffs import DEFAULT_HTS
+
+ORIGINS: Table = OriginRecord.__table__  # type: ignore[attr-defined]
+_CHUNK = 500
+
+
+def store_inventory(engine: Engine, records: Sequence[InventoryRecord], source: str) -> int:
+    """Upsert records by serial in one transaction; returns how many were written."""
+    if not records:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "serial": r.serial,
+            "assembly_country": r.origin.country if r.origin else None,
+            "origin_evidence": r.origin.evidence if r.origin else None,
+            "confidence": r.origin.confidence if r.origin else None,
+            "customs_value_usd": r.customs_value_usd,
+            "entry_date": r.entry_date,
+            "hts_code": r.hts_code,
+            "source_file": source[:512],
+            "imported_at": now,
+        }
+        for r in records
+    ]
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    with engine.begin() as conn:
+        for start in range(0, len(rows), _CHUNK):
+            stmt = insert(ORIGINS)
+            updated = {name: stmt.excluded[name] for name in rows[0] if name != "serial"}
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["serial"], set_=updated),
+                rows[start : start + _CHUNK],
+            )
+    return len(rows)
+
+
+def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
+    """Every stored record as the analytics' InventoryRecord, by serial."""
+    query = select(
+        ORIGINS.c.serial,
+        ORIGINS.c.assembly_country,
+        ORIGINS.c.origin_evidence,
+        ORIGINS.c.customs_value_usd,
+        ORIGINS.c.entry_date,
+        ORIGINS.c.hts_code,
+    )
+    found: dict[str, InventoryRecord] = {}
+    with engine.connect() as conn:
+        for line, row in enumerate(conn.execute(query), start=1):
+            origin = (
+                declared_origin(row.assembly_country, row.origin_evidence) if row.assembly_country else None
+            )
+            found[row.serial] = InventoryRecord(
+                line=line,
+                serial=row.serial,
+                model=None,
+                origin=origin,
+                customs_value_usd=row.customs_value_usd,
+                entry_date=row.entry_date,
+                hts_code=row.hts_code or DEFAULT_HTS,
+            )
+    return found

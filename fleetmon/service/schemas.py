@@ -1,0 +1,148 @@
+"""Response models of the HTTP API (what /openapi.json promises and schemathesis checks).
+
+Units are in the field names, as everywhere in fleetmon: TH/s, degrees Celsius, watts, J/TH. A value
+the device did not report is null, never 0; an unreachable device has state `unreachable` and null
+measurements.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from collectors.sample import Sample, State
+from fleetmon.service.auth import Role
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceItem(_Out):
+    """One device as of its latest sample, with its supply-chain identity."""
+
+    id: int | None = Field(description="database id (for /api/v1/devices/{id}); null before it is stored")
+    site: str
+    ip: str
+    port: int
+    make: str | None
+    manufacturer: str | None
+    manufacturer_country: str | None
+    model: str | None
+    serial: str | None
+    firmware_vendor: str | None
+    firmware_version: str | None
+    assembly_country: str | None
+    origin_source: str = Field(description="inventory | inferred | unknown")
+    state: State
+    hashrate_ths: float | None
+    expected_hashrate_ths: float | None
+    temp_max_c: float | None
+    power_w: float | None
+    efficiency_jth: float | None
+    last_seen: datetime
+
+
+class DevicePage(_Out):
+    """One page of the filtered device list."""
+
+    items: list[DeviceItem]
+    total: int = Field(description="devices matching the filters, over all pages")
+    limit: int
+    offset: int
+    snapshot_at: datetime | None
+
+
+class HourlyPoint(_Out):
+    """One hour of one device, from the hourly rollups."""
+
+    hour: datetime
+    samples: int
+    up_fraction: float
+    hashrate_avg_ths: float | None
+    hashrate_min_ths: float | None
+    hashrate_max_ths: float | None
+    power_avg_w: float | None
+    temp_max_avg_c: float | None
+
+
+class DeviceDetail(_Out):
+    """A device, its most recent samples (newest first) and its hourly history (oldest first)."""
+
+    device: DeviceItem
+    first_seen: datetime
+    hostname: str | None
+    mac: str | None
+    recent_samples: list[Sample]
+    history: list[HourlyPoint]
+
+
+class DeviceRef(_Out):
+    """A device named in a summary list."""
+
+    id: int | None
+    site: str
+    ip: str
+    model: str | None
+    state: State
+    hashrate_ths: float | None
+    expected_hashrate_ths: float | None
+    performance_ratio: float | None = Field(description="hashrate / expected hashrate")
+    temp_max_c: float | None
+
+
+class SiteFigures(_Out):
+    """Totals of one site."""
+
+    site: str
+    devices: int
+    up: int
+    hashrate_ths: float
+    expected_hashrate_ths: float
+    power_w: float
+
+
+class FleetSummary(_Out):
+    """Fleet totals as of the current snapshot."""
+
+    snapshot_at: datetime | None
+    devices: int
+    devices_by_state: dict[str, int]
+    up: int
+    hashrate_ths: float = Field(description="sum of measured hashrate (devices without a reading add 0)")
+    expected_hashrate_ths: float = Field(description="sum of nominal hashrate over every device")
+    performance_ratio: float | None = Field(description="hashrate / expected over devices that report both")
+    power_w: float
+    efficiency_jth: float | None = Field(description="power / hashrate over devices that report both")
+    sites: list[SiteFigures]
+    hottest: list[DeviceRef]
+    worst_performers: list[DeviceRef]
+
+
+class HealthStatus(_Out):
+    """Liveness and readiness of this replica."""
+
+    status: str = Field(description="ok | degraded")
+    database: str = Field(description="ok | unavailable")
+    snapshot_at: datetime | None
+    snapshot_age_s: float | None
+    devices: int
+    mode: str = Field(description="collector (polls in-process) | reader (rebuilds from the database)")
+
+
+class KeyOut(_Out):
+    """An API key without its secret."""
+
+    id: str
+    name: str | None
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class ErrorOut(_Out):
+    """An error answer."""
+
+    detail: str
