@@ -1,9 +1,15 @@
 """MqttSink: the collector publishing its samples to the broker at QoS 1.
 
-`send` returns only when the broker acknowledged (PUBACK) every sample of the batch; any failure
-(no connection, timeout, disconnect mid-batch) raises SinkUnavailableError and the caller spools the
-whole batch. Some of it may have reached the broker: the ingesters' (device, ts) idempotency absorbs
-the repeat.
+`send` returns only when the broker acknowledged (PUBACK) every sample of the batch AND routed it to
+at least one subscription. Any failure (no connection, timeout, disconnect mid-batch, a PUBACK reason
+code of 0x80 or above, or 0x10 "no matching subscribers") raises SinkUnavailableError and the caller
+spools the whole batch. Some of it may have reached the broker: the ingesters' (device, ts) idempotency
+absorbs the repeat.
+
+Why 0x10 matters: with no ingester subscribed a QoS 1 message is acknowledged and then dropped. That
+happens when every ingester is gone without a persistent session, and with Mosquitto 2.0 right after a
+broker restart: the shared subscriptions of sessions that were connected at shutdown are not routed to
+until their ingesters reconnect. Treating it as "not delivered" keeps those samples in the spool.
 
 Liveness: the connection carries a last will `offline` (retained) on the collector's status topic,
 and `online` (retained) is published on every connect; a clean close publishes `offline` itself.
@@ -18,6 +24,7 @@ import json
 import logging
 from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
+from typing import Any
 
 import aiomqtt
 
@@ -27,6 +34,7 @@ from fleetmon.sinks.topics import BrokerUrl, check_site, sample_topic, state_top
 
 log = logging.getLogger(__name__)
 
+NO_MATCHING_SUBSCRIBERS = 0x10
 ONLINE = b"online"
 OFFLINE = b"offline"
 
@@ -53,6 +61,7 @@ class MqttSink:
         self._client: aiomqtt.Client | None = None
         self._states: dict[tuple[str, int], tuple[str, str]] = {}
         self.published = 0
+        self._refused = 0
 
     async def _connect(self) -> aiomqtt.Client:
         if self._client is not None:
@@ -70,6 +79,7 @@ class MqttSink:
         )
         # A whole poll cycle is published at once; aiomqtt warns above 10 pending calls by default.
         client.pending_calls_threshold = 1_000_000
+        self._watch_pubacks(client)
         stack = AsyncExitStack()
         try:
             await stack.enter_async_context(client)
@@ -95,7 +105,18 @@ class MqttSink:
         publishes: list[Awaitable[None]] = [
             client.publish(sample_topic(self.site, s.ip, s.port), s.to_json(), qos=1) for s in samples
         ]
-        publishes.extend(self._state_changes(client, samples))
+        self._refused = 0
+        await self._gather(publishes)
+        if self._refused:
+            raise SinkUnavailableError(
+                f"broker {self.broker} took {self._refused} of {len(samples)} samples without a subscriber "
+                "to deliver them to (no ingester connected?)"
+            )
+        self.published += len(samples)
+        # Retained state: nobody needs to be subscribed, so its PUBACK reason code is not checked.
+        await self._gather(self._state_changes(client, samples))
+
+    async def _gather(self, publishes: Sequence[Awaitable[None]]) -> None:
         results = await asyncio.gather(*publishes, return_exceptions=True)
         failures = [result for result in results if isinstance(result, BaseException)]
         if failures:
@@ -103,7 +124,23 @@ class MqttSink:
             raise SinkUnavailableError(
                 f"{len(failures)} of {len(publishes)} publishes to {self.broker} failed: {failures[0]!r}"
             ) from failures[0]
-        self.published += len(samples)
+
+    def _watch_pubacks(self, client: aiomqtt.Client) -> None:
+        """Count PUBACKs whose reason code says the sample was not delivered.
+
+        aiomqtt 2.5 resolves `publish` on any PUBACK and drops the reason code, so this wraps its paho
+        callback (the one place we reach under aiomqtt on the publishing side).
+        """
+        paho = client._client
+        forward: Any = paho.on_publish
+
+        def on_publish(paho_client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+            code = getattr(reason, "value", 0)
+            if code == NO_MATCHING_SUBSCRIBERS or code >= 0x80:
+                self._refused += 1
+            forward(paho_client, userdata, mid, reason, properties)
+
+        paho.on_publish = on_publish
 
     def _state_changes(self, client: aiomqtt.Client, samples: Sequence[Sample]) -> list[asyncio.Future[None]]:
         changes: list[asyncio.Future[None]] = []
