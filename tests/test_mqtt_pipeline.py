@@ -19,7 +19,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import fleet_samples
 import mqtt_broker
 import pytest
 from fleet_samples import create_schema, drop_schema, fleet_cycle, wait_until
@@ -79,6 +78,14 @@ class IngesterProcess:
             return None
 
 
+def _db_upgrade(db_url: str) -> subprocess.CompletedProcess[str]:
+    """`fleetmon db upgrade` as the operator runs it before starting ingesters."""
+    return subprocess.run(
+        [sys.executable, "-m", "fleetmon.cli.main", "db", "upgrade", "--db", db_url],
+        cwd=ROOT, capture_output=True, text=True, check=False, env=os.environ.copy(),
+    )  # fmt: skip
+
+
 def _count(url: str) -> int:
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -95,10 +102,7 @@ async def test_every_sample_is_stored_exactly_once_through_broker_restart_and_in
     schema, db_url = create_schema(postgres_url)
     ingesters: list[IngesterProcess] = []
     try:
-        upgrade = subprocess.run(
-            [sys.executable, "-m", "fleetmon.cli.main", "db", "upgrade", "--db", db_url],
-            cwd=ROOT, capture_output=True, text=True, check=False, env=os.environ.copy(),
-        )  # fmt: skip
+        upgrade = _db_upgrade(db_url)
         assert upgrade.returncode == 0, upgrade.stderr
         ingesters = [IngesterProcess(private_broker.url, db_url, name, tmp_path) for name in ("a", "b")]
         for ingester in ingesters:
