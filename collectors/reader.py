@@ -15,6 +15,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, replace
 
@@ -26,6 +27,7 @@ from collectors.errors import (
     MinerConnectionError,
     MinerConnectionRefusedError,
     MinerError,
+    MinerProtocolError,
     MinerTimeoutError,
 )
 from collectors.framing import Reply
@@ -167,6 +169,9 @@ async def _identify(
         info = await WhatsminerV3Client(host, port, timeouts, limits).command("get.device.info")
         return classify_v3(info, host=host, port=port), {"get.device.info": info}
     client = MinerClient(host, port, timeouts, limits)
+    stats_first = await _identify_from_stats(client, host, port)
+    if stats_first is not None:
+        return stats_first
     version, devdetails = await asyncio.gather(
         client.raw("version"), client.raw("devdetails"), return_exceptions=True
     )
@@ -200,6 +205,40 @@ async def _identify(
     return identity, seed
 
 
+_NOT_STOCK_API = ("BOSMINER", "BOSER", "LUXMINER", "BTMINER", "BITMICRO", "AVALON", "KAONSU")
+
+
+async def _identify_from_stats(
+    client: MinerClient, host: str, port: int
+) -> tuple[Identity, dict[str, Reply]] | None:
+    """Identify an Antminer-API device from its `stats` reply, which the poll needs anyway.
+
+    `stats[0]` is the same block `version` sends (BMMiner/Miner/CompileTime/Type), and VNish's Type
+    names its firmware, so for the Antminer family one reply identifies the device and seeds the poll:
+    one connection instead of three (version, devdetails, then stats). Anything else (an error, another
+    firmware's markers) returns None and identification takes the version/devdetails route; a
+    connection failure is raised at once, since the other route would fail the same way.
+    """
+    try:
+        stats = await client.command("stats")
+    except (MinerAPIError, MinerProtocolError):
+        return None
+    except MinerConnectionError as exc:
+        if isinstance(exc, MinerConnectionRefusedError | MinerTimeoutError):
+            return None  # let the version route try API v3 on 4433
+        raise
+    blocks = stats.get("STATS")
+    if not isinstance(blocks, list) or not blocks or not isinstance(blocks[0], dict):
+        return None
+    text = json.dumps(stats).upper()
+    if any(marker in text for marker in _NOT_STOCK_API):
+        return None
+    identity = classify({"VERSION": [blocks[0]]}, None, {"stats": stats}, host=host, port=port)
+    if identity.dialect is not Dialect.ANTMINER or lookup(identity.model, identity.make) is None:
+        return None  # an unknown Type (e.g. "Antminer D3 Blissz v2.06 beta"): ask version as well
+    return identity, {"stats": stats}
+
+
 async def _poll(
     driver: Driver, identity: Identity, seed: dict[str, Reply], timeouts: Timeouts, limits: Limits
 ) -> tuple[dict[str, Reply], dict[str, MinerError]]:
@@ -214,7 +253,12 @@ async def _poll(
         client = MinerClient(identity.host, identity.api_port, timeouts, limits)
         joinable = tuple(n for n in driver.joinable if n not in seed)
         separate = tuple(n for n in driver.separate if n not in seed)
-        results = await client.commands(joinable, separate, multi=driver.multi)
+        # Bitmain's own bmminer ("cgminer 1.0.0") refuses joined commands: do not spend a connection
+        # learning that again every cycle.
+        multi = driver.multi and not (
+            identity.dialect is Dialect.ANTMINER and identity.firmware_vendor == "stock"
+        )
+        results = await client.commands(joinable, separate, multi=multi)
     replies = dict(seed)
     failures: dict[str, MinerError] = {}
     for name, outcome in results.items():

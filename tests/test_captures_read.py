@@ -49,10 +49,13 @@ EXPECTED: dict[str, tuple[str, str, str | None, State, float, float | None, list
         [1560, 1560, 600, 720],
         None,
     ),
+    # s19-overheating and s17 are foreman test fixtures whose version and stats Types disagree (the
+    # stats says "... Pro"). fleetmon identifies an Antminer from stats, the reply it polls anyway
+    # (one connection instead of three), so the model is the one stats names.
     "antminer/s19-overheating": (
         "Antminer",
         "stock",
-        "Antminer S19",
+        "Antminer S19 Pro",
         State.DEGRADED,
         0.0,
         97.0,
@@ -72,7 +75,7 @@ EXPECTED: dict[str, tuple[str, str, str | None, State, float, float | None, list
     "antminer/s17": (
         "Antminer",
         "stock",
-        "Antminer S17",
+        "Antminer S17 Pro",
         State.MINING,
         54.99701,
         80.0,

@@ -57,7 +57,9 @@ class AntminerDriver(Driver):
     """Stock Antminer API and its compatible aftermarket firmware."""
 
     dialect: ClassVar[Dialect] = Dialect.ANTMINER
-    joinable: ClassVar[tuple[str, ...]] = ("summary", "stats", "pools")
+    # `summary` adds nothing `stats` lacks on these firmwares (GHS 5s, Elapsed); it is read only when
+    # identification already had it. One connection fewer per device and cycle.
+    joinable: ClassVar[tuple[str, ...]] = ("stats", "pools")
     required: ClassVar[tuple[str, ...]] = ("stats", "summary")
 
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
