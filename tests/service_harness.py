@@ -1,0 +1,155 @@
+"""A live fleetmon service for tests: a simulated fleet polled into a real database, served by uvicorn on
+a free port, all in one background thread with its own event loop (so sync tests, schemathesis and
+httpx clients talk to it over a real socket while the simulator keeps answering /probe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from collectors.poller import Poller
+from collectors.simulator.fleet import FleetDevice, build_fleet, write_inventory
+from collectors.simulator.server import FleetServer
+from collectors.targets import Target
+from fleetmon.config import CollectorSettings, ServiceSettings, Settings, StorageSettings
+from fleetmon.service.app import create_app
+from fleetmon.service.auth import Role, create_key, revoke_key
+from fleetmon.service.inventory import store_inventory
+from fleetmon.service.runtime import ServiceRuntime, poller_settings
+from fleetmon.storage.engine import make_engine, upgrade
+from fleetmon.supplychain.origin import parse_inventory_csv
+
+_subnets = iter(range(1, 250))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def next_subnet(second_octet: int = 22) -> str:
+    """A loopback /24 no other harness of this process used."""
+    return f"127.{second_octet}.{next(_subnets)}.0/24"
+
+
+@dataclass
+class LiveService:
+    """The running service: its URL, database, fleet, and one key per role (plus a revoked one)."""
+
+    base_url: str
+    db_url: str
+    fleet: list[FleetDevice]
+    site: str
+    keys: dict[str, str] = field(default_factory=dict)
+    runtime: ServiceRuntime | None = None
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An HTTP client for the service, authenticated with `key` when given."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
+
+
+@contextlib.contextmanager
+def live_service(
+    db_url: str,
+    tmp_path: Path,
+    *,
+    devices: int = 24,
+    seed: int = 7,
+    metrics_public: bool = False,
+    credentials: dict[str, object] | None = None,
+) -> Iterator[LiveService]:
+    """Start the fleet, poll it once into `db_url` (inventory imported, rollups run), serve in reader
+    mode on a free port; stop everything on exit."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    site = "test-site"
+    fleet = build_fleet(devices, subnet=next_subnet(), seed=seed)
+    inventory = tmp_path / "inventory.csv"
+    write_inventory(fleet, inventory)
+    store_inventory(
+        engine, parse_inventory_csv(inventory.read_text(), "inventory.csv").records, "inventory.csv"
+    )
+    keys = {role.value: create_key(engine, role, f"test {role.value}")[1] for role in Role}
+    revoked_info, revoked = create_key(engine, Role.ADMIN, "revoked")
+    revoke_key(engine, revoked_info.id)
+    keys["revoked"] = revoked
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    port = int(listener.getsockname()[1])
+    settings = Settings(
+        storage=StorageSettings(url=SecretStr(db_url)),
+        service=ServiceSettings(port=port, metrics_public=metrics_public, snapshot_interval_s=3600),
+        collector=CollectorSettings(site=site, timeout_s=3.0, **(credentials or {})),
+    )
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    holder: dict[str, object] = {}
+
+    async def main() -> None:
+        server = FleetServer([item.device for item in fleet])
+        await server.start()
+        try:
+            sites = {Target(item.device.ip, server.rpc_port): site for item in fleet}
+            runtime = ServiceRuntime.from_settings(settings, engine, sites=sites)
+            runtime.poller = Poller(dataclasses.replace(poller_settings(settings), concurrency=50))
+            sink = runtime.sink()
+            await sink.send(await runtime.poll_cycle())
+            await sink.close()
+            await runtime.maintain()
+            runtime.sites = {}  # reader mode from here on: the test controls what gets polled
+            holder["runtime"] = runtime
+            http = uvicorn.Server(
+                uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+            )
+            holder["http"] = http
+            # A socket bound and listening before uvicorn starts: clients that connect early wait in
+            # the backlog until the app is up, so nobody polls for readiness.
+            serving = asyncio.create_task(http.serve(sockets=[listener]))
+            ready.set()
+            await serving
+        finally:
+            await server.close()
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=thread_main, name="fleetmon-test-service", daemon=True)
+    thread.start()
+    ready.wait(120)
+    if failure:
+        raise failure[0]
+    runtime = holder["runtime"]
+    assert isinstance(runtime, ServiceRuntime)
+    service = LiveService(f"http://127.0.0.1:{port}", db_url, fleet, site, keys, runtime)
+    try:
+        yield service
+    finally:
+        http = holder.get("http")
+        if isinstance(http, uvicorn.Server):
+            http.should_exit = True
+        thread.join(60)
+        engine.dispose()
+        if failure:
+            raise failure[0]
