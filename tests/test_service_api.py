@@ -250,7 +250,13 @@ def test_probe_reads_one_known_device_now(service: LiveService) -> None:
     assert re.search(rf'^fleetmon_miner_up\{{site="test-site",ip="{re.escape(ip)}"\}} 1\.0$', body, re.M)
     assert all(f'ip="{ip}"' in line for line in lines)
     assert "fleetmon_fleet_" not in body
-    assert (unknown.status_code, garbage.status_code) == (404, 400)
+    assert (unknown.status_code, garbage.status_code) == (404, 422)
+    assert client_status(service, "/probe?target=1.2.3") == 404
+
+
+def client_status(service: LiveService, url: str) -> int:
+    with service.client(service.keys["operator"]) as client:
+        return client.get(url).status_code
 
 
 def test_healthz_answers_without_a_key(service: LiveService) -> None:

@@ -20,12 +20,25 @@ from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.exposition import CONTENT_TYPE, render
 from fleetmon.service.metrics import build_registry
-from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.runtime import ServiceRuntime
-from fleetmon.service.schemas import ErrorOut
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 
-TEXT = {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}
+TEXT = {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}
+TARGET_PATTERN = r"^[0-9A-Fa-f.:\[\]]{2,64}$"
+
+
+def _json_error(description: str) -> dict[str, object]:
+    # Spelled out: with a text response class FastAPI would document a `model` error as text/plain.
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: _json_error("no API key, or an invalid or revoked one"),
+    403: _json_error("the key's role lacks the permission"),
+}
 
 
 class PrometheusResponse(Response):
@@ -44,7 +57,7 @@ def _known(runtime: ServiceRuntime, target: Target) -> DeviceView | bool | None:
 
 def build_router(metrics_public: bool) -> APIRouter:
     """The router; `metrics_public` (config service.metrics_public) opens /metrics to anyone."""
-    router = APIRouter(tags=["metrics"], responses=AUTH_ERRORS)
+    router = APIRouter(tags=["metrics"], responses=ERRORS)
     metrics_access = require(None if metrics_public else Permission.READ_FLEET)
 
     @router.get(
@@ -62,20 +75,21 @@ def build_router(metrics_public: bool) -> APIRouter:
         response_class=PrometheusResponse,
         responses={
             200: {**TEXT, "description": "the device's series, fleetmon_miner_up first"},
-            400: {"model": ErrorOut, "description": "target is not IP or IP:PORT"},
-            404: {"model": ErrorOut, "description": "target is not a device this service knows"},
+            404: _json_error("target is not a device this service knows (nor an IP or IP:PORT at all)"),
         },
         dependencies=[Depends(require(Permission.PROBE_DEVICES))],
     )
     async def get_probe(
         runtime: RuntimeDep,
-        target: Annotated[str, Query(description="IP or IP:PORT (port 4028 by default)", max_length=64)],
+        target: Annotated[
+            str, Query(description="IP or IP:PORT (port 4028 by default)", pattern=TARGET_PATTERN)
+        ],
     ) -> Response:
         """Read one known device now and answer its series (blackbox_exporter's /probe pattern)."""
         try:
             address = parse_address(target)
         except TargetError as exc:
-            raise HTTPException(400, detail=str(exc)) from None
+            raise HTTPException(404, detail=f"not a known device: {exc}") from None
         known = _known(runtime, address)
         if known is False:
             raise HTTPException(404, detail=f"{address} is not a known device")
