@@ -246,7 +246,7 @@ class SampleStore:
         # What this store last wrote to each device row: (identity and state, first_seen, last_seen).
         self._written: dict[DeviceKey, tuple[tuple[Any, ...], datetime, datetime]] = {}
         self._staged: dict[DeviceKey, tuple[tuple[Any, ...], datetime, datetime]] = {}
-        self._sqlite_sample_insert = _sqlite_sample_insert_stmt()
+        self._sqlite_sample_insert = _sqlite_sample_insert_sql()
         self.last_seen_resolution = last_seen_resolution
 
     def _insert(self, table: Table) -> Any:
@@ -292,11 +292,9 @@ class SampleStore:
             stmt = stmt.execution_options(preserve_rowcount=True)
             result = conn.execute(stmt, {"rows": _samples_json(device_ids, samples)})
         else:
-            params = [
-                _sqlite_sample(sample_values(d, sample))
-                for d, sample in zip(device_ids, samples, strict=True)
-            ]
-            result = conn.execute(self._sqlite_sample_insert, params)
+            pairs = zip(device_ids, samples, strict=True)
+            params = [_sqlite_sample(sample_values(device_id, sample)) for device_id, sample in pairs]
+            result = conn.exec_driver_sql(self._sqlite_sample_insert, params)
         inserted = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(batch)
         return WriteResult(received=len(batch), inserted=inserted)
 
@@ -356,18 +354,24 @@ class SampleStore:
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DATETIME storage format
 
 
-def _sqlite_sample(row: tuple[Any, ...]) -> dict[str, Any]:
-    params = dict(zip(SAMPLE_COLUMN_NAMES, row, strict=True))
-    params["ts"] = params["ts"].astimezone(UTC).strftime(_SQLITE_TS)
-    return params
+def _sqlite_sample(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    ts = row[1].astimezone(UTC).strftime(_SQLITE_TS)
+    return (*row[:1], ts, *row[2:])
 
 
-def _sqlite_sample_insert_stmt() -> Any:
-    # ts and the JSON columns arrive as ready strings, so they are bound as plain text.
-    ready = {name: bindparam(name, type_=Text()) for name in (*JSON_COLUMNS, "ts")}
-    stmt = sqlite.insert(SAMPLES).values(ready)
+def _sqlite_sample_insert_sql() -> str:
+    """The dialect's INSERT ... ON CONFLICT DO NOTHING, compiled once to `?` SQL in SAMPLE_COLUMNS order.
+
+    Executed through the driver's executemany with prebuilt tuples: SQLAlchemy's per-row parameter
+    processing was a third of the SQLite insert time, and every value here is already in storage form
+    (ts as SQLAlchemy's DATETIME text, JSON serialised).
+    """
+    stmt = sqlite.insert(SAMPLES).values({name: bindparam(name) for name in SAMPLE_COLUMN_NAMES})
     stmt = stmt.on_conflict_do_nothing(index_elements=["device_id", "ts"])
-    return stmt.execution_options(preserve_rowcount=True)
+    compiled = stmt.compile(dialect=sqlite.dialect(paramstyle="qmark"))
+    if tuple(compiled.positiontup or ()) != SAMPLE_COLUMN_NAMES:
+        raise RuntimeError("compiled SQLite insert does not bind the columns in SAMPLE_COLUMNS order")
+    return str(compiled)
 
 
 def _device_upsert(stmt: Any) -> Any:
