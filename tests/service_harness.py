@@ -70,10 +70,10 @@ def live_service(
     devices: int = 24,
     seed: int = 7,
     metrics_public: bool = False,
-    credentials: dict[str, object] | None = None,
+    settings_base: Settings | None = None,
 ) -> Iterator[LiveService]:
     """Start the fleet, poll it once into `db_url` (inventory imported, rollups run), serve in reader
-    mode on a free port; stop everything on exit."""
+    mode on a free port; stop everything on exit. `settings_base` lends its credential profiles."""
     engine = make_engine(db_url)
     upgrade(engine)
     site = "test-site"
@@ -96,7 +96,12 @@ def live_service(
     settings = Settings(
         storage=StorageSettings(url=SecretStr(db_url)),
         service=ServiceSettings(port=port, metrics_public=metrics_public, snapshot_interval_s=3600),
-        collector=CollectorSettings(site=site, timeout_s=3.0, **(credentials or {})),
+        collector=CollectorSettings(
+            site=site,
+            timeout_s=3.0,
+            credential_profile=settings_base.collector.credential_profile if settings_base else None,
+        ),
+        credentials=settings_base.credentials if settings_base else {},
     )
     ready = threading.Event()
     failure: list[BaseException] = []
