@@ -26,6 +26,7 @@ from mqtt_broker import Broker, free_port  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from collectors.sample import Sample  # noqa: E402
+from fleetmon.sinks.base import SinkUnavailableError  # noqa: E402
 from fleetmon.sinks.mqtt import MqttSink  # noqa: E402
 from fleetmon.storage.batch import BatchWriter  # noqa: E402
 from fleetmon.storage.engine import make_engine, upgrade  # noqa: E402
@@ -110,7 +111,7 @@ async def bench_broker(devices: int, cycles: int) -> None:
         sink = MqttSink(broker.url, "bench", "bench-collector", timeout=60)
         started = time.perf_counter()
         for start in range(0, len(produced), devices):
-            await sink.send(produced[start : start + devices])
+            await send_retrying(sink, produced[start : start + devices])
         published = time.perf_counter() - started
         for _ in range(100_000):
             if count(url) >= len(produced):
@@ -127,6 +128,18 @@ async def bench_broker(devices: int, cycles: int) -> None:
         broker.stop()
         drop_pg_schema(schema)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def send_retrying(sink: MqttSink, batch: list[Sample]) -> None:
+    """Send like the collector does: a refused batch is sent again (the collector would spool it)."""
+    for attempt in range(50):
+        try:
+            await sink.send(batch)
+            return
+        except SinkUnavailableError as exc:
+            print(f"  (send refused, retrying: {exc})")
+            await asyncio.sleep(0.1 * (attempt + 1))
+    raise RuntimeError("the broker kept refusing samples")
 
 
 def start_ingester(broker_url: str, url: str) -> subprocess.Popen[str]:
