@@ -83,12 +83,13 @@ async def fleetmon_cycles(ips: list[str], concurrency: int, cycles: int) -> list
     )
     targets = [Target(ip) for ip in ips]
     results = []
-    for _ in range(cycles):
-        started = time.perf_counter()
-        samples = await poller.poll_once(targets)
-        seconds = time.perf_counter() - started
-        ok = sum(1 for s in samples if s.state not in (State.UNREACHABLE, State.ERROR))
-        results.append((seconds, ok))
+    async with poller:
+        for _ in range(cycles):
+            started = time.perf_counter()
+            samples = await poller.poll_once(targets)
+            seconds = time.perf_counter() - started
+            ok = sum(1 for s in samples if s.state not in (State.UNREACHABLE, State.ERROR))
+            results.append((seconds, ok))
     return results
 
 

@@ -10,6 +10,9 @@ Contract:
 - Identities are cached per target. A device that goes down loses its cached identity, so the read that
   finds it back identifies it again (a swapped firmware or unit is noticed); `read_device` re-identifies
   by itself when a reply contradicts the cached firmware or model.
+- Web side: a poller with web credentials owns ONE `WebSession` (one httpx client, created with the
+  poller) and each target keeps its `DeviceWeb` (digest challenge, VNish token) across cycles, also
+  while it is down. Close the poller (`aclose`, or `async with Poller(...)`) to close the session.
 - Availability is tracked per target; each transition (up -> down, down -> up) is logged once, at the
   moment it happens, never every cycle.
 - `run` repeats cycles every `interval` seconds, spreading the devices' start times over the part of
@@ -24,13 +27,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 
 from collectors.connection import Limits, Timeouts
 from collectors.identify import Identity
 from collectors.reader import read_device
 from collectors.sample import DeviceError, Sample, State
 from collectors.targets import Target
-from collectors.web import WebCredentials
+from collectors.web import WEB_MAX_CONNECTIONS, DeviceWeb, WebCredentials, WebSession
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class _DeviceState:
     identity: Identity | None = None
     up: bool | None = None
     since: float = 0.0
+    web: DeviceWeb | None = None
 
 
 class Poller:
@@ -86,6 +91,26 @@ class Poller:
         self._limits = Limits(max_reply_bytes=settings.max_reply_bytes)
         self._devices: dict[Target, _DeviceState] = {}
         self._rng = random.Random()
+        self._web: WebSession | None = None
+        if settings.credentials is not None or settings.vnish_credentials is not None:
+            self._web = WebSession(
+                connect_s=settings.timeouts.connect,
+                read_s=settings.deadline_s,
+                max_connections=min(WEB_MAX_CONNECTIONS, settings.concurrency),
+            )
+
+    async def aclose(self) -> None:
+        """Close the web session (idle keep-alive connections); the poller cannot read the web after."""
+        if self._web is not None:
+            await self._web.aclose()
+
+    async def __aenter__(self) -> Poller:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
 
     def identity_of(self, target: Target) -> Identity | None:
         """The cached identity of a target (None before its first good read or while it is down)."""
@@ -141,17 +166,25 @@ class Poller:
     async def _poll_device(self, target: Target, offset: float) -> Sample:
         if offset > 0:
             await asyncio.sleep(offset)
-        state = self._devices.setdefault(target, _DeviceState())
+        state = self._devices.get(target)
+        if state is None:
+            state = self._devices[target] = _DeviceState(web=self._device_web())
         async with self._semaphore:
-            sample, identity = await self._read(target, state.identity)
+            sample, identity = await self._read(target, state)
         up = sample.state not in DOWN_STATES
         # Forget a down device's identity: the read that finds it back identifies it again.
         state.identity = identity if up else None
         self._transition(target, state, up, sample)
         return sample
 
-    async def _read(self, target: Target, known: Identity | None) -> tuple[Sample, Identity | None]:
+    def _device_web(self) -> DeviceWeb | None:
+        if self._web is None:
+            return None
+        return self._web.device(self.settings.credentials, self.settings.vnish_credentials)
+
+    async def _read(self, target: Target, state: _DeviceState) -> tuple[Sample, Identity | None]:
         deadline = self.settings.deadline_s
+        known = state.identity
         try:
             async with asyncio.timeout(deadline):
                 reading = await read_device(
@@ -159,8 +192,7 @@ class Poller:
                     target.port,
                     timeouts=self._timeouts,
                     limits=self._limits,
-                    credentials=self.settings.credentials,
-                    vnish_credentials=self.settings.vnish_credentials,
+                    web=state.web,
                     known=known,
                 )
         except TimeoutError:

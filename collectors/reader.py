@@ -7,7 +7,8 @@ Contract:
   `reply_too_large`, `api_error` with the device's code, `unknown_device`). It only raises on programming
   errors and on cancellation.
 - The whole call, identification included, ends within `timeouts.device` seconds (plus scheduling).
-- Every socket is opened and closed inside the call; the caller holds none.
+- Every API socket is opened and closed inside the call; web connections live in the caller's
+  WebSession pool (the caller owns and closes it).
 - Units are the Sample's: TH/s, Celsius, watts, seconds, J/TH.
 - `identify_device` raises MinerError subclasses: it is for the scanner, which wants the reason.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, replace
 
 from collectors.client import CommandResults, MinerClient, WhatsminerV3Client
@@ -34,7 +36,7 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
 from collectors.sample import DeviceError, Sample, State
-from collectors.web import WebCredentials, fetch_antminer_system_info, fetch_vnish_info
+from collectors.web import DeviceWeb, SystemInfo
 
 V3_PORT = 4433
 PROBE_COMMANDS = ("pools", "summary", "stats")
@@ -64,21 +66,20 @@ async def read_device(
     *,
     timeouts: Timeouts,
     limits: Limits | None = None,
-    credentials: WebCredentials | None = None,
-    vnish_credentials: WebCredentials | None = None,
+    web: DeviceWeb | None = None,
     known: Identity | None = None,
 ) -> DeviceReading:
     """Identify (unless `known`), poll with the dialect's commands, and return one Sample; never raises
     for device trouble (see the module docstring).
 
-    `credentials` is the stock Antminer web CGI profile, `vnish_credentials` the VNish web API one; each
-    is used once per device, when the serial is not known yet (the returned Identity carries it).
+    `web` is the device's web side (stock Antminer CGI, VNish web API; None: no web calls). It is used
+    while the serial is not known (the returned Identity carries it), concurrently with the poll's
+    commands so it adds no round trips to the read. The caller owns its session.
     When a reply contradicts `known` (firmware or model changed), the device is identified again.
     """
     limits = limits or Limits()
     started = time.monotonic()
     identity = known
-    web = _WebProfiles(credentials, vnish_credentials)
     try:
         async with asyncio.timeout(timeouts.device):
             result = await _read(host, port, identity, timeouts, limits, web, started)
@@ -97,19 +98,13 @@ async def read_device(
         return DeviceReading(_failure_from(host, port, identity, exc), identity)
 
 
-@dataclass(frozen=True, slots=True)
-class _WebProfiles:
-    antminer: WebCredentials | None
-    vnish: WebCredentials | None
-
-
 async def _read(  # noqa: PLR0917
     host: str,
     port: int,
     known: Identity | None,
     timeouts: Timeouts,
     limits: Limits,
-    web: _WebProfiles,
+    web: DeviceWeb | None,
     started: float,
 ) -> DeviceReading | None:
     """One identification (unless `known`) and poll; None when the replies contradict `known`."""
@@ -123,18 +118,28 @@ async def _read(  # noqa: PLR0917
             _failure(host, port, identity, State.ERROR, "unknown_device", "no known miner API answered"),
             identity,
         )
-    replies, failures = await _poll(driver, identity, seed, timeouts, limits)
-    if not any(name in replies for name in driver.required):
-        return DeviceReading(_from_failures(host, port, identity, failures), identity)
-    spec = lookup(identity.model, identity.make)
-    reading = driver.parse(identity, replies, spec)
-    if known is not None and _contradicts(known, reading):
-        return None
-    sample = build_sample(host, port, identity, reading, spec)
-    if sample.serial is None:
-        remaining = timeouts.device - (time.monotonic() - started)
-        sample = await _with_web_identity(sample, identity, host, web, remaining)
-    return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
+    web_call = None
+    if identity.serial is None:
+        web_call = _web_call(identity, host, web, timeouts.device - (time.monotonic() - started))
+    web_task = asyncio.create_task(web_call) if web_call is not None else None
+    try:
+        replies, failures = await _poll(driver, identity, seed, timeouts, limits)
+        if not any(name in replies for name in driver.required):
+            return DeviceReading(_from_failures(host, port, identity, failures), identity)
+        spec = lookup(identity.model, identity.make)
+        reading = driver.parse(identity, replies, spec)
+        if known is not None and _contradicts(known, reading):
+            return None
+        sample = build_sample(host, port, identity, reading, spec)
+        if web_task is not None and sample.serial is None:
+            sample = _with_web_identity(sample, await web_task)
+        return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
+    finally:
+        if web_task is not None and not web_task.done():
+            # Not needed (the read failed or the API gave the serial): stop it and let it unwind, without
+            # swallowing a cancellation of this read itself.
+            web_task.cancel()
+            await asyncio.wait({web_task})
 
 
 def _contradicts(known: Identity, reading: Reading) -> bool:
@@ -269,26 +274,37 @@ async def _poll(
     return replies, failures
 
 
-async def _with_web_identity(
-    sample: Sample, identity: Identity, host: str, web: _WebProfiles, remaining: float
-) -> Sample:
-    if remaining <= 0 or identity.make != "Antminer":
-        return sample
+def _web_call(
+    identity: Identity, host: str, web: DeviceWeb | None, remaining: float
+) -> Coroutine[None, None, SystemInfo | MinerError] | None:
+    """The web fetch this device needs for its serial and MAC, or None (not an Antminer, no profile for
+    its firmware, no time left)."""
+    if web is None or remaining <= 0 or identity.make != "Antminer":
+        return None
+    if identity.firmware_vendor == "vnish" and web.has_vnish:
+        return _outcome(web.vnish_info(host, timeout=remaining))
+    if identity.firmware_vendor in WEB_CGI_VENDORS and web.has_antminer:
+        return _outcome(web.antminer_system_info(host, timeout=remaining))
+    return None
+
+
+async def _outcome(fetch: Awaitable[SystemInfo]) -> SystemInfo | MinerError:
+    """The fetch's result, or the device error it raised (a web failure never fails the read)."""
     try:
-        if identity.firmware_vendor == "vnish" and web.vnish is not None:
-            info = await fetch_vnish_info(host, web.vnish, timeout=remaining)
-        elif identity.firmware_vendor in WEB_CGI_VENDORS and web.antminer is not None:
-            info = await fetch_antminer_system_info(host, web.antminer, timeout=remaining)
-        else:
-            return sample
+        return await fetch
     except MinerError as exc:
-        error = DeviceError(code=f"web_{exc.code}", message=str(exc))
+        return exc
+
+
+def _with_web_identity(sample: Sample, outcome: SystemInfo | MinerError) -> Sample:
+    if isinstance(outcome, MinerError):
+        error = DeviceError(code=f"web_{outcome.code}", message=str(outcome))
         return sample.model_copy(update={"errors": [*sample.errors, error]})
     return sample.model_copy(
         update={
-            "serial": info.serial or sample.serial,
-            "mac": info.mac or sample.mac,
-            "hostname": info.hostname or sample.hostname,
+            "serial": outcome.serial or sample.serial,
+            "mac": outcome.mac or sample.mac,
+            "hostname": outcome.hostname or sample.hostname,
         }
     )
 

@@ -4,7 +4,8 @@ Stage 1 (probe): a TCP connect to 4028 on every address, and to 4433 (Whatsminer
 did not accept, each with a short connect deadline, at most `concurrency` at a time. Nothing is sent:
 a refused or silent address costs one SYN.
 Stage 2 (identify): every address that accepted is read once (`read_device`: identification, one poll,
-the web CGI for serial and MAC where credentials are given), again bounded, each under the deadline.
+the web CGI for serial and MAC where credentials are given, over one WebSession for the whole stage),
+again bounded, each under the deadline.
 
 An address that accepts but cannot be identified is still reported (make None, with the error), since
 something listens on a miner port there; the poller will flag it each cycle. Progress is reported
@@ -21,7 +22,7 @@ from collectors.connection import Limits, Timeouts
 from collectors.reader import V3_PORT, read_device
 from collectors.sample import State
 from collectors.targets import DEFAULT_PORT, Target, expand_cidr
-from collectors.web import WebCredentials
+from collectors.web import WEB_MAX_CONNECTIONS, WebCredentials, WebSession
 
 Progress = Callable[[str, int, int], None]
 """Called as `(stage, done, total)`: stage is "probe" or "identify"."""
@@ -121,18 +122,21 @@ async def identify(
     )
     limits = Limits(max_reply_bytes=SCAN_REPLY_CAP_BYTES)
     done = 0
+    session: WebSession | None = None
+    if settings.credentials is not None or settings.vnish_credentials is not None:
+        session = WebSession(
+            connect_s=settings.probe_timeout_s,
+            read_s=settings.identify_timeout_s,
+            max_connections=min(WEB_MAX_CONNECTIONS, settings.concurrency),
+        )
 
     async def one(target: Target) -> FoundDevice:
         nonlocal done
+        web = session.device(settings.credentials, settings.vnish_credentials) if session else None
         async with semaphore:
             try:
                 reading = await read_device(
-                    target.host,
-                    target.port,
-                    timeouts=timeouts,
-                    limits=limits,
-                    credentials=settings.credentials,
-                    vnish_credentials=settings.vnish_credentials,
+                    target.host, target.port, timeouts=timeouts, limits=limits, web=web
                 )
             finally:
                 done += 1
@@ -153,7 +157,11 @@ async def identify(
             error=sample.errors[0].code if failed and sample.errors else None,
         )
 
-    return list(await asyncio.gather(*(one(t) for t in targets)))
+    try:
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+    finally:
+        if session is not None:
+            await session.aclose()
 
 
 async def scan(

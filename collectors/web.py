@@ -1,27 +1,59 @@
-"""Serial number, MAC and hostname from the device's web side.
+"""Serial number, MAC and hostname from the device's web side, over httpx.
 
 - Antminer: `GET /cgi-bin/get_system_info.cgi` with HTTP digest auth (`serinum`, `macaddr`, `hostname`,
-  `minertype`). Credentials come by profile name from a typed config value; they are never logged and
-  never appear in a repr or an exception message (SecretStr).
-- VNish: the AnthillOS JSON API (`/api/v1/unlock` for a token, then `/api/v1/info`).
+  `minertype`).
+- VNish: the AnthillOS JSON API (`POST /api/v1/unlock` for a token, then `GET /api/v1/info`).
 - Whatsminer: `get_miner_info` over the API (see the whatsminer driver); nothing to do here.
 
-The HTTP itself is `webclient.py` (where socket errors become `collectors.errors` exceptions).
+Contract:
+- `WebSession` owns ONE `httpx.AsyncClient` (explicit timeouts and pool limits) for every device its
+  owner reads: a Poller, a scan, a probe. The owner closes it (`aclose` or `async with`).
+- `DeviceWeb` is one device's web side: the shared session plus this device's login state, an
+  `httpx.DigestAuth` (which keeps the device's last challenge, so a later fetch answers it at once
+  instead of paying the 401 round trip again) and the VNish token. The poller keeps it with the
+  device's cached state.
+- Each fetch ends within its `timeout` (the whole exchange, every request of it).
+- httpx exceptions become `collectors.errors` exceptions in `_translate`, and only there, always
+  `raise ... from exc`: connect refused -> MinerConnectionRefusedError, a close or reset before the
+  answer -> MinerConnectionResetError, a deadline -> MinerTimeoutError(phase="web"), other transport
+  failures -> MinerConnectionError, a malformed or oversized answer -> MinerProtocolError. A rejected
+  login is MinerAuthError naming the credential profile.
+- Credentials come by profile name from a typed value; they are never logged and never appear in a
+  repr or an exception message (SecretStr; our reprs name the profile only).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
 
+import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from collectors.errors import MinerAuthError, MinerProtocolError, MinerTimeoutError
-from collectors.webclient import Response, get_with_digest, request
+from collectors.errors import (
+    MinerAuthError,
+    MinerConnectionError,
+    MinerConnectionRefusedError,
+    MinerConnectionResetError,
+    MinerError,
+    MinerProtocolError,
+    MinerTimeoutError,
+)
 from collectors.wire import to_str
 
+WEB_PORT = 80
 SYSTEM_INFO_PATH = "/cgi-bin/get_system_info.cgi"
+VNISH_UNLOCK_PATH = "/api/v1/unlock"
+VNISH_INFO_PATH = "/api/v1/info"
+MAX_BODY_BYTES = 1024 * 1024
+"""The identity pages are a few hundred bytes; a bigger body than this is a fault, not data."""
+WEB_MAX_CONNECTIONS = 64
+"""Web connections open at once per session: the identity pages are fetched once per device, and a
+small pool keeps httpcore's pool bookkeeping (linear in open connections, on every request) cheap."""
 
 
 class WebCredentials(BaseModel):
@@ -41,7 +73,7 @@ class WebCredentials(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class SystemInfo:
-    """What the Antminer system-info CGI says about the unit."""
+    """What the device's web side says about the unit."""
 
     serial: str | None
     mac: str | None
@@ -60,66 +92,263 @@ def parse_system_info(data: dict[str, object]) -> SystemInfo:
     )
 
 
-async def fetch_antminer_system_info(
-    host: str, credentials: WebCredentials, *, timeout: float, port: int = 80
-) -> SystemInfo:
-    """GET the system-info CGI with digest auth; MinerAuthError on 401, MinerConnectionError family else."""
-    response = await get_with_digest(
-        host,
-        port,
-        SYSTEM_INFO_PATH,
-        credentials.username,
-        credentials.password.get_secret_value(),
-        timeout=timeout,
-    )
-    return parse_system_info(_json_body(host, credentials, response))
-
-
-def _json_body(host: str, credentials: WebCredentials, response: Response) -> dict[str, object]:
-    if response.status == 401:
-        raise MinerAuthError(f"{host}: web CGI rejected credentials of profile {credentials.profile!r}")
-    if response.status != 200:
-        raise MinerProtocolError(f"{host}: web CGI answered HTTP {response.status}")
-    body = response.json()
-    if not isinstance(body, dict):
-        raise MinerProtocolError("web CGI body is not a JSON object", data=response.body)
-    return body
-
-
-async def fetch_vnish_info(
-    host: str, credentials: WebCredentials, *, timeout: float, port: int = 80
-) -> SystemInfo:
-    """VNish (AnthillOS) web API: `POST /api/v1/unlock {"pw": ...}` for a token, then `/api/v1/info`
-    (`serial`, `system.network_status.mac/hostname`). Only the password of the profile is used."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
-    unlock = await request(
-        host,
-        port,
-        "POST",
-        "/api/v1/unlock",
-        timeout=timeout,
-        headers={"Content-Type": "application/json"},
-        body=secret,
-    )
-    token = _json_body(host, credentials, unlock).get("token")
-    if not isinstance(token, str):
-        raise MinerProtocolError("VNish unlock answered without a token", data=unlock.body)
-    remaining = deadline - loop.time()
-    if remaining <= 0:
-        raise MinerTimeoutError(f"{host}: VNish web API did not answer within {timeout}s", phase="web")
-    response = await request(
-        host, port, "GET", "/api/v1/info", timeout=remaining, headers={"Authorization": f"Bearer {token}"}
-    )
-    body = _json_body(host, credentials, response)
-    system = body.get("system")
+def parse_vnish_info(data: dict[str, object]) -> SystemInfo:
+    """Pick the identity fields out of a VNish `/api/v1/info` JSON body."""
+    system = data.get("system")
     network = system.get("network_status") if isinstance(system, dict) else None
     network = network if isinstance(network, dict) else {}
     mac = to_str(network.get("mac"))
     return SystemInfo(
-        serial=to_str(body.get("serial")),
+        serial=to_str(data.get("serial")),
         mac=mac.upper() if mac else None,
         hostname=to_str(network.get("hostname")),
-        model=to_str(body.get("model")),
+        model=to_str(data.get("model")),
     )
+
+
+class WebSession:
+    """One shared httpx client for the web sides of many devices; its creator closes it.
+
+    `connect_s` bounds each TCP connect, `read_s` each read and write; `max_connections` bounds the
+    connections open at once (a fetch waits for a free one at most `read_s`), and at most
+    `max_keepalive` idle ones are kept for `keepalive_s` (real lighttpd keeps the connection of the
+    digest 401 open for the authorized retry; the simulator closes it).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_s: float,
+        read_s: float,
+        max_connections: int,
+        max_keepalive: int = 16,
+        keepalive_s: float = 5.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if connect_s <= 0 or read_s <= 0 or max_connections < 1 or max_body_bytes < 1:
+            raise ValueError("web session limits must be positive")
+        self.max_body_bytes = max_body_bytes
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=read_s),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=min(max_keepalive, max_connections),
+                keepalive_expiry=keepalive_s,
+            ),
+            follow_redirects=False,
+            trust_env=False,  # no proxy or netrc from the environment between us and the fleet
+        )
+
+    def device(self, antminer: WebCredentials | None, vnish: WebCredentials | None) -> DeviceWeb:
+        """The web side of one device, with fresh login state (keep it for the device's lifetime)."""
+        return DeviceWeb(self, antminer, vnish)
+
+    @property
+    def closed(self) -> bool:
+        """True once `aclose` ran."""
+        return self._client.is_closed
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; the session cannot be used afterwards."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> WebSession:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def fetch_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> tuple[int, dict[str, object]]:
+        """One exchange (auth round trips included) within `timeout` seconds: the final status and, for
+        a 200, the JSON object of the body (MinerProtocolError when it is not one); other statuses give
+        an empty dict. Raises only `collectors.errors` exceptions."""
+        request = self._client.build_request(method, url, headers=headers, content=content)
+        with _translate(url, timeout):
+            async with asyncio.timeout(timeout):
+                response = await self._client.send(request, auth=auth, stream=True)
+                try:
+                    if response.status_code != 200:
+                        return response.status_code, {}
+                    body = await self._read_capped(response)
+                finally:
+                    await response.aclose()
+        return 200, _json_object(url, body)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise MinerProtocolError(
+                f"web body of {declared} bytes exceeds the {self.max_body_bytes}-byte cap"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise MinerProtocolError(f"web body exceeds the {self.max_body_bytes}-byte cap")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class DeviceWeb:
+    """The web side of one device: the shared session and this device's login state.
+
+    The digest challenge and the VNish token are kept between fetches, so the next fetch (after the
+    device was down and is identified again) needs one request instead of two.
+    """
+
+    __slots__ = ("_antminer", "_digest", "_session", "_vnish", "_vnish_token")
+
+    def __init__(
+        self, session: WebSession, antminer: WebCredentials | None, vnish: WebCredentials | None
+    ) -> None:
+        self._session = session
+        self._antminer = antminer
+        self._vnish = vnish
+        self._digest: httpx.DigestAuth | None = None
+        self._vnish_token: str | None = None
+
+    def __repr__(self) -> str:
+        profiles = [c.profile for c in (self._antminer, self._vnish) if c is not None]
+        return f"DeviceWeb(profiles={profiles!r})"
+
+    @property
+    def has_antminer(self) -> bool:
+        """True when an Antminer CGI profile is configured."""
+        return self._antminer is not None
+
+    @property
+    def has_vnish(self) -> bool:
+        """True when a VNish web API profile is configured."""
+        return self._vnish is not None
+
+    async def antminer_system_info(self, host: str, *, timeout: float, port: int = WEB_PORT) -> SystemInfo:
+        """GET the system-info CGI with digest auth (the cached challenge first, if any);
+        MinerAuthError when the credentials are rejected."""
+        credentials = self._antminer
+        if credentials is None:
+            raise ValueError("no Antminer web credentials for this device")
+        if self._digest is None:
+            self._digest = httpx.DigestAuth(credentials.username, credentials.password.get_secret_value())
+        status, body = await self._session.fetch_json(
+            "GET", _url(host, port, SYSTEM_INFO_PATH), timeout=timeout, auth=self._digest
+        )
+        _check(host, credentials, status)
+        return parse_system_info(body)
+
+    async def vnish_info(self, host: str, *, timeout: float, port: int = WEB_PORT) -> SystemInfo:
+        """VNish web API: `/api/v1/info` with the cached token, unlocking (`POST /api/v1/unlock
+        {"pw": ...}`) first when there is none or the device no longer takes it. Only the profile's
+        password is used."""
+        credentials = self._vnish
+        if credentials is None:
+            raise ValueError("no VNish web credentials for this device")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        info_url = _url(host, port, VNISH_INFO_PATH)
+        if self._vnish_token is not None:
+            status, body = await self._session.fetch_json(
+                "GET", info_url, timeout=timeout, headers=_bearer(self._vnish_token)
+            )
+            if status == 200:
+                return parse_vnish_info(body)
+            self._vnish_token = None
+        secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
+        status, unlock = await self._session.fetch_json(
+            "POST",
+            _url(host, port, VNISH_UNLOCK_PATH),
+            timeout=_remaining(host, deadline, timeout),
+            headers={"Content-Type": "application/json"},
+            content=secret,
+        )
+        _check(host, credentials, status)
+        token = unlock.get("token")
+        if not isinstance(token, str) or not token:
+            raise MinerProtocolError(f"{host}: VNish unlock answered without a token")
+        self._vnish_token = token
+        status, body = await self._session.fetch_json(
+            "GET", info_url, timeout=_remaining(host, deadline, timeout), headers=_bearer(token)
+        )
+        _check(host, credentials, status)
+        return parse_vnish_info(body)
+
+
+def _url(host: str, port: int, path: str) -> str:
+    netloc = f"[{host}]" if ":" in host else host
+    return f"http://{netloc}{path}" if port == WEB_PORT else f"http://{netloc}:{port}{path}"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _remaining(host: str, deadline: float, timeout: float) -> float:
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        raise MinerTimeoutError(f"{host}: web side did not answer within {timeout}s", phase="web")
+    return remaining
+
+
+def _check(host: str, credentials: WebCredentials, status: int) -> None:
+    if status in (401, 403):
+        raise MinerAuthError(f"{host}: web login rejected the credentials of profile {credentials.profile!r}")
+    if status != 200:
+        raise MinerProtocolError(f"{host}: web side answered HTTP {status}")
+
+
+def _json_object(url: str, body: bytes) -> dict[str, object]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MinerProtocolError(f"{url}: web body is not JSON", data=body) from exc
+    if not isinstance(data, dict):
+        raise MinerProtocolError(f"{url}: web body is not a JSON object", data=body)
+    return data
+
+
+@contextmanager
+def _translate(url: str, timeout: float) -> Iterator[None]:
+    """The one place where httpx (and deadline) exceptions become `collectors.errors` ones."""
+    try:
+        yield
+    except MinerError:
+        raise
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise MinerTimeoutError(f"{url}: web side did not answer within {timeout}s", phase="web") from exc
+    except httpx.ConnectError as exc:
+        if _caused_by(exc, ConnectionRefusedError):
+            raise MinerConnectionRefusedError(f"{url}: web port refused the connection") from exc
+        raise MinerConnectionError(f"{url}: no web connection ({exc})") from exc
+    except (httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
+        raise MinerConnectionResetError(f"{url}: web server dropped the connection") from exc
+    except httpx.RemoteProtocolError as exc:
+        # h11 says "without sending a response" / "incomplete ... read" for a close mid-answer.
+        if "without sending" in str(exc) or "incomplete" in str(exc).lower():
+            raise MinerConnectionResetError(f"{url}: web server closed before a full answer") from exc
+        raise MinerProtocolError(f"{url}: malformed HTTP answer ({exc})") from exc
+    except httpx.TransportError as exc:
+        raise MinerConnectionError(f"{url}: web request failed ({type(exc).__name__})") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise MinerProtocolError(f"{url}: unusable HTTP exchange ({type(exc).__name__})") from exc
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -33,7 +33,7 @@ from collectors.reader import read_device
 from collectors.sample import Sample, State
 from collectors.scanner import FoundDevice, ScanSettings, scan
 from collectors.targets import Target, TargetError, parse_address, parse_targets
-from collectors.web import WebCredentials
+from collectors.web import WebCredentials, WebSession
 
 DEFAULT_CONCURRENCY = 1000
 DEFAULT_TIMEOUT_S = 5.0
@@ -169,14 +169,15 @@ async def _probe(args: argparse.Namespace) -> int:
     target = parse_address(args.host)
     antminer, vnish = web_credentials(args)
     timeout = args.timeout
-    reading = await read_device(
-        target.host,
-        target.port,
-        timeouts=Timeouts(connect=min(DEFAULT_CONNECT_S, timeout), read=timeout, device=timeout),
-        limits=Limits(max_reply_bytes=REPLY_CAP_BYTES),
-        credentials=antminer,
-        vnish_credentials=vnish,
-    )
+    connect = min(DEFAULT_CONNECT_S, timeout)
+    async with WebSession(connect_s=connect, read_s=timeout, max_connections=1) as session:
+        reading = await read_device(
+            target.host,
+            target.port,
+            timeouts=Timeouts(connect=connect, read=timeout, device=timeout),
+            limits=Limits(max_reply_bytes=REPLY_CAP_BYTES),
+            web=session.device(antminer, vnish) if antminer or vnish else None,
+        )
     sample = reading.sample
     if args.json:
         print(sample.to_json())
@@ -299,8 +300,12 @@ async def _poll(args: argparse.Namespace) -> int:
     targets: list[Target] = parse_targets(args.targets)
     if not targets:
         raise CliError("no targets")
-    poller = _poller(args)
     out = args.out.open("a", encoding="utf-8") if args.out is not None else None
+    async with _poller(args) as poller:
+        return await _cycles(args, poller, targets, out)
+
+
+async def _cycles(args: argparse.Namespace, poller: Poller, targets: list[Target], out: TextIO | None) -> int:
     try:
         if args.once:
             started = time.monotonic()
