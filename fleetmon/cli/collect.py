@@ -1,23 +1,29 @@
 """`fleetmon collect TARGETS... [--db URL | --mqtt URL]`: poll continuously into a sink, spooling meanwhile.
 
-INTEGRATION POINT (lead): the poller of issue 3 is not wired yet. `_load_poll_cycle` must return an
-async callable that polls TARGETS once and returns that cycle's list of collectors.sample.Sample; until
-it does, `collect` stops with a clear error instead of inventing samples. Everything downstream (sinks,
-spool, --out, signals) is implemented and tested in fleetmon/collect.py.
+The sample source is collectors.poller: TARGETS are parsed by collectors.targets (IP, IP:PORT, CIDR,
+@FILE) and the poller is built from the same flags as `fleetmon poll` (fleetmon.cli.polling:
+--concurrency, --timeout, web credentials). One Poller lives for the whole run, so identities stay
+cached between cycles. Every cycle reads all targets at once (bounded by --concurrency), without
+spreading start times over the interval: a stop signal then waits at most one device deadline for the
+cycle in progress. Sinks, spool, --out and the stop sequence are fleetmon.collect's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from fleetmon.collect import CollectLoop, CollectStats, PollCycle
+from collectors.poller import Poller, PollerSettings
+from collectors.sample import Sample
+from collectors.targets import Target, parse_targets
+from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings
+from fleetmon.collect import CollectLoop, CollectStats
 from fleetmon.sinks.base import Sink
 from fleetmon.sinks.database import DbSink
 from fleetmon.sinks.jsonl import JsonlSink
@@ -30,12 +36,6 @@ from fleetmon.storage.writer import SampleStore
 
 log = logging.getLogger(__name__)
 
-POLLER_MODULE = "collectors.poller"
-
-
-class PollerMissingError(RuntimeError):
-    """The poller of issue 3 is not available (or not wired into `collect` yet)."""
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `collect` command."""
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "file) or, with --mqtt, to the broker; while that sink is down they wait in an on-disk spool "
         "and are replayed in order. SIGINT/SIGTERM stop after the current cycle is delivered.",
     )
-    p.add_argument("targets", nargs="+", metavar="TARGETS", help="IPs, CIDRs or @FILE")
+    p.add_argument("targets", nargs="+", metavar="TARGETS", help="IP, IP:PORT, CIDR or @FILE")
     sink = p.add_mutually_exclusive_group()
     sink.add_argument("--db", metavar="URL", help="database URL (default: SQLite file in the data directory)")
     sink.add_argument("--mqtt", metavar="URL", help="publish to this broker instead, mqtt://host[:port]")
@@ -58,47 +58,47 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--collector-id", default=socket.gethostname(), help="this collector's id (default: hostname)"
     )
-    p.add_argument("--concurrency", type=int, default=200, help="devices polled at once")
-    p.add_argument("--timeout", type=float, default=5.0, help="hard deadline per device and cycle, seconds")
+    add_poller_flags(p)
     p.set_defaults(handler=run)
 
 
-def _load_poll_cycle(args: argparse.Namespace) -> PollCycle:
-    """INTEGRATION POINT: build the poll-cycle callable from collectors.poller (issue 3) for args.targets."""
-    try:
-        importlib.import_module(POLLER_MODULE)
-    except ImportError as exc:
-        raise PollerMissingError(
-            f"the poller ({POLLER_MODULE}, issue 3) is not available, so `collect` has no sample source"
-        ) from exc
-    raise PollerMissingError(
-        f"{POLLER_MODULE} exists but is not wired into `fleetmon collect` yet "
-        "(see _load_poll_cycle in fleetmon/cli/collect.py)"
-    )
+def _targets(args: argparse.Namespace) -> list[Target]:
+    targets = parse_targets(args.targets)
+    if not targets:
+        raise CliError("no targets")
+    return targets
 
 
-def _make_sink(args: argparse.Namespace) -> Sink:
+def _sink_factory(args: argparse.Namespace) -> Callable[[], Sink]:
+    """Check the sink's URL (and the database schema) now; the sink itself starts in the event loop."""
+    site, collector_id = args.site, args.collector_id
     if args.mqtt:
-        return MqttSink(BrokerUrl.parse(args.mqtt), args.site, args.collector_id)
+        broker = BrokerUrl.parse(args.mqtt)
+        return lambda: MqttSink(broker, site, collector_id)
     engine = make_engine(args.db)
     ensure_schema(engine)
-    return DbSink(SampleStore(engine), args.site)
+    return lambda: DbSink(SampleStore(engine), site)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the collector until SIGINT/SIGTERM."""
     try:
         check_site(args.site)
-        poll_cycle = _load_poll_cycle(args)
-        sink = _make_sink(args)
-    except (ValueError, StorageError, PollerMissingError) as exc:
+        if args.interval <= 0:
+            raise CliError("--interval must be positive")
+        targets = _targets(args)
+        settings = poller_settings(args)
+        make_sink = _sink_factory(args)
+    except (ValueError, StorageError, CliError) as exc:
         print(f"fleetmon collect: {exc}", file=sys.stderr)
         return 2
     spool_dir = args.spool_dir or data_dir() / "spool" / args.site
     spool = Spool(spool_dir, max_bytes=int(args.spool_max_mb * 1024 * 1024))
     out = JsonlSink(args.out) if args.out else None
-    loop = CollectLoop(poll_cycle, sink, spool=spool, interval=args.interval, out=out)
-    stats = asyncio.run(_serve(loop))
+    log.info("collecting from %d targets every %.1f s", len(targets), args.interval)
+    stats = asyncio.run(
+        _serve(settings, targets, make_sink=make_sink, spool=spool, interval=args.interval, out=out)
+    )
     log.warning(
         "collect stopped: %d cycles, %d samples, %d delivered, %d spooled, %d refused by a full spool",
         stats.cycles,
@@ -110,7 +110,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(collect: CollectLoop) -> CollectStats:
+async def _serve(
+    settings: PollerSettings,
+    targets: list[Target],
+    *,
+    make_sink: Callable[[], Sink],
+    spool: Spool,
+    interval: float,
+    out: JsonlSink | None,
+) -> CollectStats:
+    async with Poller(settings) as poller:
+
+        async def poll_cycle() -> list[Sample]:
+            return await poller.poll_once(targets)
+
+        collect = CollectLoop(poll_cycle, make_sink(), spool=spool, interval=interval, out=out)
+        return await _until_signal(collect)
+
+
+async def _until_signal(collect: CollectLoop) -> CollectStats:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

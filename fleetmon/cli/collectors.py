@@ -7,9 +7,8 @@ Output contract (scripts and the checks rely on it):
 - `poll TARGETS... --once` prints one line per device, then, as the LAST line on stdout, the summary
   `{"devices": N, "ok": K, "failed": F, "seconds": T}`; `--out` gets one JSON sample per target.
 
-Web credentials: stock Antminer's CGI uses profile `antminer-default` (root/root, the vendor default),
-VNish's web API profile `vnish-default` (password admin). `--web-user-env`/`--web-password-env` (and the
-`--vnish-password-env` flag) name environment variables that override them; values are never logged.
+Flags shared with `collect` (concurrency, per-device deadline, web credentials) live in
+fleetmon.cli.polling.
 """
 
 from __future__ import annotations
@@ -17,35 +16,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import resource
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pydantic import SecretStr
-
 from collectors.connection import Limits, Timeouts
-from collectors.poller import REPLY_CAP_BYTES, Poller, PollerSettings
+from collectors.poller import REPLY_CAP_BYTES, Poller
 from collectors.reader import read_device
 from collectors.sample import Sample, State
 from collectors.scanner import FoundDevice, ScanSettings, scan
 from collectors.targets import Target, TargetError, parse_address, parse_targets
-from collectors.web import WebCredentials, WebSession
+from collectors.web import WebSession
+from fleetmon.cli.polling import (
+    DEFAULT_CONNECT_S,
+    DEFAULT_TIMEOUT_S,
+    CliError,
+    add_poller_flags,
+    add_web_flags,
+    build_poller,
+    fit_concurrency,
+    web_credentials,
+)
+from fleetmon.cli.polling import count as _count
+from fleetmon.cli.polling import positive as _positive
 
-DEFAULT_CONCURRENCY = 1000
-DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_CONNECT_S = 1.0
 SCAN_CONCURRENCY = 1000
 SCAN_PROBE_TIMEOUT_S = 1.0
-FD_PER_DEVICE = 6  # a device read opens up to ~5 connections at once (Whatsminer), plus slack
-FD_RESERVE = 256
-
-
-class CliError(Exception):
-    """A problem with the command line or its inputs; printed as one line, exit status 2."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     probe.add_argument("host", metavar="HOST[:PORT]", help="device address (port 4028 by default)")
     probe.add_argument("--json", action="store_true", help="print the sample as one JSON line")
     probe.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, help="deadline, seconds")
-    _web_flags(probe)
+    add_web_flags(probe)
     probe.set_defaults(handler=run_probe)
 
     scan_p = subparsers.add_parser("scan", help="find miners in CIDR ranges (TCP probe, then identify)")
@@ -67,85 +65,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scan_p.add_argument(
         "--probe-timeout", type=_positive, default=SCAN_PROBE_TIMEOUT_S, help="TCP connect deadline"
     )
-    _web_flags(scan_p)
+    add_web_flags(scan_p)
     scan_p.set_defaults(handler=run_scan)
 
     poll = subparsers.add_parser("poll", help="read a fleet: one cycle with --once, else every --interval")
     poll.add_argument("targets", nargs="+", metavar="TARGET", help="IP, IP:PORT, CIDR or @FILE")
     poll.add_argument("--once", action="store_true", help="run one cycle and exit")
     poll.add_argument("--interval", type=_positive, default=30.0, help="seconds between cycles")
-    poll.add_argument("--concurrency", type=_count, default=DEFAULT_CONCURRENCY, help="devices in flight")
-    poll.add_argument(
-        "--timeout",
-        type=_positive,
-        default=DEFAULT_TIMEOUT_S,
-        help="hard deadline per device for the whole read, identification included (seconds)",
-    )
     poll.add_argument("--out", type=Path, help="append one JSON sample per target to this file")
-    _web_flags(poll)
+    add_poller_flags(poll)
     poll.set_defaults(handler=run_poll)
-
-
-def _web_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-web", action="store_true", help="never call the web CGI (no serial/MAC)")
-    parser.add_argument("--web-user-env", metavar="VAR", help="env var holding the Antminer web user")
-    parser.add_argument("--web-password-env", metavar="VAR", help="env var holding the Antminer password")
-    parser.add_argument("--vnish-password-env", metavar="VAR", help="env var holding the VNish password")
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _env(name: str | None, default: str) -> str:
-    if name is None:
-        return default
-    value = os.environ.get(name)
-    if value is None:
-        raise CliError(f"environment variable {name} is not set")
-    return value
-
-
-def web_credentials(args: argparse.Namespace) -> tuple[WebCredentials | None, WebCredentials | None]:
-    """The Antminer CGI and VNish profiles the flags select (None, None with --no-web)."""
-    if args.no_web:
-        return None, None
-    antminer = WebCredentials(
-        profile="antminer-default" if not args.web_password_env else "antminer-env",
-        username=_env(args.web_user_env, "root"),
-        password=SecretStr(_env(args.web_password_env, "root")),
-    )
-    vnish = WebCredentials(
-        profile="vnish-default" if not args.vnish_password_env else "vnish-env",
-        username="admin",
-        password=SecretStr(_env(args.vnish_password_env, "admin")),
-    )
-    return antminer, vnish
-
-
-def _raise_fd_limit(needed: int) -> int:
-    """Lift the soft descriptor limit toward the hard one; returns the soft limit in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, needed)) if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if want > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _fit_concurrency(concurrency: int) -> int:
-    """The concurrency the descriptor limit allows (lifting the soft limit first)."""
-    soft = _raise_fd_limit(concurrency * FD_PER_DEVICE + FD_RESERVE)
-    return max(1, min(concurrency, (soft - FD_RESERVE) // FD_PER_DEVICE))
 
 
 def _handle(run: object) -> int:
@@ -234,7 +163,7 @@ def run_scan(args: argparse.Namespace) -> int:
 async def _scan(args: argparse.Namespace) -> int:
     antminer, vnish = web_credentials(args)
     settings = ScanSettings(
-        concurrency=_fit_concurrency(args.concurrency),
+        concurrency=fit_concurrency(args.concurrency),
         probe_timeout_s=args.probe_timeout,
         identify_timeout_s=args.timeout,
         credentials=antminer,
@@ -270,19 +199,6 @@ def run_poll(args: argparse.Namespace) -> int:
     return _handle(lambda: asyncio.run(_poll(args)))
 
 
-def _poller(args: argparse.Namespace) -> Poller:
-    antminer, vnish = web_credentials(args)
-    return Poller(
-        PollerSettings(
-            concurrency=_fit_concurrency(args.concurrency),
-            deadline_s=args.timeout,
-            connect_s=min(DEFAULT_CONNECT_S, args.timeout),
-            credentials=antminer,
-            vnish_credentials=vnish,
-        )
-    )
-
-
 def summary(samples: Sequence[Sample], seconds: float) -> dict[str, object]:
     """The cycle summary line's content."""
     failed = sum(1 for s in samples if s.state in (State.UNREACHABLE, State.ERROR))
@@ -301,7 +217,7 @@ async def _poll(args: argparse.Namespace) -> int:
     if not targets:
         raise CliError("no targets")
     out = args.out.open("a", encoding="utf-8") if args.out is not None else None
-    async with _poller(args) as poller:
+    async with build_poller(args) as poller:
         return await _cycles(args, poller, targets, out)
 
 
