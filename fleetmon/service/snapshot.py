@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collectors.sample import Sample
+from collectors.snmp.models import PduReading
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,18 @@ class SupplyChainFigures:
 
 
 @dataclass(frozen=True)
+class PduView:
+    """One configured PDU: its last reading (None while it cannot be read) and outlet -> miner map."""
+
+    name: str  # the configured name, e.g. "rack-a1-pdu1"
+    host: str
+    site: str
+    reading: PduReading | None
+    outlet_miners: dict[tuple[int, int], str] = field(default_factory=dict)  # (unit, outlet) -> miner ip
+    error: str | None = None  # why the last read failed, when it did
+
+
+@dataclass(frozen=True)
 class FleetSnapshot:
     """Everything a scrape reports, taken at `taken_at` (epoch seconds)."""
 
@@ -81,3 +94,4 @@ class FleetSnapshot:
     devices: tuple[DeviceView, ...] = ()
     collectors: tuple[CollectorStats, ...] = ()
     supply_chain: SupplyChainFigures = field(default_factory=SupplyChainFigures)
+    pdus: tuple[PduView, ...] = ()
