@@ -11,16 +11,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fleet_process import FLEETMON, ROOT, simulated_fleet_process, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-FLEETMON = [sys.executable, "-m", "fleetmon.cli.main"]
 SUBNET = "127.46.0.0/24"
 DEVICES = 24
 NOBODY = "127.46.1.250"  # nothing listens here: a refused device in every cycle
@@ -31,16 +28,6 @@ def _run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FLEETMON, *args], cwd=ROOT, capture_output=True, text=True, env=env, check=False)
 
 
-def _wait_for(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
-
-
 def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
@@ -48,25 +35,8 @@ def _lines(path: Path) -> list[str]:
 @pytest.fixture
 def fleet_manifest(tmp_path: Path) -> Iterator[Path]:
     """A simulated fleet in a `fleetmon simulate` subprocess; yields its manifest (a targets file)."""
-    manifest = tmp_path / "manifest.json"
-    log = (tmp_path / "simulate.log").open("wb")
-    process = subprocess.Popen(
-        [*FLEETMON, "simulate", "--devices", str(DEVICES), "--subnet", SUBNET, "--seed", "4",
-         "--manifest", str(manifest)],
-        cwd=ROOT, stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
-        assert _wait_for(lambda: manifest.exists() or process.poll() is not None, 60)
-        assert process.poll() is None, (tmp_path / "simulate.log").read_text()
+    with simulated_fleet_process(tmp_path, DEVICES, SUBNET, seed=4) as manifest:
         yield manifest
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
 
 
 def test_collect_stores_exactly_the_samples_it_wrote_to_out_and_stops_cleanly_on_sigint(
@@ -84,7 +54,7 @@ def test_collect_stores_exactly_the_samples_it_wrote_to_out_and_stops_cleanly_on
         )  # fmt: skip
         try:
             cycles = 3
-            assert _wait_for(lambda: len(_lines(out)) >= cycles * (DEVICES + 1), 90), stderr.read_text()
+            assert wait_for(lambda: len(_lines(out)) >= cycles * (DEVICES + 1), 90), stderr.read_text()
             collector.send_signal(signal.SIGINT)
             assert collector.wait(60) == 0, stderr.read_text()
         finally:

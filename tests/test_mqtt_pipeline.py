@@ -1,41 +1,42 @@
 """The issue's must-show: collector -> broker -> two ingesters -> PostgreSQL, nothing lost, nothing doubled.
 
-200 simulated devices are published through the collector's own path (CollectLoop, MqttSink, spool)
-to a private Mosquitto; two `fleetmon ingest` processes share the subscription. Mid-run one ingester is
-SIGKILLed and restarted, and the broker is restarted (SIGTERM, persistence on). Every sample the
-collector produced must then be in PostgreSQL exactly once, byte-identical on export.
-
-The samples are generated here; to run the real collector chain, swap `poll_cycle` for the poller of
-issue 3 polling the simulator (fleetmon/cli/collect.py, `_load_poll_cycle`).
+Everything runs as the operator runs it, each in its own process: `fleetmon simulate` serves 200
+devices; `fleetmon collect` polls them with the real poller and publishes to a private Mosquitto
+(--out records every sample it produced); two `fleetmon ingest` processes share the subscription and
+write to PostgreSQL. Mid-run one ingester is SIGKILLed and restarted, and the broker is restarted
+(SIGTERM, persistence on), so the collector spools and replays. After SIGINT to the collector, the
+(ip, ts) multiset `fleetmon db export-samples` prints must equal the --out file's: every sample stored
+exactly once, and nothing else stored.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+import time
+from collections import Counter
 from pathlib import Path
 
 import mqtt_broker
 import pytest
-from fleet_samples import create_schema, drop_schema, fleet_cycle, wait_until
+from fleet_process import simulated_fleet_process, stop_process, wait_for
+from fleet_samples import create_schema, drop_schema
 from sqlalchemy import func, select
 
-from collectors.sample import Sample, utcnow
-from fleetmon.collect import CollectLoop
-from fleetmon.sinks.mqtt import MqttSink
-from fleetmon.sinks.spool import Spool
 from fleetmon.storage.engine import make_engine
-from fleetmon.storage.export import iter_samples
 from fleetmon.storage.writer import SAMPLES
 
 private_broker = mqtt_broker.private_broker
 ROOT = Path(__file__).resolve().parent.parent
+FLEETMON = [sys.executable, "-m", "fleetmon.cli.main"]
 DEVICES = 200
-CYCLES = 30
+SUBNET = "127.47.0.0/24"
+# Cycle numbers (as counted in the --out file) at which the faults happen, and the last one.
+KILL_INGESTER, RESTART_INGESTER, STOP_BROKER, START_BROKER, LAST_CYCLE = 3, 6, 9, 13, 18
 
 
 class IngesterProcess:
@@ -94,62 +95,86 @@ def _count(url: str) -> int:
     return count
 
 
+def _cycles(out: Path) -> int:
+    """Whole cycles the collector has appended to --out so far."""
+    if not out.exists():
+        return 0
+    with out.open("rb") as fh:
+        return sum(1 for _ in fh) // DEVICES
+
+
+def _keys(lines: list[str]) -> Counter[tuple[str, str]]:
+    rows = [json.loads(line) for line in lines]
+    return Counter((row["ip"], row["ts"]) for row in rows)
+
+
 @pytest.mark.slow
 @pytest.mark.services
-async def test_every_sample_is_stored_exactly_once_through_broker_restart_and_ingester_kill(
+def test_every_polled_sample_is_stored_exactly_once_through_broker_restart_and_ingester_kill(
     private_broker: mqtt_broker.Broker, postgres_url: str, tmp_path: Path
 ) -> None:
     schema, db_url = create_schema(postgres_url)
     ingesters: list[IngesterProcess] = []
+    collector: subprocess.Popen[bytes] | None = None
+    out = tmp_path / "samples.jsonl"
+    collector_log = tmp_path / "collect.log"
     try:
         upgrade = _db_upgrade(db_url)
         assert upgrade.returncode == 0, upgrade.stderr
         ingesters = [IngesterProcess(private_broker.url, db_url, name, tmp_path) for name in ("a", "b")]
         for ingester in ingesters:
             ingester.start()
-        assert await wait_until(lambda: all(i.subscribed_times() >= 1 for i in ingesters), timeout=30)
+        assert wait_for(lambda: all(i.subscribed_times() >= 1 for i in ingesters), 30)
         first, _second = ingesters
 
-        produced: list[Sample] = []
-        start = utcnow() - timedelta(hours=1)
-        cycles = iter(range(10_000))
-        spool = Spool(tmp_path / "spool")
-        stop = asyncio.Event()
+        with (
+            simulated_fleet_process(tmp_path, DEVICES, SUBNET, seed=12) as manifest,
+            collector_log.open("wb") as log,
+        ):
+            collector = subprocess.Popen(
+                [*FLEETMON, "-v", "collect", f"@{manifest}", "--mqtt", private_broker.url,
+                 "--site", "pipeline", "--collector-id", "collector-1", "--interval", "0.5", "--timeout", "4",
+                 "--out", str(out), "--spool-dir", str(tmp_path / "spool")],
+                cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "FLEETMON_DATA_DIR": str(tmp_path)},
+            )  # fmt: skip
+            steps = [
+                (KILL_INGESTER, first.kill),
+                (RESTART_INGESTER, first.start),
+                (STOP_BROKER, private_broker.stop),
+                (START_BROKER, private_broker.start),
+            ]
+            for cycle, action in steps:
+                assert wait_for(lambda c=cycle: _cycles(out) >= c, 60), collector_log.read_text()
+                action()
+            assert wait_for(lambda: _cycles(out) >= LAST_CYCLE, 60), collector_log.read_text()
+            assert stop_process(collector, timeout=60) == 0, collector_log.read_text()
 
-        async def poll_cycle() -> list[Sample]:
-            cycle = next(cycles)
-            if cycle >= CYCLES:
-                # The fleet is done; keep the collector running (empty cycles) until its spool drained.
-                if spool.is_empty():
-                    stop.set()
-                return []
-            if cycle == 8:
-                first.kill()
-            elif cycle == 12:
-                first.start()
-            elif cycle == 16:
-                private_broker.stop()
-            elif cycle == 20:
-                private_broker.start()
-            samples = fleet_cycle(DEVICES, cycle, start=start)
-            produced.extend(samples)
-            return samples
+        produced = out.read_text(encoding="utf-8").splitlines()
+        assert len(produced) >= LAST_CYCLE * DEVICES and len(produced) % DEVICES == 0
+        stopped = re.search(
+            r"collect stopped: .* (\d+) delivered, (\d+) spooled, (\d+) refused", collector_log.read_text()
+        )
+        assert stopped is not None, collector_log.read_text()
+        delivered, spooled, refused = map(int, stopped.groups())
+        assert spooled > 0  # the broker outage really went through the spool
+        assert (delivered, refused) == (len(produced), 0)
 
-        sink = MqttSink(private_broker.url, "pipeline", "collector-1", timeout=3)
-        loop = CollectLoop(poll_cycle, sink, spool=spool, interval=0.3)
-        stats = await asyncio.wait_for(loop.run(stop), 300)
-        assert stats.produced == DEVICES * CYCLES == len(produced)
-        assert stats.spooled > 0  # the broker outage really went through the spool
-        assert stats.delivered == stats.produced
-
-        assert await wait_until(lambda: _count(db_url) >= len(produced), timeout=180, step=0.5)
+        assert wait_for(lambda: _count(db_url) >= len(produced), 120, step=0.5)
         # Let any late redelivery land, then check nothing was added twice and nothing is missing.
-        await asyncio.sleep(2)
-        assert _count(db_url) == len(produced)
-        exported = sorted(s.to_json() for s in iter_samples(make_engine(db_url), site="pipeline"))
-        assert exported == sorted(s.to_json() for s in produced)
+        time.sleep(2)
+        export = subprocess.run(
+            [*FLEETMON, "db", "export-samples", "--db", db_url],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert export.returncode == 0, export.stderr
+        stored = export.stdout.splitlines()
+        assert _keys(stored) == _keys(produced)
+        assert len(stored) == len(produced) == len(set(_keys(produced)))
         assert first.starts == 2 and first.subscribed_times() >= 2
+        print(f"pipeline: {len(produced)} samples produced, {spooled} spooled, {len(stored)} stored")
     finally:
+        if collector is not None:
+            stop_process(collector, timeout=30)
         for ingester in ingesters:
             ingester.stop()
         drop_schema(postgres_url, schema)
