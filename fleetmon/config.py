@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
@@ -31,6 +32,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from collectors.targets import Target, TargetError, parse_targets
 from collectors.web import WebCredentials
+
+if TYPE_CHECKING:
+    from collectors.snmp import PduConfig, SnmpTimeouts
 
 ENV_PREFIX = "FLEETMON_"
 CONFIG_ENV = "FLEETMON_CONFIG"
@@ -140,6 +144,64 @@ class MqttSettings(_Section):
     credential_profile: str | None = None
 
 
+class PduOutletSettings(_Section):
+    """One outlet (number within `unit`) and the IP address of the miner it feeds."""
+
+    outlet: int = Field(ge=1)
+    unit: int = Field(default=1, ge=0)  # the linked unit of a daisy chain; 1 on a standalone PDU
+    miner: IPv4Address | IPv6Address
+
+
+class PduSettings(_Section):
+    """One rack PDU read over SNMPv2c, and the miners on its outlets."""
+
+    name: str = Field(min_length=1)  # the `pdu` label in /metrics, e.g. "rack-a07-pdu1"
+    host: str = Field(min_length=1)
+    port: int = Field(default=161, ge=1, le=65535)
+    site: str | None = None  # None: collector.site
+    community_env: str = Field(min_length=1)  # the environment variable holding the community
+    outlets: list[PduOutletSettings] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_community(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "community" in data:
+            raise ValueError("communities are never inlined: name the variable in community_env")
+        return data
+
+    @model_validator(mode="after")
+    def _one_miner_per_outlet(self) -> PduSettings:
+        self.pdu_config()  # raises on an outlet mapped twice
+        return self
+
+    def pdu_config(self) -> PduConfig:
+        """The collectors' PduConfig of this PDU."""
+        from collectors.snmp import OutletBinding, PduConfig  # pysnmp costs ~0.5 s: only when PDUs exist
+
+        return PduConfig(
+            host=self.host,
+            port=self.port,
+            community_env=self.community_env,
+            outlets=[OutletBinding(outlet=o.outlet, unit=o.unit, miner_ip=o.miner) for o in self.outlets],
+        )
+
+
+class SnmpSettings(_Section):
+    """How PDUs are read: explicit deadlines and a bound on concurrent reads."""
+
+    timeout_s: float = Field(default=2.0, gt=0)  # per SNMP request
+    retries: int = Field(default=1, ge=0)  # retransmissions after the first try
+    concurrency: int = Field(default=16, ge=1)  # PDUs read at once
+    deadline_s: float = Field(default=15.0, gt=0)  # hard limit on one PDU's whole read (a dozen requests)
+    interval_s: float = Field(default=60.0, gt=0)  # reader mode: read period (collector mode: each cycle)
+
+    def timeouts(self) -> SnmpTimeouts:
+        """The per-request timeouts for collectors.snmp."""
+        from collectors.snmp import SnmpTimeouts
+
+        return SnmpTimeouts(timeout_s=self.timeout_s, retries=self.retries)
+
+
 class Settings(BaseSettings):
     """The whole configuration; build it with `load_settings`."""
 
@@ -156,6 +218,8 @@ class Settings(BaseSettings):
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     credentials: dict[str, CredentialProfile] = Field(default_factory=dict)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    pdus: list[PduSettings] = Field(default_factory=list)
+    snmp: SnmpSettings = Field(default_factory=SnmpSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -179,6 +243,25 @@ class Settings(BaseSettings):
             if name is not None and name not in self.credentials:
                 raise ValueError(f"{key} names credential profile {name!r}, which [credentials] lacks")
         return self
+
+    @model_validator(mode="after")
+    def _pdus_distinct(self) -> Settings:
+        names: set[str] = set()
+        fed: dict[str, str] = {}
+        for pdu in self.pdus:
+            if pdu.name in names:
+                raise ValueError(f"pdus: two PDUs are named {pdu.name!r}")
+            names.add(pdu.name)
+            for binding in pdu.outlets:
+                where = f"{pdu.name} outlet {binding.unit}.{binding.outlet}"
+                other = fed.setdefault(str(binding.miner), where)
+                if other != where:
+                    raise ValueError(f"pdus: miner {binding.miner} is mapped to {other} and to {where}")
+        return self
+
+    def pdu_site(self, pdu: PduSettings) -> str:
+        """The site a PDU belongs to (its own, else the collector's)."""
+        return pdu.site if pdu.site is not None else self.collector.site
 
     @property
     def reads_only(self) -> bool:
@@ -220,8 +303,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 def load_settings(path: Path | None = None) -> Settings:
     """Load the configuration once: `path` (else $FLEETMON_CONFIG, else none) plus the environment.
 
-    Also resolves every credential profile now, so a missing password variable stops startup with a
-    clear message instead of failing at the first device. Raises ConfigError.
+    Also resolves every credential profile and checks every PDU community variable now, so a missing
+    secret stops startup with a clear message instead of failing at the first device. Raises ConfigError.
     """
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])
@@ -233,4 +316,10 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(_format_errors(exc, source)) from None
     for name in settings.credentials:
         settings.credential(name)
+    for pdu in settings.pdus:
+        if not os.environ.get(pdu.community_env):
+            raise ConfigError(
+                f"{source}: pdus: {pdu.name}: environment variable {pdu.community_env} "
+                "(its SNMP community) is not set"
+            )
     return settings

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from collectors.poller import Poller
 from collectors.simulator.fleet import FleetDevice, build_fleet, write_inventory
 from collectors.simulator.server import FleetServer
 from collectors.targets import Target
-from fleetmon.config import CollectorSettings, ServiceSettings, Settings, StorageSettings
+from fleetmon.config import CollectorSettings, PduSettings, ServiceSettings, Settings, StorageSettings
 from fleetmon.service.app import create_app
 from fleetmon.service.auth import Role, create_key, revoke_key
 from fleetmon.service.inventory import store_inventory
@@ -71,13 +71,17 @@ def live_service(
     seed: int = 7,
     metrics_public: bool = False,
     settings_base: Settings | None = None,
+    pdus: Sequence[PduSettings] = (),
+    subnet: str | None = None,
 ) -> Iterator[LiveService]:
     """Start the fleet, poll it once into `db_url` (inventory imported, rollups run), serve in reader
-    mode on a free port; stop everything on exit. `settings_base` lends its credential profiles."""
+    mode on a free port; stop everything on exit. `settings_base` lends its credential profiles;
+    `pdus` are read in that first cycle (their communities must be in the environment); `subnet`
+    (default: a fresh one) fixes the fleet's addresses, which build_fleet derives from it and `seed`."""
     engine = make_engine(db_url)
     upgrade(engine)
     site = "test-site"
-    fleet = build_fleet(devices, subnet=next_subnet(), seed=seed)
+    fleet = build_fleet(devices, subnet=subnet or next_subnet(), seed=seed)
     inventory = tmp_path / "inventory.csv"
     write_inventory(fleet, inventory)
     store_inventory(
@@ -102,6 +106,7 @@ def live_service(
             credential_profile=settings_base.collector.credential_profile if settings_base else None,
         ),
         credentials=settings_base.credentials if settings_base else {},
+        pdus=list(pdus),
     )
     ready = threading.Event()
     failure: list[BaseException] = []

@@ -9,6 +9,9 @@ Two modes, chosen by the configuration:
   `snapshot_interval_s`, so any number of API replicas stay stateless. Rollups and retention then
   belong to a cron job (`fleetmon db rollup`, `fleetmon db retention`), not to every replica.
 
+Configured rack PDUs (fleetmon.service.pdus) are read in both modes: with each poll cycle in collector
+mode, every `snmp.interval_s` in reader mode; their latest views ride along in every snapshot.
+
 All database work runs in worker threads; the event loop only schedules.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -34,7 +38,8 @@ from fleetmon.config import Settings
 from fleetmon.service.builder import build_snapshot
 from fleetmon.service.inventory import load_inventory
 from fleetmon.service.live import LiveFleet
-from fleetmon.service.snapshot import CollectorStats, FleetSnapshot
+from fleetmon.service.pdus import PduPoller
+from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView
 from fleetmon.sinks.base import SinkUnavailableError
 from fleetmon.sinks.spool import Spool
 from fleetmon.storage.batch import BatchWriter
@@ -78,12 +83,16 @@ class ServiceRuntime:
     stats: dict[str, CollectorStats] = field(default_factory=dict)
     poller: Poller | None = None
     spool_dir: Path | None = None  # default: DATA_DIR/spool/service
+    pdu_poller: PduPoller | None = None  # default: one over settings.pdus
+    pdus: tuple[PduView, ...] = ()  # the latest PDU reads, added to every snapshot
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         for site in dict.fromkeys(self.sites.values()):
             self.stats.setdefault(site, CollectorStats(site=site))
+        if self.pdu_poller is None:
+            self.pdu_poller = PduPoller(self.settings)
 
     @classmethod
     def from_settings(
@@ -122,7 +131,7 @@ class ServiceRuntime:
         started = time.perf_counter()
         inventory, snapshot = await asyncio.to_thread(build)
         self.inventory = inventory
-        self.live.swap(snapshot)
+        self.live.swap(dataclasses.replace(snapshot, pdus=self.pdus))
         log.info(
             "snapshot %d: %d devices in %.2f s",
             self.live.version,
@@ -144,6 +153,8 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self._maintenance(), name="fleetmon-maintenance"))
         else:
             self._tasks.append(asyncio.create_task(self._read(), name="fleetmon-reader"))
+            if self.settings.pdus:
+                self._tasks.append(asyncio.create_task(self._read_pdus(), name="fleetmon-pdus"))
 
     async def stop(self) -> None:
         """Stop the background tasks: the collector finishes and stores its current cycle first."""
@@ -152,6 +163,8 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=self.settings.collector.timeout_s + 30)
         self._tasks.clear()
+        if self.pdu_poller is not None:
+            self.pdu_poller.close()
 
     async def _read(self) -> None:
         interval = self.settings.service.snapshot_interval_s
@@ -164,6 +177,21 @@ class ServiceRuntime:
                 await self.refresh()
             except StorageError as exc:
                 log.warning("snapshot not refreshed, database unavailable: %s", exc)
+
+    async def poll_pdus(self) -> None:
+        """Read every configured PDU now; the next snapshot carries the result."""
+        if self.pdu_poller is not None and self.pdu_poller.configured:
+            self.pdus = await self.pdu_poller.poll()
+
+    async def _read_pdus(self) -> None:
+        """Reader mode: read the PDUs every snmp.interval_s and put them into the current snapshot."""
+        interval = self.settings.snmp.interval_s
+        while not self._stop.is_set():
+            await self.poll_pdus()
+            if self.live.version:  # before the first database snapshot, the PDUs wait for it
+                self.live.swap(dataclasses.replace(self.live.snapshot, pdus=self.pdus))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
 
     def sink(self) -> FleetSink:
         """The collector's sink: batched database writes, then a snapshot rebuild."""
@@ -182,7 +210,9 @@ class ServiceRuntime:
         started = time.monotonic()
         c = self.settings.collector
         spread = max(0.0, c.interval_s - c.timeout_s) * 0.5 if self.live.version > 1 else 0.0
-        samples = await self.poller.poll_once(self.targets, spread_s=spread)
+        samples, _ = await asyncio.gather(
+            self.poller.poll_once(self.targets, spread_s=spread), self.poll_pdus()
+        )
         seconds, end = time.monotonic() - started, time.time()
         polled: dict[str, int] = {}
         failures: dict[str, dict[str, int]] = {}

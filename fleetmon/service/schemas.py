@@ -67,6 +67,21 @@ class HourlyPoint(_Out):
     temp_max_avg_c: float | None
 
 
+class OutletPower(_Out):
+    """The PDU outlet feeding one miner, as last read: PDU-measured power beside miner-reported power."""
+
+    pdu: str = Field(description="the PDU's configured name")
+    pdu_host: str
+    unit: int
+    outlet: int
+    outlet_name: str | None
+    outlet_state: str | None = Field(description="on | off; null when unknown")
+    pdu_power_w: float | None = Field(description="measured at the outlet; null when the PDU is unreadable")
+    miner_power_w: float | None = Field(description="what the miner reports about itself")
+    difference_w: float | None = Field(description="pdu_power_w - miner_power_w, when both are known")
+    read_at: datetime | None = Field(description="when the PDU was last read successfully")
+
+
 class DeviceDetail(_Out):
     """A device, its most recent samples (newest first) and its hourly history (oldest first)."""
 
@@ -76,6 +91,10 @@ class DeviceDetail(_Out):
     mac: str | None
     recent_samples: list[Sample]
     history: list[HourlyPoint]
+    pdu_power_w: float | None = Field(
+        default=None, description="PDU-measured power of the device's outlet (null: unmapped or unread)"
+    )
+    pdu_outlet: OutletPower | None = Field(default=None, description="the outlet, when one is mapped")
 
 
 class DeviceRef(_Out):
@@ -146,3 +165,42 @@ class ErrorOut(_Out):
     """An error answer."""
 
     detail: str
+
+
+class PduOutletOut(_Out):
+    """One outlet of a PDU: what the PDU measures and, where mapped, what its miner reports."""
+
+    unit: int
+    outlet: int
+    name: str | None
+    state: str | None = Field(description="on | off; null when unknown")
+    power_w: float | None = Field(description="PDU-measured; null when not metered or unreadable")
+    miner_ip: str | None = Field(description="the miner this outlet feeds, per the configuration")
+    miner_id: int | None = Field(description="that miner's device id, once it is stored")
+    miner_power_w: float | None = Field(description="the miner's own report in its latest sample")
+    difference_w: float | None = Field(description="power_w - miner_power_w, when both are known")
+
+
+class PduOut(_Out):
+    """One configured PDU as last read (reading fields null while it cannot be read)."""
+
+    name: str
+    host: str
+    site: str
+    up: bool = Field(description="true when the last SNMP read succeeded")
+    error: str | None = Field(description="why the last read failed")
+    vendor: str | None
+    model: str | None
+    read_at: datetime | None
+    total_power_w: float | None
+    total_power_source: str | None = Field(description="inlet | outlet_sum")
+    mapped_pdu_power_w: float | None = Field(description="sum over mapped outlets with a reading")
+    mapped_miner_power_w: float | None = Field(description="sum of the mapped miners' own reports")
+    outlets: list[PduOutletOut]
+
+
+class PduList(_Out):
+    """Every configured PDU."""
+
+    items: list[PduOut]
+    snapshot_at: datetime | None

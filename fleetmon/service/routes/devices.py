@@ -10,6 +10,7 @@ from collectors.sample import State, utcnow
 from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep, SessionDep
 from fleetmon.service.fleet import DeviceFilter, DeviceNotFoundError, device_detail, list_devices
+from fleetmon.service.pdus import with_outlet_power
 from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.schemas import DeviceDetail, DevicePage, ErrorOut
 
@@ -49,11 +50,12 @@ def get_device(
     samples: Annotated[int, Query(ge=0, le=500, description="newest samples to include")] = 20,
     hours: Annotated[int, Query(ge=1, le=24 * 90, description="hours of hourly history")] = 24,
 ) -> DeviceDetail:
-    """One device: identity, its newest samples and its hourly history from the rollups."""
+    """One device: identity, newest samples, hourly history, and the power at its PDU outlet if mapped."""
+    snapshot = runtime.live.snapshot
     try:
-        return device_detail(
+        detail = device_detail(
             session,
-            runtime.live.snapshot,
+            snapshot,
             runtime.inventory,
             device_id,
             samples=samples,
@@ -62,3 +64,4 @@ def get_device(
         )
     except DeviceNotFoundError:
         raise HTTPException(404, detail=f"no device with id {device_id}") from None
+    return with_outlet_power(detail, snapshot)
