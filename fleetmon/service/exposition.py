@@ -1,16 +1,36 @@
 """Prometheus text exposition (format 0.0.4), written for fleets of many thousand miners.
 
-client_python's `generate_latest` escapes and sorts every label of every sample again; at 10,000 miners
-(about 400,000 lines) that alone takes seconds. fleetmon's collector shares one label dict between all the
-series of a miner (and of a board), so this writer renders each distinct label dict once per scrape and
-reuses the string. The output is the same exposition format; tests compare it with `generate_latest`
-sample by sample and run it through `promtool check metrics`.
+At 10,000 miners /metrics is about 370,000 lines (37 MB). Building client_python families for them (a
+label dict and a Sample tuple per line) and writing those generically cost 2.1-3.1 s on the 2-core
+reference machine, the writer alone about 1 s; `generate_latest` is slower still (it escapes and sorts
+every label of every sample). The goal is < 1 s.
+
+So `render` writes the per-miner metrics straight from the snapshot, driven by the same table
+(`fleetmon.service.metrics.MINER_FAMILIES`) that `collect()` builds families from, so names, help,
+labels and values are defined once:
+- each miner's `site="..",ip=".."` prefix is escaped and formatted once per render, each board's, fan's
+  and pool's label suffix once per render, then every line is a single f-string;
+- values are formatted with repr(), which is valid Prometheus text for every finite float; +Inf, -Inf
+  and NaN get the spellings Prometheus expects; absent values (None) cost one test and no line;
+- label values read from the device (info, state) are rendered once per distinct tuple of values.
+The few fleet, PDU and collector families go through the generic family writer below.
+Figures (bench/bench_metrics.py, 10,000 miners, 2 cores): see docs/metrics.md.
+
+Tests compare this output with `generate_latest` over the same collector sample for sample and run it
+through `promtool check metrics`.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+
+from fleetmon.service.metrics import DEVICE, MINER, MINER_FAMILIES, FleetRegistry, MinerFamily, Scope
+from fleetmon.service.snapshot import DeviceView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -24,55 +44,129 @@ _TYPE_NAMES = {
     "unknown": "untyped",
 }
 
+# Within this range repr() of a number is valid Prometheus text; outside it (and for NaN, which fails
+# both comparisons) `_special` spells it.
+_LOW, _HIGH = -math.inf, math.inf
 
-def _go_float(value: float) -> str:
-    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
-    return text
+
+def _special(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "+Inf" if value > 0 else "-Inf"
 
 
-def _escape_value(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+def escape_value(value: str) -> str:
+    """A label value escaped for the text format (backslash, newline, double quote)."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
 
 
 def _escape_help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
 
 
+class _LabelText:
+    """Renders `,name="value",...` once per distinct tuple of values during one render."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+
+    def __call__(self, names: tuple[str, ...], values: tuple[str, ...]) -> str:
+        key = (names, values)
+        text = self._cache.get(key)
+        if text is None:
+            parts = [f',{n}="{escape_value(v)}"' for n, v in zip(names, values, strict=True)]
+            text = self._cache[key] = "".join(parts)
+        return text
+
+
 def render(registry: Collector) -> bytes:
-    """Render every metric family the registry yields, in the Prometheus text format."""
+    """Render every metric family the registry yields, in the Prometheus text format.
+
+    fleetmon's own registry (metrics.build_registry) takes the fast path over its snapshot; any other
+    collector is written family by family.
+    """
     out: list[str] = []
+    if isinstance(registry, FleetRegistry):
+        collector = registry.fleet_collector
+        snap = collector.source()  # read once: both parts describe the same snapshot
+        write_miners(MINER_FAMILIES, snap.devices, out)
+        write_families(collector.other_families(snap), out)
+    else:
+        write_families(registry.collect(), out)
+    return "".join(out).encode()
+
+
+def _header(out: list[str], name: str, help: str, type: str) -> None:
+    out.append(f"# HELP {name} {_escape_help(help)}\n# TYPE {name} {type}\n")
+
+
+def write_miners(families: Sequence[MinerFamily[Any]], devices: Sequence[DeviceView], out: list[str]) -> None:
+    """Append the per-miner families of `families` for `devices`, walking the devices once per family."""
+    label_text = _LabelText()
+    prefixes = [label_text(MINER, (d.site, d.sample.ip))[1:] for d in devices]
+    # scope -> (label text, item) of every device, board, fan or pool of the fleet, as two flat lists
+    # built once per render: flat lists of strings keep the cyclic GC from re-walking the snapshot.
+    flat: dict[Scope[Any], tuple[list[str], list[Any]]] = {DEVICE: (prefixes, list(devices))}
     append = out.append
-    # id(labels) -> (labels, rendered); the dict is kept in the entry so its id cannot be reused by
-    # another dict while this render runs.
-    label_cache: dict[int, tuple[dict[str, str], str]] = {}
-    value_cache: dict[str, str] = {}
-    for metric in registry.collect():
+    low, high = _LOW, _HIGH
+    for spec in families:
+        _header(out, spec.name, spec.help, spec.type)
+        scope = spec.scope
+        labels, items = flat.get(scope) or flat.setdefault(
+            scope, _flatten(scope, devices, prefixes, label_text)
+        )
+        head = spec.name + "{"
+        for series in spec.series:
+            get, extra = series.value, series.labels
+            if callable(extra):
+                for label, item in zip(labels, items, strict=True):
+                    v = get(item)
+                    if v is not None:
+                        number = repr(v) if low < v < high else _special(v)
+                        append(f"{head}{label}{label_text(spec.extra, extra(item))}}} {number}\n")
+                continue
+            tail = label_text(spec.extra, extra) + "} "
+            for label, item in zip(labels, items, strict=True):
+                v = get(item)
+                if v is not None:
+                    append(f"{head}{label}{tail}{repr(v) if low < v < high else _special(v)}\n")
+
+
+def _flatten(
+    scope: Scope[Any], devices: Sequence[DeviceView], prefixes: list[str], label_text: _LabelText
+) -> tuple[list[str], list[Any]]:
+    labels: list[str] = []
+    items: list[Any] = []
+    names, children = scope.labels, scope.children
+    assert children is not None  # the device scope is flat already
+    for device, prefix in zip(devices, prefixes, strict=True):
+        for values, item in children(device):
+            labels.append(prefix + label_text(names, values))
+            items.append(item)
+    return labels, items
+
+
+def write_families(metrics: Iterable[Metric], out: list[str]) -> None:
+    """Append client_python metric families in the text format (labels in the families' order)."""
+    append = out.append
+    values: dict[str, str] = {}
+    for metric in metrics:
         name = metric.name + "_total" if metric.type == "counter" else metric.name
-        append(f"# HELP {name} {_escape_help(metric.documentation)}\n")
-        append(f"# TYPE {name} {_TYPE_NAMES.get(metric.type, 'untyped')}\n")
+        _header(out, name, metric.documentation, _TYPE_NAMES.get(metric.type, "untyped"))
         skip_created = metric.type == "counter"
         for sample_name, labels, value, *_ in metric.samples:
             if skip_created and sample_name.endswith("_created"):
                 continue
             text = ""
             if labels:
-                cached = label_cache.get(id(labels))
-                if cached is not None and cached[0] is labels:
-                    text = cached[1]
-                else:
-                    parts = []
-                    for k, v in labels.items():  # the format does not require sorted labels
-                        escaped = value_cache.get(v)
-                        if escaped is None:
-                            escaped = value_cache[v] = _escape_value(v)
-                        parts.append(f'{k}="{escaped}"')
-                    text = "{" + ",".join(parts) + "}"
-                    label_cache[id(labels)] = (labels, text)
-            number = repr(value) if _FINITE_LOW < value < _FINITE_HIGH else _go_float(value)
+                parts = []
+                for k, v in labels.items():  # the format does not require sorted labels
+                    escaped = values.get(v)
+                    if escaped is None:
+                        escaped = values[v] = escape_value(v)
+                    parts.append(f'{k}="{escaped}"')
+                text = "{" + ",".join(parts) + "}"
+            number = repr(float(value)) if _LOW < value < _HIGH else _special(value)
             append(f"{sample_name}{text} {number}\n")
-    return "".join(out).encode()
-
-
-# Within this range repr() of a float is valid Prometheus text; outside it (and for NaN, which fails
-# both comparisons) floatToGoString spells +Inf, -Inf and NaN the way Prometheus expects.
-_FINITE_LOW, _FINITE_HIGH = -1e300, 1e300

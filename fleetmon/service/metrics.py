@@ -3,11 +3,22 @@
 `collect()` only reads the snapshot it is handed (no I/O, no per-device Gauge children kept alive), so a
 scrape costs the same whether the devices are up or hung. Names and units are documented in
 docs/metrics.md; hashrates leave here in hashes per second, the Prometheus base unit.
+
+Every per-miner metric is one entry of `MINER_FAMILIES`: name, help, type, label names and how to read
+each value from a device, in one place. Two paths read that table:
+- `FleetCollector.collect()` builds client_python metric families from it (what `generate_latest` and
+  any other client_python consumer sees; the tests compare the two paths sample for sample);
+- `fleetmon.service.exposition.render` walks the same table straight into text, the /metrics hot path
+  (10,000 miners are about 370,000 lines; see that module for the figures).
+Fleet, supply-chain, PDU and collector-loop families are few lines each; they are built as families and
+both paths write them the ordinary way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -17,13 +28,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from collectors.sample import State
-from fleetmon.service.snapshot import CYCLE_BUCKETS, FleetSnapshot
+from collectors.sample import Board, Pool, State
+from fleetmon.service.snapshot import CYCLE_BUCKETS, DeviceView, FleetSnapshot, PduView
 
 TH = 1e12  # hashes per second in one TH/s
-MINER = ["site", "ip"]
-INFO_LABELS = [
-    *MINER,
+MINER = ("site", "ip")  # the labels every per-miner series starts with
+INFO_LABELS = (
     "serial",
     "mac",
     "make",
@@ -34,11 +44,351 @@ INFO_LABELS = [
     "manufacturer_country",
     "assembly_country",
     "origin_source",
-]
+)
+DOWN_STATES = frozenset((State.UNREACHABLE, State.ERROR))
+PDU = ("pdu", "site")
+
+T = TypeVar("T")
+LabelValues = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scope(Generic[T]):
+    """What one series of a family is about: the miner itself, or each of its boards, fans or pools.
+
+    `children` lists (label values, item) for one device; None means the device is the item.
+    """
+
+    labels: LabelValues
+    children: Callable[[DeviceView], Sequence[tuple[LabelValues, T]]] | None
+
+
+@dataclass(frozen=True)
+class Series(Generic[T]):
+    """How to read one kind of sample from an item: its value (None: not exported) and extra labels.
+
+    `labels` are the values of the family's `extra` labels: a constant, or read from the item.
+    """
+
+    value: Callable[[T], float | None]
+    labels: LabelValues | Callable[[T], LabelValues] = ()
+
+
+@dataclass(frozen=True)
+class MinerFamily(Generic[T]):
+    """One per-miner metric. Label names: site, ip, the scope's labels, then `extra`."""
+
+    name: str  # the full sample name (counters end in _total)
+    help: str
+    type: str  # gauge | counter
+    scope: Scope[T]
+    series: tuple[Series[T], ...]
+    extra: LabelValues = ()
+
+    @property
+    def label_names(self) -> LabelValues:
+        """Every label name of the family's samples, in order."""
+        return (*MINER, *self.scope.labels, *self.extra)
 
 
 def _s(value: str | None) -> str:
     return value if value is not None else ""
+
+
+def _hashes(ths: float | None) -> float | None:
+    return None if ths is None else ths * TH
+
+
+def _flag(value: bool | None) -> float | None:
+    return None if value is None else (1.0 if value else 0.0)
+
+
+def _info(view: DeviceView) -> LabelValues:
+    s = view.sample
+    return (
+        _s(s.serial),
+        _s(s.mac),
+        _s(s.make),
+        _s(view.manufacturer),
+        _s(s.model),
+        _s(s.firmware_vendor),
+        _s(s.firmware_version),
+        _s(view.manufacturer_country),
+        _s(view.assembly_country),
+        view.origin_source,
+    )
+
+
+def _boards(view: DeviceView) -> list[tuple[LabelValues, Board]]:
+    return [((str(b.index),), b) for b in view.sample.boards]
+
+
+def _fans(view: DeviceView) -> list[tuple[LabelValues, int]]:
+    return [((str(i),), rpm) for i, rpm in enumerate(view.sample.fans_rpm)]
+
+
+def _pools(view: DeviceView) -> list[tuple[LabelValues, Pool]]:
+    return [((str(i), p.url), p) for i, p in enumerate(view.sample.pools)]
+
+
+DEVICE: Scope[DeviceView] = Scope((), None)
+BOARD: Scope[Board] = Scope(("board",), _boards)
+FAN: Scope[int] = Scope(("fan",), _fans)
+POOL: Scope[Pool] = Scope(("pool", "url"), _pools)
+
+
+def _device(name: str, help: str, value: Callable[[DeviceView], float | None]) -> MinerFamily[DeviceView]:
+    return MinerFamily(name, help, "gauge", DEVICE, (Series(value),))
+
+
+# The per-miner metrics, in exposition order (docs/metrics.md describes each one).
+MINER_FAMILIES: tuple[MinerFamily[Any], ...] = (
+    _device(
+        "fleetmon_miner_up",
+        "1 when the last poll read the miner",
+        lambda d: 0.0 if d.sample.state in DOWN_STATES else 1.0,
+    ),
+    MinerFamily(
+        "fleetmon_miner_info",
+        "Identity and origin of the miner",
+        "gauge",
+        DEVICE,
+        (Series(lambda d: 1.0, _info),),
+        INFO_LABELS,
+    ),
+    # Only the current state is exported (value 1); a change makes the old series stale at the next
+    # scrape. Six 0/1 series per miner would add 60,000 lines at 10,000 miners.
+    MinerFamily(
+        "fleetmon_miner_state",
+        "Current state of the miner (enum)",
+        "gauge",
+        DEVICE,
+        (Series(lambda d: 1.0, lambda d: (d.sample.state.value,)),),
+        ("state",),
+    ),
+    _device(
+        "fleetmon_miner_hashrate_hashes_per_second",
+        "Current hashrate",
+        lambda d: _hashes(d.sample.hashrate_ths),
+    ),
+    _device(
+        "fleetmon_miner_expected_hashrate_hashes_per_second",
+        "Nominal hashrate",
+        lambda d: _hashes(d.sample.expected_hashrate_ths),
+    ),
+    MinerFamily(
+        "fleetmon_miner_board_hashrate_hashes_per_second",
+        "Hashrate per board",
+        "gauge",
+        BOARD,
+        (Series(lambda b: _hashes(b.hashrate_ths)),),
+    ),
+    MinerFamily(
+        "fleetmon_miner_board_temperature_celsius",
+        "Board and chip temperature per board",
+        "gauge",
+        BOARD,
+        (Series(lambda b: b.temp_c, ("board",)), Series(lambda b: b.chip_temp_c, ("chip",))),
+        ("sensor",),
+    ),
+    MinerFamily(
+        "fleetmon_miner_board_chips", "Working chips per board", "gauge", BOARD, (Series(lambda b: b.chips),)
+    ),
+    MinerFamily(
+        "fleetmon_miner_board_expected_chips",
+        "Chips per board for the model",
+        "gauge",
+        BOARD,
+        (Series(lambda b: b.expected_chips),),
+    ),
+    MinerFamily(
+        "fleetmon_miner_temperature_celsius",
+        "Hottest reading",
+        "gauge",
+        DEVICE,
+        (Series(lambda d: d.sample.temp_max_c, ("max",)),),
+        ("sensor",),
+    ),
+    MinerFamily("fleetmon_miner_fan_speed_rpm", "Fan speed", "gauge", FAN, (Series(lambda rpm: rpm),)),
+    _device("fleetmon_miner_power_watts", "Power reported by the miner", lambda d: d.sample.power_w),
+    _device(
+        "fleetmon_miner_efficiency_joules_per_terahash",
+        "Power over hashrate",
+        lambda d: d.sample.efficiency_jth,
+    ),
+    _device("fleetmon_miner_uptime_seconds", "Seconds since the miner started", lambda d: d.sample.uptime_s),
+    MinerFamily(
+        "fleetmon_miner_pool_up",
+        "1 when the pool is alive",
+        "gauge",
+        POOL,
+        (Series(lambda p: None if p.status is None else _flag(p.status.lower() == "alive")),),
+    ),
+    MinerFamily(
+        "fleetmon_miner_pool_active",
+        "1 for the pool being mined",
+        "gauge",
+        POOL,
+        (Series(lambda p: _flag(p.active)),),
+    ),
+    MinerFamily(
+        "fleetmon_miner_pool_accepted_shares_total",
+        "Accepted shares",
+        "counter",
+        POOL,
+        (Series(lambda p: p.accepted),),
+    ),
+    MinerFamily(
+        "fleetmon_miner_pool_rejected_shares_total",
+        "Rejected shares",
+        "counter",
+        POOL,
+        (Series(lambda p: p.rejected),),
+    ),
+    _device(
+        "fleetmon_miner_last_sample_timestamp_seconds",
+        "When the miner was last read",
+        lambda d: d.sample.ts.timestamp(),
+    ),
+)
+
+
+def miner_family(spec: MinerFamily[Any], devices: Sequence[DeviceView]) -> Metric:
+    """The client_python family of one table entry (the compatible path; see exposition for the fast one)."""
+    if spec.type == "counter":
+        family: Metric = CounterMetricFamily(spec.name.removesuffix("_total"), spec.help, labels=[])
+    else:
+        family = GaugeMetricFamily(spec.name, spec.help, labels=[])
+    children = spec.scope.children
+    scope_names = spec.scope.labels
+    for view in devices:
+        m = {"site": view.site, "ip": view.sample.ip}
+        items: Sequence[tuple[LabelValues, Any]] = [((), view)] if children is None else children(view)
+        for values, item in items:
+            base = dict(m, **dict(zip(scope_names, values, strict=True))) if values else m
+            for series in spec.series:
+                value = series.value(item)
+                if value is None:
+                    continue
+                extra = series.labels(item) if callable(series.labels) else series.labels
+                labels = dict(base, **dict(zip(spec.extra, extra, strict=True))) if extra else base
+                family.add_sample(spec.name, labels, float(value))
+    return family
+
+
+def pdu_families(pdus: Sequence[PduView]) -> list[Metric]:
+    """PDU families. Readings are exported only while the PDU reads; a missing value is never 0."""
+    g = GaugeMetricFamily
+    up = g("fleetmon_pdu_up", "1 when the last SNMP read of the PDU succeeded", labels=PDU)
+    outlet = g(
+        "fleetmon_pdu_outlet_power_watts",
+        "Power per outlet, with the miner the outlet feeds where mapped",
+        labels=[*PDU, "unit", "outlet", "name", "miner_ip"],
+    )
+    inlet = g("fleetmon_pdu_inlet_power_watts", "Power per inlet", labels=[*PDU, "unit", "inlet"])
+    temp = g("fleetmon_pdu_temperature_celsius", "Ambient temperature per sensor", labels=[*PDU, "sensor"])
+    humidity = g("fleetmon_pdu_humidity_ratio", "Relative humidity per sensor (0-1)", labels=[*PDU, "sensor"])
+    for pdu in pdus:
+        reading = pdu.reading if pdu.error is None else None
+        up.add_metric([pdu.name, pdu.site], 0.0 if reading is None else 1.0)
+        if reading is None:
+            continue
+        for o in reading.outlets:
+            if o.power_w is not None:
+                mapped = pdu.outlet_miners.get((o.unit, o.index), "")
+                where = [pdu.name, pdu.site, str(o.unit), str(o.index), _s(o.name), mapped]
+                outlet.add_metric(where, o.power_w)
+        for i in reading.inlets:
+            if i.power_w is not None:
+                inlet.add_metric([pdu.name, pdu.site, str(i.unit), str(i.index)], i.power_w)
+        for sensor in reading.sensors:
+            where = [pdu.name, pdu.site, sensor.sensor]
+            if sensor.temperature_c is not None:
+                temp.add_metric(where, sensor.temperature_c)
+            if sensor.humidity_percent is not None:
+                humidity.add_metric(where, sensor.humidity_percent / 100.0)
+    return [up, outlet, inlet, temp, humidity]
+
+
+def fleet_families(snap: FleetSnapshot) -> Iterator[Metric]:
+    """Fleet totals by site, supply-chain figures."""
+    g = GaugeMetricFamily
+    total = g("fleetmon_fleet_hashrate_hashes_per_second", "Measured hashrate by site", labels=["site"])
+    nominal = g(
+        "fleetmon_fleet_expected_hashrate_hashes_per_second", "Nominal hashrate by site", labels=["site"]
+    )
+    devices = g("fleetmon_fleet_devices", "Devices by site and state", labels=["site", "state"])
+    measured: dict[str, float] = {}
+    expected: dict[str, float] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for view in snap.devices:
+        s = view.sample
+        measured[view.site] = measured.get(view.site, 0.0) + (s.hashrate_ths or 0.0)
+        expected[view.site] = expected.get(view.site, 0.0) + (s.expected_hashrate_ths or 0.0)
+        counts[(view.site, s.state.value)] = counts.get((view.site, s.state.value), 0) + 1
+    for site in sorted(measured):
+        total.add_metric([site], measured[site] * TH)
+        nominal.add_metric([site], expected[site] * TH)
+        for st in State:
+            devices.add_metric([site, st.value], float(counts.get((site, st.value), 0)))
+    yield from (total, nominal, devices)
+
+    sc = snap.supply_chain
+    share = g("fleetmon_fleet_hash_share_ratio", "Share of measured hashrate", labels=["dimension", "group"])
+    for dimension, groups in sorted(sc.hash_share.items()):
+        for group, value in sorted(groups.items()):
+            share.add_metric([dimension, group], value)
+    hhi = g("fleetmon_fleet_hhi", "Herfindahl-Hirschman index of hashrate", labels=["dimension"])
+    for dimension, value in sorted(sc.hhi.items()):
+        hhi.add_metric([dimension], value)
+    yield from (share, hhi)
+    singles: tuple[tuple[str, str, float | None], ...] = (
+        (
+            "fleetmon_fleet_china_dependency_ratio",
+            "Share made by a China-HQ maker or assembled in China",
+            sc.china_dependency_ratio,
+        ),
+        (
+            "fleetmon_fleet_unverified_origin_ratio",
+            "Share with inferred or unknown origin",
+            sc.unverified_origin_ratio,
+        ),
+        ("fleetmon_fleet_tariff_exposure_score", "Composite tariff exposure score 0-100", sc.exposure_score),
+        (
+            "fleetmon_fleet_tariff_effective_rate_ratio",
+            "Hashrate-weighted effective US duty rate",
+            sc.effective_rate,
+        ),
+    )
+    for name, doc, single in singles:
+        if single is not None:
+            yield g(name, doc, value=single)
+
+
+def collector_families(snap: FleetSnapshot) -> Iterator[Metric]:
+    """The collector loop's own figures, per site."""
+    cycle = HistogramMetricFamily(
+        "fleetmon_collector_cycle_duration_seconds", "Wall time of one poll cycle", labels=["site"]
+    )
+    polled = CounterMetricFamily("fleetmon_collector_devices_polled", "Devices polled", labels=["site"])
+    failed = CounterMetricFamily(
+        "fleetmon_collector_devices_failed", "Polls that failed, by reason", labels=["site", "reason"]
+    )
+    last = GaugeMetricFamily(
+        "fleetmon_collector_last_cycle_timestamp_seconds", "End of the last cycle", labels=["site"]
+    )
+    for c in snap.collectors:
+        buckets = [
+            (repr(bound), float(n)) for bound, n in zip(CYCLE_BUCKETS, c.cycle_bucket_counts, strict=True)
+        ]
+        buckets.append(("+Inf", float(c.cycles)))
+        cycle.add_metric([c.site], buckets, sum_value=c.cycle_seconds_sum)
+        polled.add_metric([c.site], float(c.devices_polled))
+        for reason, n in sorted(c.failed_by_reason.items()):
+            failed.add_metric([c.site, reason], float(n))
+        if c.last_cycle_end is not None:
+            last.add_metric([c.site], c.last_cycle_end)
+    yield from (cycle, polled, failed, last)
 
 
 class FleetCollector(Collector):
@@ -46,8 +396,8 @@ class FleetCollector(Collector):
 
     def __init__(self, source: Callable[[], FleetSnapshot], *, fleet: bool = True) -> None:
         """`fleet=False` yields only the per-miner families (what /probe answers for one device)."""
-        self._source = source
-        self._fleet_families = fleet
+        self.source = source
+        self.fleet = fleet
 
     def describe(self) -> list[Metric]:
         """Nothing to describe up front: families depend on the snapshot (keeps registration cheap)."""
@@ -55,204 +405,28 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Build the metric families from the current snapshot."""
-        snap = self._source()
-        yield from self._miners(snap)
-        if self._fleet_families:
-            yield from self._fleet(snap)
-            yield from self._collector(snap)
+        snap = self.source()
+        for spec in MINER_FAMILIES:
+            yield miner_family(spec, snap.devices)
+        yield from self.other_families(snap)
 
-    # ---- per miner -----------------------------------------------------------------------------
-
-    def _miners(self, snap: FleetSnapshot) -> Iterator[Metric]:
-        g = GaugeMetricFamily
-        up = g("fleetmon_miner_up", "1 when the last poll read the miner", labels=MINER)
-        info = g("fleetmon_miner_info", "Identity and origin of the miner", labels=INFO_LABELS)
-        state = g("fleetmon_miner_state", "Current state of the miner (enum)", labels=[*MINER, "state"])
-        hashrate = g("fleetmon_miner_hashrate_hashes_per_second", "Current hashrate", labels=MINER)
-        expected = g("fleetmon_miner_expected_hashrate_hashes_per_second", "Nominal hashrate", labels=MINER)
-        board_rate = g(
-            "fleetmon_miner_board_hashrate_hashes_per_second", "Hashrate per board", labels=[*MINER, "board"]
-        )
-        board_temp = g(
-            "fleetmon_miner_board_temperature_celsius",
-            "Board and chip temperature per board",
-            labels=[*MINER, "board", "sensor"],
-        )
-        chips = g("fleetmon_miner_board_chips", "Working chips per board", labels=[*MINER, "board"])
-        exp_chips = g(
-            "fleetmon_miner_board_expected_chips", "Chips per board for the model", labels=[*MINER, "board"]
-        )
-        temp = g("fleetmon_miner_temperature_celsius", "Hottest reading", labels=[*MINER, "sensor"])
-        fan = g("fleetmon_miner_fan_speed_rpm", "Fan speed", labels=[*MINER, "fan"])
-        power = g("fleetmon_miner_power_watts", "Power reported by the miner", labels=MINER)
-        eff = g("fleetmon_miner_efficiency_joules_per_terahash", "Power over hashrate", labels=MINER)
-        uptime = g("fleetmon_miner_uptime_seconds", "Seconds since the miner started", labels=MINER)
-        pool_labels = [*MINER, "pool", "url"]
-        pool_up = g("fleetmon_miner_pool_up", "1 when the pool is alive", labels=pool_labels)
-        pool_active = g("fleetmon_miner_pool_active", "1 for the pool being mined", labels=pool_labels)
-        accepted = CounterMetricFamily(
-            "fleetmon_miner_pool_accepted_shares", "Accepted shares", labels=pool_labels
-        )
-        rejected = CounterMetricFamily(
-            "fleetmon_miner_pool_rejected_shares", "Rejected shares", labels=pool_labels
-        )
-        last = g("fleetmon_miner_last_sample_timestamp_seconds", "When the miner was last read", labels=MINER)
-
-        for view in snap.devices:
-            s = view.sample
-            # One label dict shared by every series of this miner (and one per board, fan and pool):
-            # the exposition writer renders each dict once, which keeps a 10,000-miner scrape fast.
-            m = {"site": view.site, "ip": s.ip}
-            reachable = s.state not in (State.UNREACHABLE, State.ERROR)
-            up.add_sample(up.name, m, 1.0 if reachable else 0.0)
-            info_labels = dict(
-                m,
-                serial=_s(s.serial),
-                mac=_s(s.mac),
-                make=_s(s.make),
-                manufacturer=_s(view.manufacturer),
-                model=_s(s.model),
-                firmware_vendor=_s(s.firmware_vendor),
-                firmware_version=_s(s.firmware_version),
-                manufacturer_country=_s(view.manufacturer_country),
-                assembly_country=_s(view.assembly_country),
-                origin_source=view.origin_source,
-            )
-            info.add_sample(info.name, info_labels, 1.0)
-            # Only the current state is exported (value 1); a change makes the old series stale at
-            # the next scrape. Six 0/1 series per miner would add 60,000 lines at 10,000 miners.
-            state.add_sample(state.name, dict(m, state=s.state.value), 1.0)
-            last.add_sample(last.name, m, s.ts.timestamp())
-            if s.hashrate_ths is not None:
-                hashrate.add_sample(hashrate.name, m, s.hashrate_ths * TH)
-            if s.expected_hashrate_ths is not None:
-                expected.add_sample(expected.name, m, s.expected_hashrate_ths * TH)
-            if s.temp_max_c is not None:
-                temp.add_sample(temp.name, dict(m, sensor="max"), s.temp_max_c)
-            if s.power_w is not None:
-                power.add_sample(power.name, m, s.power_w)
-            if s.efficiency_jth is not None:
-                eff.add_sample(eff.name, m, s.efficiency_jth)
-            if s.uptime_s is not None:
-                uptime.add_sample(uptime.name, m, float(s.uptime_s))
-            for b in s.boards:
-                bl = dict(m, board=str(b.index))
-                if b.hashrate_ths is not None:
-                    board_rate.add_sample(board_rate.name, bl, b.hashrate_ths * TH)
-                if b.temp_c is not None:
-                    board_temp.add_sample(board_temp.name, dict(bl, sensor="board"), b.temp_c)
-                if b.chip_temp_c is not None:
-                    board_temp.add_sample(board_temp.name, dict(bl, sensor="chip"), b.chip_temp_c)
-                if b.chips is not None:
-                    chips.add_sample(chips.name, bl, float(b.chips))
-                if b.expected_chips is not None:
-                    exp_chips.add_sample(exp_chips.name, bl, float(b.expected_chips))
-            for i, rpm in enumerate(s.fans_rpm):
-                fan.add_sample(fan.name, dict(m, fan=str(i)), float(rpm))
-            for i, p in enumerate(s.pools):
-                pl = dict(m, pool=str(i), url=p.url)
-                if p.status is not None:
-                    pool_up.add_sample(pool_up.name, pl, 1.0 if p.status.lower() == "alive" else 0.0)
-                if p.active is not None:
-                    pool_active.add_sample(pool_active.name, pl, 1.0 if p.active else 0.0)
-                if p.accepted is not None:
-                    accepted.add_sample(accepted.name + "_total", pl, float(p.accepted))
-                if p.rejected is not None:
-                    rejected.add_sample(rejected.name + "_total", pl, float(p.rejected))
-
-        yield from (up, info, state, hashrate, expected, board_rate, board_temp, chips, exp_chips)
-        yield from (temp, fan, power, eff, uptime, pool_up, pool_active, accepted, rejected, last)
-
-    # ---- fleet and supply chain ------------------------------------------------------------------
-
-    def _fleet(self, snap: FleetSnapshot) -> Iterator[Metric]:
-        g = GaugeMetricFamily
-        total = g("fleetmon_fleet_hashrate_hashes_per_second", "Measured hashrate by site", labels=["site"])
-        nominal = g(
-            "fleetmon_fleet_expected_hashrate_hashes_per_second", "Nominal hashrate by site", labels=["site"]
-        )
-        devices = g("fleetmon_fleet_devices", "Devices by site and state", labels=["site", "state"])
-        measured: dict[str, float] = {}
-        expected: dict[str, float] = {}
-        counts: dict[tuple[str, str], int] = {}
-        for view in snap.devices:
-            s = view.sample
-            measured[view.site] = measured.get(view.site, 0.0) + (s.hashrate_ths or 0.0)
-            expected[view.site] = expected.get(view.site, 0.0) + (s.expected_hashrate_ths or 0.0)
-            counts[(view.site, s.state.value)] = counts.get((view.site, s.state.value), 0) + 1
-        for site in sorted(measured):
-            total.add_metric([site], measured[site] * TH)
-            nominal.add_metric([site], expected[site] * TH)
-            for st in State:
-                devices.add_metric([site, st.value], float(counts.get((site, st.value), 0)))
-        yield from (total, nominal, devices)
-
-        sc = snap.supply_chain
-        share = g(
-            "fleetmon_fleet_hash_share_ratio", "Share of measured hashrate", labels=["dimension", "group"]
-        )
-        for dimension, groups in sorted(sc.hash_share.items()):
-            for group, value in sorted(groups.items()):
-                share.add_metric([dimension, group], value)
-        hhi = g("fleetmon_fleet_hhi", "Herfindahl-Hirschman index of hashrate", labels=["dimension"])
-        for dimension, value in sorted(sc.hhi.items()):
-            hhi.add_metric([dimension], value)
-        yield from (share, hhi)
-        singles: tuple[tuple[str, str, float | None], ...] = (
-            (
-                "fleetmon_fleet_china_dependency_ratio",
-                "Share made by a China-HQ maker or assembled in China",
-                sc.china_dependency_ratio,
-            ),
-            (
-                "fleetmon_fleet_unverified_origin_ratio",
-                "Share with inferred or unknown origin",
-                sc.unverified_origin_ratio,
-            ),
-            (
-                "fleetmon_fleet_tariff_exposure_score",
-                "Composite tariff exposure score 0-100",
-                sc.exposure_score,
-            ),
-            (
-                "fleetmon_fleet_tariff_effective_rate_ratio",
-                "Hashrate-weighted effective US duty rate",
-                sc.effective_rate,
-            ),
-        )
-        for name, doc, single in singles:
-            if single is not None:
-                yield g(name, doc, value=single)
-
-    # ---- the collector loop ----------------------------------------------------------------------
-
-    def _collector(self, snap: FleetSnapshot) -> Iterator[Metric]:
-        cycle = HistogramMetricFamily(
-            "fleetmon_collector_cycle_duration_seconds", "Wall time of one poll cycle", labels=["site"]
-        )
-        polled = CounterMetricFamily("fleetmon_collector_devices_polled", "Devices polled", labels=["site"])
-        failed = CounterMetricFamily(
-            "fleetmon_collector_devices_failed", "Polls that failed, by reason", labels=["site", "reason"]
-        )
-        last = GaugeMetricFamily(
-            "fleetmon_collector_last_cycle_timestamp_seconds", "End of the last cycle", labels=["site"]
-        )
-        for c in snap.collectors:
-            buckets = [
-                (repr(bound), float(n)) for bound, n in zip(CYCLE_BUCKETS, c.cycle_bucket_counts, strict=True)
-            ]
-            buckets.append(("+Inf", float(c.cycles)))
-            cycle.add_metric([c.site], buckets, sum_value=c.cycle_seconds_sum)
-            polled.add_metric([c.site], float(c.devices_polled))
-            for reason, n in sorted(c.failed_by_reason.items()):
-                failed.add_metric([c.site, reason], float(n))
-            if c.last_cycle_end is not None:
-                last.add_metric([c.site], c.last_cycle_end)
-        yield from (cycle, polled, failed, last)
+    def other_families(self, snap: FleetSnapshot) -> Iterator[Metric]:
+        """Everything but the per-miner table: PDUs, fleet and supply chain, the collector loop."""
+        if self.fleet:
+            yield from pdu_families(snap.pdus)
+            yield from fleet_families(snap)
+            yield from collector_families(snap)
 
 
-def build_registry(source: Callable[[], FleetSnapshot], *, fleet: bool = True) -> CollectorRegistry:
+class FleetRegistry(CollectorRegistry):
+    """A registry holding only fleetmon's collector, which exposition.render writes the fast way."""
+
+    def __init__(self, collector: FleetCollector) -> None:
+        super().__init__(auto_describe=False)
+        self.fleet_collector = collector
+        self.register(collector)
+
+
+def build_registry(source: Callable[[], FleetSnapshot], *, fleet: bool = True) -> FleetRegistry:
     """A registry holding only fleetmon's collector (no process metrics of the API replica)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(source, fleet=fleet))
-    return registry
+    return FleetRegistry(FleetCollector(source, fleet=fleet))
