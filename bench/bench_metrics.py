@@ -1,10 +1,14 @@
 """Render time of /metrics for a large fleet (goal: < 1 s for 10,000 devices), cold and cached.
 
-Builds a snapshot of N realistic samples (3 boards, 4 fans, 2 pools each) and times the collector plus
-the text exposition, the work one render does. Then serves that snapshot through the real app on a
-free port (uvicorn, an API key checked against a SQLite database) and times scrapes of /metrics over
-HTTP: the first scrape of a snapshot version renders (in a worker thread), the later ones return the
-cached body.
+Builds a snapshot of N realistic samples (3 boards, 4 fans, 2 pools each; one metered PDU outlet per
+miner, 40 per PDU, unless --no-pdus) and times one cold render three ways:
+- `render`: fleetmon's /metrics path (the per-miner table written straight to text);
+- `families`: collect() into client_python families, then fleetmon's generic family writer;
+- `generate_latest`: client_python's own writer over the same collector.
+Then serves the largest snapshot through the real app on a free port (uvicorn, an API key checked
+against a SQLite database) and times scrapes of /metrics over HTTP: the first scrape of a snapshot
+version renders (in a worker thread), the later ones return the cached body. The machine is shared:
+repeat, read min and median.
 """
 
 from __future__ import annotations
@@ -27,14 +31,39 @@ from fastapi import FastAPI
 from prometheus_client import generate_latest
 
 from collectors.sample import Board, Pool, Sample, State
-from fleetmon.service.exposition import render
-from fleetmon.service.metrics import build_registry
-from fleetmon.service.snapshot import CollectorStats, DeviceView, FleetSnapshot
+from collectors.snmp.models import AmbientSensor, Inlet, Outlet, PduReading, Vendor
+from fleetmon.service.exposition import render, write_families
+from fleetmon.service.metrics import FleetRegistry, build_registry
+from fleetmon.service.snapshot import CollectorStats, DeviceView, FleetSnapshot, PduView
 
 ScrapeTimes = tuple[float, list[float], int]
 
 
-def fleet(n: int, seed: int = 1) -> FleetSnapshot:
+OUTLETS_PER_PDU = 40
+
+
+def pdus(views: list[DeviceView]) -> tuple[PduView, ...]:
+    """One PDU per 40 miners, each miner on its own metered outlet."""
+    out = []
+    for first in range(0, len(views), OUTLETS_PER_PDU):
+        rack = views[first : first + OUTLETS_PER_PDU]
+        number = first // OUTLETS_PER_PDU
+        reading = PduReading(
+            host=f"10.200.{number // 256}.{number % 256}",
+            port=161,
+            vendor=Vendor.RARITAN,
+            outlets=[Outlet(index=i + 1, name=f"outlet {i + 1}", power_w=3200.0) for i in range(len(rack))],
+            inlets=[Inlet(index=1, power_w=3200.0 * len(rack))],
+            sensors=[AmbientSensor(sensor="1", temperature_c=27.5, humidity_percent=38.0)],
+        )
+        mapped = {(1, i + 1): v.sample.ip for i, v in enumerate(rack)}
+        out.append(
+            PduView(f"pdu-{number}", reading.host, rack[0].site, reading=reading, outlet_miners=mapped)
+        )
+    return tuple(out)
+
+
+def fleet(n: int, seed: int = 1, with_pdus: bool = True) -> FleetSnapshot:
     """A snapshot of n mining devices over 4 sites."""
     rng = random.Random(seed)
     views = []
@@ -98,7 +127,10 @@ def fleet(n: int, seed: int = 1) -> FleetSnapshot:
             )
         )
     return FleetSnapshot(
-        taken_at=time.time(), devices=tuple(views), collectors=(CollectorStats(site="site-0"),)
+        taken_at=time.time(),
+        devices=tuple(views),
+        collectors=(CollectorStats(site="site-0"),),
+        pdus=pdus(views) if with_pdus else (),
     )
 
 
@@ -151,29 +183,47 @@ def scrape_over_http(snap: FleetSnapshot, repeat: int) -> ScrapeTimes:
     return first, later, len(body)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--scrapes", type=int, default=20, help="cached scrapes to time over HTTP")
-    args = parser.parse_args()
-    snap = fleet(args.devices)
+def families_path(registry: FleetRegistry) -> bytes:
+    """collect() into client_python families, written by fleetmon's generic writer."""
+    out: list[str] = []
+    write_families(registry.collect(), out)
+    return "".join(out).encode()
+
+
+def time_writers(snap: FleetSnapshot, repeat: int) -> None:
+    """Cold renders of one snapshot by each writer: lines, bytes, median and min."""
     registry = build_registry(lambda: snap)
-    for label, writer in (("fleetmon.render", render), ("client_python.generate_latest", generate_latest)):
+    writers = (("render", render), ("families", families_path), ("generate_latest", generate_latest))
+    for label, writer in writers:
         times = []
         body = b""
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             t0 = time.perf_counter()
             body = writer(registry)
             times.append(time.perf_counter() - t0)
         lines = body.count(b"\n")
         print(
-            f"metrics {label}: devices={args.devices} lines={lines} bytes={len(body)} "
-            f"median={statistics.median(times):.3f}s min={min(times):.3f}s"
+            f"metrics {label:16s} devices={len(snap.devices):6d} pdus={len(snap.pdus):4d} "
+            f"lines={lines:7d} bytes={len(body):9d} "
+            f"median={statistics.median(times):.3f}s min={min(times):.3f}s (n={repeat})"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--scrapes", type=int, default=20, help="cached scrapes to time over HTTP")
+    parser.add_argument("--no-pdus", action="store_true", help="leave PDUs out of the snapshot")
+    args = parser.parse_args()
+    snap = FleetSnapshot(taken_at=0.0)
+    for n in args.devices:
+        snap = fleet(n, with_pdus=not args.no_pdus)
+        time_writers(snap, args.repeat)
     first, later, size = scrape_over_http(snap, args.scrapes)
     print(
-        f"metrics HTTP /metrics: devices={args.devices} bytes={size} first scrape (renders)={first:.3f}s "
+        f"metrics HTTP /metrics: devices={len(snap.devices)} bytes={size} "
+        f"first scrape (renders)={first:.3f}s "
         f"cached scrape median={statistics.median(later):.4f}s max={max(later):.4f}s"
     )
 
