@@ -14,7 +14,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fleetmon import __version__
-from fleetmon.service.routes import devices, fleet, health, keys, metrics, pdus
+from fleetmon.service.routes import (
+    catalog,
+    devices,
+    fleet,
+    health,
+    inventory,
+    keys,
+    metrics,
+    pdus,
+    supplychain,
+    tariffs,
+)
 from fleetmon.service.runtime import ServiceRuntime
 
 PUBLIC_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -46,6 +57,10 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(devices.router)
     app.include_router(fleet.router)
     app.include_router(keys.router)
+    app.include_router(supplychain.router)
+    app.include_router(tariffs.router)
+    app.include_router(catalog.router)
+    app.include_router(inventory.router)
     app.include_router(pdus.router)
     app.include_router(metrics.build_router(runtime.settings.service.metrics_public))
     return app

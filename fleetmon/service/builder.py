@@ -21,13 +21,14 @@ from sqlalchemy import Engine, Table, and_, func, select
 
 from collectors.sample import Sample
 from fleetmon.service.snapshot import CollectorStats, DeviceView, FleetSnapshot, SupplyChainFigures
+from fleetmon.service.units import ORIGIN_SOURCE, device_unit
 from fleetmon.storage.export import row_to_sample
 from fleetmon.storage.models import Device, SampleRow, Site
 from fleetmon.supplychain.analytics import Basis, Dimension, china_dependency, hash_share, origin_quality
 from fleetmon.supplychain.catalog import Catalog, shipped_catalog
 from fleetmon.supplychain.exposure import fleet_exposure
-from fleetmon.supplychain.fleet import FleetUnit, build_unit
-from fleetmon.supplychain.origin import InventoryRecord, OriginBasis
+from fleetmon.supplychain.fleet import FleetUnit
+from fleetmon.supplychain.origin import InventoryRecord
 from fleetmon.supplychain.tariffs import Schedule, shipped_schedule
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,6 @@ SHARE_DIMENSIONS = (
     Dimension.ASSEMBLY_COUNTRY,
     Dimension.FIRMWARE_VENDOR,
 )
-ORIGIN_SOURCE = {
-    OriginBasis.DECLARED: "inventory",
-    OriginBasis.INFERRED: "inferred",
-    OriginBasis.UNKNOWN: "unknown",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +79,6 @@ def latest_samples(engine: Engine, site: str | None = None) -> list[LatestSample
         return [LatestSample(row.device_id, row.site, row_to_sample(row)) for row in conn.execute(query)]
 
 
-def _unit_record(sample: Sample) -> dict[str, object]:
-    return {
-        "serial": sample.serial,
-        "model": sample.model,
-        "make": sample.make,
-        "firmware_vendor": sample.firmware_vendor,
-        "state": sample.state.value,
-        "hashrate_ths": sample.hashrate_ths,
-        "ip": sample.ip,
-    }
-
-
 def _sort_key(view: DeviceView) -> tuple[str, int, int | str, int]:
     try:
         address = ipaddress.ip_address(view.sample.ip)
@@ -117,9 +101,7 @@ def enrich(
     units: list[FleetUnit] = []
     for item in latest:
         try:
-            unit = build_unit(
-                _unit_record(item.sample), inventory=inventory, catalog=cat, record_origin=False
-            )
+            unit = device_unit(item.sample, inventory, cat)
         except ValueError as exc:  # a value the analytics refuse: show the device, without origin
             log.warning("device %s: no supply-chain view (%s)", item.sample.ip, exc)
             views.append(DeviceView(site=item.site, sample=item.sample, device_id=item.device_id))
@@ -135,6 +117,7 @@ def enrich(
                 assembly_country=unit.origin.country,
                 origin_source=ORIGIN_SOURCE[unit.origin.basis],
                 device_id=item.device_id,
+                unit=unit,
             )
         )
     views.sort(key=_sort_key)

@@ -9,8 +9,9 @@ where it exists and from the catalog's defaults (marked inferred) elsewhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collectors.sample import utcnow
@@ -22,10 +23,30 @@ ORIGINS: Table = OriginRecord.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 
 
+@dataclass(frozen=True, slots=True)
+class StoredInventory:
+    """What an import did: serials seen for the first time and serials whose record was replaced."""
+
+    new: int
+    updated: int
+
+    @property
+    def written(self) -> int:
+        """Rows written in all."""
+        return self.new + self.updated
+
+
 def store_inventory(engine: Engine, records: Sequence[InventoryRecord], source: str) -> int:
     """Upsert records by serial in one transaction; returns how many were written."""
+    with engine.begin() as conn:
+        return upsert_inventory(conn, records, source).written
+
+
+def upsert_inventory(conn: Connection, records: Sequence[InventoryRecord], source: str) -> StoredInventory:
+    """Upsert records by serial inside the caller's transaction (idempotent: importing the same file
+    twice leaves the same rows); counts which serials were new and which were already stored."""
     if not records:
-        return 0
+        return StoredInventory(new=0, updated=0)
     now = utcnow()
     rows = [
         {
@@ -41,16 +62,18 @@ def store_inventory(engine: Engine, records: Sequence[InventoryRecord], source: 
         }
         for r in records
     ]
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    with engine.begin() as conn:
-        for start in range(0, len(rows), _CHUNK):
-            stmt = insert(ORIGINS)
-            updated = {name: stmt.excluded[name] for name in rows[0] if name != "serial"}
-            conn.execute(
-                stmt.on_conflict_do_update(index_elements=["serial"], set_=updated),
-                rows[start : start + _CHUNK],
-            )
-    return len(rows)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    existing = 0
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        serials = [row["serial"] for row in chunk]
+        existing += conn.execute(
+            select(func.count()).select_from(ORIGINS).where(ORIGINS.c.serial.in_(serials))
+        ).scalar_one()
+        stmt = insert(ORIGINS)
+        updated = {name: stmt.excluded[name] for name in rows[0] if name != "serial"}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["serial"], set_=updated), chunk)
+    return StoredInventory(new=len(rows) - existing, updated=existing)
 
 
 def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:

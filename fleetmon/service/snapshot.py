@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from collectors.sample import Sample
 from collectors.snmp.models import PduReading
+from fleetmon.supplychain.fleet import FleetUnit
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class DeviceView:
     assembly_country: str | None = None
     origin_source: str = "unknown"  # inventory | inferred | unknown
     device_id: int | None = None  # the database id, where the device is stored
+    unit: FleetUnit | None = None  # what the supply-chain analytics see (fleetmon.service.units)
 
 
 CYCLE_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)

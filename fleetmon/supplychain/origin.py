@@ -232,7 +232,7 @@ def parse_inventory_csv(text: str, source: str = "<inventory>") -> InventoryPars
 
     Raises InventoryError only when the file as a whole is unusable (no header, missing columns).
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))  # a stray CR is a line end
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in INVENTORY_COLUMNS if c not in header]
     if missing:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from fleetmon.supplychain.analytics import (
     Basis,
@@ -261,50 +262,52 @@ def report_table(report: SupplyChainReport) -> str:
 # ------------------------------------------------------------------------------------------------- CSV
 
 CSV_COLUMNS = ("section", "by", "basis", "key", "hashrate_ths", "share", "devices", "rate", "usd", "note")
+"""Every supply-chain CSV (the whole report, hash-share, exposure, scenario) is this one long format."""
 
 
-def report_csv(report: SupplyChainReport) -> str:
-    """Long-format CSV: one row per hash-share group, China-dependency part, exposure figure and unit."""
+class CsvWriter(Protocol):
+    """What the row functions need of a csv.writer (whose own type is private to typeshed)."""
+
+    def writerow(self, row: Iterable[object], /) -> object:
+        """Write one row."""
+
+
+def _csv(write_rows: Callable[[CsvWriter], None]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for basis, q in report.origin.items():
-        for key, ths in (
-            ("declared", q.declared_ths),
-            ("inferred", q.inferred_ths),
-            ("unknown", q.unknown_ths),
-        ):
-            share = ths / q.total_ths if q.total_ths else 0.0
-            writer.writerow(["origin_basis", "origin_basis", basis.value, key, ths, share, "", "", "", ""])
-    for s in report.shares:
-        by = ",".join(d.value for d in s.by)
-        for g in s.groups:
-            writer.writerow(
-                ["hash_share", by, s.basis.value, g.key, g.hashrate_ths, g.share, g.devices, "", "", ""]
-            )
-        writer.writerow(["hhi", by, s.basis.value, "", "", "", "", "", "", s.hhi])
-    for basis, c in report.china.items():
-        for key, ths in (
-            ("dependent", c.dependent_ths),
-            ("maker_china_hq", c.maker_china_hq_ths),
-            ("maker_former_china_hq", c.maker_former_china_hq_ths),
-            ("assembled_in_china", c.assembled_in_china_ths),
-            ("overlap", c.overlap_ths),
-            ("origin_unknown", c.origin_unknown_ths),
-        ):
-            share = ths / c.total_ths if c.total_ths else 0.0
-            writer.writerow(["china_dependency", "", basis.value, key, ths, share, "", "", "", ""])
-    e = report.exposure
+    write_rows(writer)
+    return buffer.getvalue()
+
+
+def _origin_rows(writer: CsvWriter, q: OriginQuality) -> None:
+    for key, ths in (("declared", q.declared_ths), ("inferred", q.inferred_ths), ("unknown", q.unknown_ths)):
+        share = ths / q.total_ths if q.total_ths else 0.0
+        writer.writerow(["origin_basis", "origin_basis", q.basis.value, key, ths, share, "", "", "", ""])
+
+
+def _share_rows(writer: CsvWriter, s: HashShare) -> None:
+    by = ",".join(d.value for d in s.by)
+    for g in s.groups:
+        writer.writerow(
+            ["hash_share", by, s.basis.value, g.key, g.hashrate_ths, g.share, g.devices, "", "", ""]
+        )
+    writer.writerow(["hhi", by, s.basis.value, "", "", "", "", "", "", s.hhi])
+
+
+def _exposure_rows(
+    writer: CsvWriter, e: FleetExposure, section: str = "exposure", *, units: bool = True
+) -> None:
     for key, usd in (
         ("replacement_duty", e.replacement_duty_usd),
         ("replacement_duty_on_estimated_values", e.estimated_value_duty_usd),
         ("reclassification_liability", e.reclassification_liability_usd),
         ("ieepa_refundable", e.ieepa_refundable_usd),
     ):
-        writer.writerow(["exposure", "", "nominal", key, "", "", "", "", usd, ""])
+        writer.writerow([section, "", "nominal", key, "", "", "", "", usd, ""])
     writer.writerow(
         [
-            "exposure",
+            section,
             "",
             "nominal",
             "hashrate_weighted_rate",
@@ -316,7 +319,9 @@ def report_csv(report: SupplyChainReport) -> str:
             "",
         ]
     )
-    writer.writerow(["exposure", "", "nominal", "score", "", "", "", "", "", e.score.score])
+    writer.writerow([section, "", "nominal", "score", "", "", "", "", "", e.score.score])
+    if not units:
+        return
     for row in e.units:
         writer.writerow(
             [
@@ -332,4 +337,60 @@ def report_csv(report: SupplyChainReport) -> str:
                 "; ".join(row.notes),
             ]
         )
-    return buffer.getvalue()
+
+
+def report_csv(report: SupplyChainReport) -> str:
+    """Long-format CSV: one row per hash-share group, China-dependency part, exposure figure and unit."""
+
+    def rows(writer: CsvWriter) -> None:
+        for q in report.origin.values():
+            _origin_rows(writer, q)
+        for s in report.shares:
+            _share_rows(writer, s)
+        for basis, c in report.china.items():
+            for key, ths in (
+                ("dependent", c.dependent_ths),
+                ("maker_china_hq", c.maker_china_hq_ths),
+                ("maker_former_china_hq", c.maker_former_china_hq_ths),
+                ("assembled_in_china", c.assembled_in_china_ths),
+                ("overlap", c.overlap_ths),
+                ("origin_unknown", c.origin_unknown_ths),
+            ):
+                share = ths / c.total_ths if c.total_ths else 0.0
+                writer.writerow(["china_dependency", "", basis.value, key, ths, share, "", "", "", ""])
+        _exposure_rows(writer, report.exposure)
+
+    return _csv(rows)
+
+
+def hash_share_csv(share: HashShare, quality: OriginQuality) -> str:
+    """One hash-share breakdown and, beside it, how much of that hashrate has inferred or unknown origin."""
+
+    def rows(writer: CsvWriter) -> None:
+        _share_rows(writer, share)
+        _origin_rows(writer, quality)
+
+    return _csv(rows)
+
+
+def exposure_csv(exposure: FleetExposure) -> str:
+    """Fleet exposure figures, origin quality, then one row per unit."""
+
+    def rows(writer: CsvWriter) -> None:
+        _origin_rows(writer, exposure.origin)
+        _exposure_rows(writer, exposure)
+
+    return _csv(rows)
+
+
+def scenario_csv(result: ScenarioResult) -> str:
+    """Fleet figures before and after a scenario (sections scenario_before/_after) and the deltas."""
+
+    def rows(writer: CsvWriter) -> None:
+        _exposure_rows(writer, result.before, "scenario_before", units=False)
+        _exposure_rows(writer, result.after, "scenario_after", units=False)
+        writer.writerow(["scenario_delta", "", "nominal", "moved_ths", result.moved_ths, "", "", "", "", ""])
+        for key, value in result.delta.items():
+            writer.writerow(["scenario_delta", "", "nominal", key, "", "", "", "", "", value])
+
+    return _csv(rows)
