@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from service_harness import LiveService, live_service
 from sqlalchemy import delete
+from test_supplychain_cli import run
 from test_supplychain_tariffs import CASES
 
 from collectors.simulator.fleet import write_inventory
@@ -309,3 +311,35 @@ def test_inventory_that_is_not_an_inventory_is_refused_whole(
     assert no_columns.status_code == 400 and "missing column" in no_columns.json()["detail"]
     assert wrong_type.status_code == 415
     assert not_utf8.status_code == 400
+
+
+def test_cli_inventory_import_writes_the_database_and_prints_counts(
+    service: LiveService, imported: dict, tmp_path: Path
+) -> None:
+    path = tmp_path / "inventory.csv"
+    path.write_text(
+        "serial,model,assembly_country,origin_evidence,customs_value_usd,entry_date\n"
+        "CLI-NEW-1,Antminer S21,TH,customs_entry,3100,2025-10-01\n"
+        "CLI-BAD-1,Antminer S21,TH,customs_entry,lots,2025-10-01\n",
+        encoding="utf-8",
+    )
+    code, first = run(["inventory", "import", str(path), "--db", service.db_url])
+    assert code == 1
+    code, second = run(["inventory", "import", str(path), "--db", service.db_url])
+    assert code == 1
+    assert "stored: 1 new, 0 updated; rejected: 1" in first
+    assert "stored: 0 new, 1 updated; rejected: 1" in second
+    assert "rejected line 3: customs_value_usd" in second
+
+
+def test_cli_report_from_the_database_equals_the_api(
+    service: LiveService, procurement: httpx.Client, imported: dict
+) -> None:
+    code, out = run(["report", "supply-chain", "--db", service.db_url, "--as-of", AS_OF, "--format", "json"])
+    assert code == 0
+    report = json.loads(out)
+    api = procurement.get("/api/v1/supply-chain/report", params={"as_of": AS_OF}).json()
+    assert report["devices"] == api["devices"] == len(service.fleet)
+    assert report["hash_share"] == api["hash_share"]
+    assert report["origin"] == api["origin"]
+    assert report["tariff_exposure"]["score"] == api["tariff_exposure"]["score"]

@@ -73,7 +73,7 @@ def test_cli_inventory_import_reports_rejected_lines(tmp_path: Path) -> None:
         "A1,Antminer S21,MY,nameplate,2800,2025-09-01,\nA2,Antminer S21,MY,nameplate,2800,someday,\n",
         encoding="utf-8",
     )
-    code, out = run(["inventory", "import", str(path)])
+    code, out = run(["inventory", "import", str(path), "--dry-run"])
     assert code == 1
     assert "1 valid records, 1 rejected lines" in out
     assert "line 3" in out and "entry_date" in out

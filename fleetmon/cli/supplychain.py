@@ -1,7 +1,10 @@
 """`fleetmon tariffs rate`, `fleetmon inventory import` and `fleetmon report supply-chain`.
 
-Until the database path is wired, the report reads a units file (JSON list of unit records, e.g. a
-simulator manifest) optionally joined with an inventory CSV, and inventory import validates only.
+`inventory import` stores the good lines of an inventory CSV in the database (upsert by serial, the
+service's own function) and prints every rejected line. `report supply-chain` computes from the
+database: the latest sample of every device joined with the stored inventory, through the same
+snapshot builder the service uses, so its figures are the API's. With `--units FILE` it works
+offline on a units JSON file (a simulator manifest, an export) joined with `--inventory CSV`.
 """
 
 from __future__ import annotations
@@ -14,15 +17,23 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from fleetmon.service.inventory import StoredInventory, upsert_inventory
+from fleetmon.service.supplychain import units_from_database
+from fleetmon.storage.engine import make_engine
+from fleetmon.storage.errors import StorageError
 from fleetmon.supplychain.errors import SupplyChainError
 from fleetmon.supplychain.fleet import load_units_file
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
 from fleetmon.supplychain.report import build_report, report_csv, report_json, report_table
 from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, load_schedules, rate
 
-# Where imported inventory records go once storage is wired: takes the valid records, returns how many
-# were stored. None = validate only.
-InventorySink = Callable[[Sequence[InventoryRecord]], int]
+# Where imported inventory records go: takes the valid records and the source name, returns what was
+# stored. None = validate only (--dry-run).
+InventorySink = Callable[[Sequence[InventoryRecord], str], StoredInventory]
+DB_HELP = "database URL (default: the SQLite file in FLEETMON_DATA_DIR); postgresql://user@host/db"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +52,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "inventory", help="unit inventory records (origin evidence, customs values)"
     )
     isub = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
-    imp = isub.add_parser("import", help="validate an inventory CSV and print a summary")
+    imp = isub.add_parser("import", help="store an inventory CSV's good lines, print each rejected line")
     imp.add_argument("file", type=Path, help="CSV: serial,model,assembly_country,origin_evidence,...")
+    imp.add_argument("--db", metavar="URL", help=DB_HELP)
+    imp.add_argument("--dry-run", action="store_true", help="validate only, store nothing")
     imp.set_defaults(handler=handle_inventory_import)
 
     report = subparsers.add_parser("report", help="fleet reports")
@@ -50,8 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sc = rsub.add_parser("supply-chain", help="hash-share, China dependency and tariff exposure")
     sc.add_argument("--as-of", type=_iso_date, default=None, help="date for tariff exposure (default today)")
     sc.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    sc.add_argument("--units", type=Path, required=True, help="units JSON (list of unit records)")
-    sc.add_argument("--inventory", type=Path, default=None, help="inventory CSV joined by serial")
+    sc.add_argument("--db", metavar="URL", help=DB_HELP + " (the default source of the fleet)")
+    sc.add_argument(
+        "--units", type=Path, default=None, help="offline: a units JSON file (list of unit records) instead"
+    )
+    sc.add_argument(
+        "--inventory", type=Path, default=None, help="with --units: inventory CSV joined by serial"
+    )
     _schedule_option(sc)
     sc.set_defaults(handler=handle_report_supply_chain)
 
@@ -108,23 +126,45 @@ def read_inventory(path: Path) -> InventoryParse:
     return parse_inventory_csv(text, str(path))
 
 
-def import_inventory(parsed: InventoryParse, sink: InventorySink | None) -> int | None:
-    """Hand the valid records to storage; returns how many were stored, None when no sink is wired."""
+def import_inventory(parsed: InventoryParse, sink: InventorySink | None) -> StoredInventory | None:
+    """Hand the valid records to storage; returns what was stored, None when validating only."""
     if sink is None:
         return None
-    return sink(parsed.records)
+    return sink(parsed.records, parsed.source)
+
+
+def database_sink(engine: Engine) -> InventorySink:
+    """A sink that upserts records into the database in one transaction."""
+
+    def store(records: Sequence[InventoryRecord], source: str) -> StoredInventory:
+        try:
+            with engine.begin() as conn:
+                return upsert_inventory(conn, records, source)
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"cannot store inventory ({exc.__class__.__name__}: {exc}); "
+                "is the schema there (fleetmon db upgrade)?"
+            ) from exc
+
+    return store
 
 
 def handle_inventory_import(
     args: argparse.Namespace, out: TextIO = sys.stdout, sink: InventorySink | None = None
 ) -> int:
-    """Validate an inventory CSV, print a summary and every rejected line; 1 if any line was rejected."""
+    """Store an inventory CSV's good lines, print counts and every rejected line; 1 if any was rejected."""
     try:
         parsed = read_inventory(args.file)
     except SupplyChainError as exc:
         print(f"fleetmon inventory import: {exc}", file=sys.stderr)
         return 2
-    stored = import_inventory(parsed, sink)
+    if sink is None and not args.dry_run:
+        sink = database_sink(make_engine(args.db))
+    try:
+        stored = import_inventory(parsed, sink)
+    except StorageError as exc:
+        print(f"fleetmon inventory import: nothing stored: {exc}", file=sys.stderr)
+        return 2
     by_evidence: dict[str, int] = {}
     for rec in parsed.records:
         key = rec.origin.evidence or "none" if rec.origin else "no origin"
@@ -138,20 +178,31 @@ def handle_inventory_import(
     for err in parsed.errors:
         out.write(f"  rejected {err}\n")
     if stored is None:
-        out.write("  not stored: validation only (the database import is not wired yet)\n")
+        out.write("  not stored: validation only (--dry-run)\n")
     else:
-        out.write(f"  stored: {stored}\n")
+        out.write(f"  stored: {stored.new} new, {stored.updated} updated; rejected: {len(parsed.errors)}\n")
     return 1 if parsed.errors else 0
 
 
 def handle_report_supply_chain(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Compute the supply-chain report from a units file (and inventory) and print it."""
+    """Compute the supply-chain report from the database (or a units file) and print it."""
+    inventory: InventoryParse | None = None
     try:
-        inventory = read_inventory(args.inventory) if args.inventory else None
-        units = load_units_file(args.units, inventory.by_serial() if inventory else None)
+        if args.units is not None:
+            inventory = read_inventory(args.inventory) if args.inventory else None
+            units = load_units_file(args.units, inventory.by_serial() if inventory else None)
+        elif args.inventory is not None:
+            raise SupplyChainError(
+                "--inventory goes with --units; the database path uses the stored inventory"
+            )
+        else:
+            units = units_from_database(make_engine(args.db))
         report = build_report(units, _schedule(args), args.as_of or date.today())
-    except SupplyChainError as exc:
+    except (SupplyChainError, StorageError) as exc:
         print(f"fleetmon report supply-chain: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"fleetmon report supply-chain: cannot read the database: {exc}", file=sys.stderr)
         return 2
     if inventory is not None and inventory.errors:
         for err in inventory.errors:
