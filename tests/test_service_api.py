@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from starlette.routing import Route
 
 from fleetmon.service.app import PUBLIC_DOC_PATHS, create_app
-from fleetmon.service.auth import PublicAccess, Requirement, Role, allows
+from fleetmon.service.auth import PageRequirement, PublicAccess, Requirement, Role, allows
 from fleetmon.storage.engine import make_engine
 from fleetmon.storage.writer import DEVICES
 
@@ -99,6 +99,8 @@ def _example_url(route: ApiRoute, service: LiveService) -> str:
     examples = {
         "/probe": f"/probe?target={ip}",
         "/api/v1/devices/{device_id}": f"/api/v1/devices/{device_id}",
+        "/devices/{device_id}": f"/devices/{device_id}",
+        "/static/{name}": "/static/app.js",
         "/api/v1/tariffs/rate": "/api/v1/tariffs/rate?origin=CN&hts=8543.70.9960&date=2025-06-01",
     }
     if route.path in examples:
@@ -126,6 +128,11 @@ def _example_body(route: ApiRoute, method: str) -> dict[str, object]:
     return {}
 
 
+PUBLIC_STATUS = {("POST", "/login"): 401, ("POST", "/logout"): 303}
+"""Public routes that do not answer 200 to a bare request: the login form without a key says so (401),
+logout always redirects to the form (303)."""
+
+
 def test_auth_matrix_every_route_every_role_no_key_and_revoked_key(service: LiveService) -> None:
     problems = []
     for route in _routes(service):
@@ -139,17 +146,22 @@ def test_auth_matrix_every_route_every_role_no_key_and_revoked_key(service: Live
                 with service.client(key) as client:
                     response = client.request(method, url, **_example_body(route, method))  # type: ignore[arg-type]
                 if rule.permission is None:
-                    expected = 200
+                    expected = PUBLIC_STATUS.get((method, route.path), 200)
                 elif caller in ROLES:
                     expected = 200 if allows(Role(caller), rule.permission) else 403
                 else:
-                    expected = 401
+                    expected = 303 if isinstance(rule, PageRequirement) else 401
                 if response.status_code != expected:
                     problems.append(
                         f"{method} {url} as {caller}: {response.status_code}, expected {expected}"
                     )
-                if expected == 401 and response.headers.get("www-authenticate") != "Bearer":
+                needs_key = rule.permission is not None  # the login form's own 401 is a page, not a challenge
+                if needs_key and expected == 401 and response.headers.get("www-authenticate") != "Bearer":
                     problems.append(f"{method} {url} as {caller}: 401 without WWW-Authenticate: Bearer")
+                if expected == 303 and rule.permission is not None:
+                    location = response.headers.get("location", "")
+                    if not location.startswith("/login?next="):
+                        problems.append(f"{method} {url} as {caller}: redirects to {location!r}, not /login")
     assert not problems, "\n".join(problems)
 
 

@@ -7,8 +7,9 @@ What it does, in order (all in this process, all on loopback):
    CSV into it (origin records), and creates an admin API key (printed, and written to
    --api-key-file with mode 0600);
 3. polls every device once and stores the cycle, so the API answers with the whole fleet at once;
-4. serves the API on 127.0.0.1:PORT, polling every --interval seconds, until Ctrl-C (SIGINT) or
-   SIGTERM, then stops the server, the collector and the simulator, and exits 0.
+4. serves the API and the dashboard on 127.0.0.1:PORT (printing a one-time login link first),
+   polling every --interval seconds, until Ctrl-C (SIGINT) or SIGTERM, then stops the server, the
+   collector and the simulator, and exits 0.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from fleetmon.service.inventory import store_inventory
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.storage.engine import make_engine, upgrade
 from fleetmon.supplychain.origin import parse_inventory_csv
+from fleetmon.web.login import one_time_login_link
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
             write_inventory(fleet, csv_path)
             parsed = parse_inventory_csv(csv_path.read_text(encoding="utf-8"), csv_path.name)
             imported += await asyncio.to_thread(store_inventory, engine, parsed.records, csv_path.name)
-        _info, token = await asyncio.to_thread(create_key, engine, Role.ADMIN, "demo admin")
+        info, token = await asyncio.to_thread(create_key, engine, Role.ADMIN, "demo admin")
         if args.api_key_file is not None:
             _write_secret(args.api_key_file, token)
 
@@ -142,12 +144,18 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
         await runtime.maintain()
 
         base = f"http://127.0.0.1:{args.port}"
+        app = create_app(runtime)
+        # One click logs the browser in; the link works once, so the access log line it leaves is
+        # worthless afterwards, and the key itself never travels in a URL.
+        login_link = one_time_login_link(app, info.id)
         print(
+            f"fleetmon demo: open the dashboard  {base}{login_link}\n"
+            f"  (one-time login link; later: {base}/login with the admin key below)\n"
             f"fleetmon demo: {args.devices} simulated devices over {len(fleets)} sites "
             f"({', '.join(f'{s} {len(f)}' for s, f in fleets.items())}), {imported} inventory records, "
             f"first poll stored in {time.monotonic() - started:.1f} s\n"
             f"  database  {workdir / 'fleetmon.db'}\n"
-            f"  web       {base}/\n"
+            f"  web       {base}/   {base}/supply-chain\n"
             f"  API       {base}/api/v1/devices   {base}/api/v1/fleet/summary\n"
             f"  docs      {base}/docs\n"
             f"  metrics   {base}/metrics\n"
@@ -157,7 +165,7 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
             "Ctrl-C stops the demo.",
             flush=True,
         )
-        http = Server(uvicorn_config(create_app(runtime), "127.0.0.1", args.port))
+        http = Server(uvicorn_config(app, "127.0.0.1", args.port))
         await http.serve()
         if not http.started:
             print(f"fleetmon demo: could not serve on port {args.port}", file=sys.stderr)

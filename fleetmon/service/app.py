@@ -17,6 +17,7 @@ from fleetmon import __version__
 from fleetmon.service.routes import (
     catalog,
     devices,
+    docs,
     fleet,
     health,
     inventory,
@@ -27,10 +28,12 @@ from fleetmon.service.routes import (
     tariffs,
 )
 from fleetmon.service.runtime import ServiceRuntime
+from fleetmon.web.mount import mount_dashboard
 
-PUBLIC_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-"""Served without a key: they describe the (open-source) API, never a farm's data, and the docs page
-must load the schema before the user can enter a key with its Authorize button."""
+PUBLIC_DOC_PATHS: frozenset[str] = frozenset()
+"""Routes outside the routers' permission dependencies: none. /openapi.json and /docs need a key like
+every route but /healthz (routes/docs.py); the dashboard's login session lets the docs page load the
+schema."""
 
 
 def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastAPI:
@@ -51,6 +54,9 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
         version=__version__,
         summary="Bitcoin-mining fleet monitor: devices, fleet figures, Prometheus metrics.",
         lifespan=lifespan,
+        openapi_url=None,  # served by routes/docs.py, behind a key
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.include_router(health.router)
@@ -63,4 +69,6 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(inventory.router)
     app.include_router(pdus.router)
     app.include_router(metrics.build_router(runtime.settings.service.metrics_public))
+    app.include_router(docs.router)
+    mount_dashboard(app)
     return app

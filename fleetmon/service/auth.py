@@ -13,11 +13,15 @@ Roles and what they may do live in ROLE_PERMISSIONS, the one table of the servic
     procurement  read the fleet + supply chain + import inventory
     admin        everything, including API keys
 
-A route declares `Depends(require(Permission.X))`; `require(None)` marks a deliberately public route.
-A browser session (the dashboard's login cookie) can be added in `Requirement.__call__`, the one
-place where a request becomes a Principal.
-No key or an unknown/revoked key -> 401 with `WWW-Authenticate: Bearer`; a key whose role lacks the
-permission -> 403. Tokens never appear in logs or responses (only the public id does).
+A route declares `Depends(require(Permission.X))`; `require(None)` marks a deliberately public route;
+a dashboard page declares `Depends(require_page(Permission.X))`.
+`Requirement.__call__` is the one place where a request becomes a Principal: from the
+`Authorization: Bearer` header, else from the dashboard's signed session cookie (fleetmon.web.session),
+which names a key by id and is re-checked against the key row on every request. A cookie-authenticated
+request with an unsafe method must come from this origin (CSRF), else 403.
+No key or an unknown/revoked key -> 401 with `WWW-Authenticate: Bearer` (a page redirects to /login
+instead); a key whose role lacks the permission -> 403. Tokens never appear in logs or responses (only
+the public id does).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -37,6 +42,7 @@ from sqlalchemy import Engine, Table, select, update
 
 from collectors.sample import utcnow
 from fleetmon.storage.models import ApiKey
+from fleetmon.web.session import COOKIE_NAME, SAFE_METHODS, SessionSigner, same_origin
 
 API_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
 TOKEN_PREFIX = "fm"
@@ -163,7 +169,15 @@ def verify_token(engine: Engine, token: str) -> Principal | None:
     parts = split_token(token)
     if parts is None:
         return None
-    key_id, secret = parts
+    return _principal(engine, *parts)
+
+
+def principal_by_id(engine: Engine, key_id: str) -> Principal | None:
+    """The principal of an unrevoked key named by id (a signed session already proved the secret)."""
+    return _principal(engine, key_id, None)
+
+
+def _principal(engine: Engine, key_id: str, secret: str | None) -> Principal | None:
     query = select(
         API_KEYS.c.role,
         API_KEYS.c.name,
@@ -175,7 +189,7 @@ def verify_token(engine: Engine, token: str) -> Principal | None:
         row = conn.execute(query).first()
     if row is None or row.revoked_at is not None:
         return None
-    if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
+    if secret is not None and not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
@@ -210,19 +224,62 @@ class Requirement:
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
     ) -> Principal:
         """Authenticate and authorise (sync: FastAPI runs it in the thread pool, off the event loop)."""
-        if credentials is None:
-            raise _unauthorized("an API key is required (Authorization: Bearer KEY)")
         engine: Engine = request.app.state.runtime.engine
-        principal = verify_token(engine, credentials.credentials.strip())
-        if principal is None:
-            raise _unauthorized("invalid or revoked API key")
+        if credentials is not None:
+            principal = verify_token(engine, credentials.credentials.strip())
+            if principal is None:
+                raise self.unauthenticated(request, "invalid or revoked API key")
+        else:
+            principal = self._from_session(request, engine)
         assert self.permission is not None
         if not allows(principal.role, self.permission):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"role {principal.role.value!r} may not {self.permission.value.replace('_', ' ')}",
+            raise self.forbidden(
+                f"role {principal.role.value!r} may not {self.permission.value.replace('_', ' ')}"
             )
         return principal
+
+    def _from_session(self, request: Request, engine: Engine) -> Principal:
+        signer: SessionSigner | None = getattr(request.app.state, "sessions", None)
+        cookie = request.cookies.get(COOKIE_NAME)
+        if signer is None or not cookie:
+            raise self.unauthenticated(request, "an API key is required (Authorization: Bearer KEY)")
+        key_id = signer.read(cookie)
+        principal = principal_by_id(engine, key_id) if key_id is not None else None
+        if principal is None:
+            raise self.unauthenticated(request, "the session has expired or its key was revoked")
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            raise self.forbidden("cross-site request refused: a session needs an Origin of this host")
+        return principal
+
+    def unauthenticated(self, request: Request, detail: str) -> HTTPException:
+        """What to raise when the request carries no valid key: 401 for the API."""
+        return _unauthorized(detail)
+
+    def forbidden(self, detail: str) -> HTTPException:
+        """What to raise when the key may not do this: 403."""
+        return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+class PageForbiddenError(HTTPException):
+    """A dashboard page the caller's role may not see (fleetmon.web renders it as an HTML page)."""
+
+
+class PageRequirement(Requirement):
+    """The dependency of a dashboard page: without a valid key it redirects to /login (303)."""
+
+    def __repr__(self) -> str:
+        return f"require_page({self.permission})"
+
+    def unauthenticated(self, request: Request, detail: str) -> HTTPException:
+        """A redirect to the login form that comes back here afterwards."""
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return HTTPException(
+            status.HTTP_303_SEE_OTHER, detail=detail, headers={"Location": f"/login?next={quote(target)}"}
+        )
+
+    def forbidden(self, detail: str) -> HTTPException:
+        """403, rendered as a page."""
+        return PageForbiddenError(status.HTTP_403_FORBIDDEN, detail=detail)
 
 
 class PublicAccess:
@@ -240,6 +297,11 @@ class PublicAccess:
 def require(permission: Permission | None) -> Requirement | PublicAccess:
     """The dependency for a route needing `permission`; None marks the route public."""
     return PublicAccess() if permission is None else Requirement(permission)
+
+
+def require_page(permission: Permission) -> PageRequirement:
+    """The dependency for a dashboard page needing `permission`."""
+    return PageRequirement(permission)
 
 
 def roles_with(permission: Permission) -> Sequence[Role]:

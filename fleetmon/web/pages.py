@@ -1,0 +1,181 @@
+"""The dashboard pages (fleet overview, device, supply chain) and their static assets.
+
+Each page is a shell; static/app.js fills it from the JSON API (the same routes, the same numbers).
+A page needs the same permission as the API it shows: the fleet pages READ_FLEET, the supply-chain
+page READ_SUPPLY_CHAIN (procurement and admin; others get a 403 page that says why). Static assets
+are public: they are the open-source dashboard code and hold no farm data, and the login page needs
+its stylesheet before anyone has logged in.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from fleetmon.service.auth import PageForbiddenError, Permission, Principal, require, require_page
+from fleetmon.web.layout import page
+
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "fleetmon.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+MAX_DEVICE_ID = 2**31 - 1
+
+router = APIRouter(include_in_schema=False)
+
+FleetPage = Annotated[Principal, Depends(require_page(Permission.READ_FLEET))]
+SupplyPage = Annotated[Principal, Depends(require_page(Permission.READ_SUPPLY_CHAIN))]
+
+OVERVIEW = """
+<h1>Fleet overview <small id="snapshot-at"></small></h1>
+<p class="error" id="load-error" hidden></p>
+<section class="kpis" id="kpis" aria-busy="true"></section>
+<section class="row">
+  <div class="card"><h2>Hashrate, measured vs expected</h2><div id="hashrate-sites"></div></div>
+  <div class="card"><h2>Devices by state</h2><div id="states"></div></div>
+</section>
+<section class="card">
+  <h2>Temperature by site and rack</h2>
+  <p class="note" id="rack-rule"></p>
+  <div id="heatmap"></div>
+</section>
+<section class="card">
+  <h2>Worst devices against nominal</h2>
+  <table id="worst" class="data"></table>
+</section>
+<section class="card">
+  <h2>Devices</h2>
+  <form id="filters" class="filters">
+    <label>Site <select name="site"><option value="">all</option></select></label>
+    <label>State <select name="state"><option value="">all</option></select></label>
+    <label>Make <input name="make" size="10" placeholder="e.g. Antminer"></label>
+    <label>Model <input name="model" size="12"></label>
+    <label>Firmware <input name="firmware_vendor" size="10"></label>
+    <button type="submit">Filter</button>
+  </form>
+  <p class="note" id="device-count"></p>
+  <table id="devices" class="data"></table>
+  <div class="pager"><button id="prev" type="button">&larr; Previous</button>
+  <button id="next" type="button">Next &rarr;</button></div>
+</section>
+"""
+
+DEVICE = """
+<p><a href="/">&larr; Fleet</a></p>
+<h1 id="device-title">Device</h1>
+<p class="error" id="load-error" hidden></p>
+<section class="row">
+  <div class="card"><h2>Identity</h2><dl id="identity" class="facts"></dl></div>
+  <div class="card"><h2>Now</h2><dl id="now" class="facts"></dl></div>
+</section>
+<section class="card"><h2>Hashrate vs expected</h2><div id="chart-hashrate" class="chart"></div></section>
+<section class="row">
+  <div class="card"><h2>Temperature</h2><div id="chart-temp" class="chart"></div></div>
+  <div class="card"><h2>Power</h2><div id="chart-power" class="chart"></div></div>
+</section>
+<section class="row">
+  <div class="card"><h2>Boards</h2><table id="boards" class="data"></table></div>
+  <div class="card"><h2>Pools</h2><table id="pools" class="data"></table></div>
+</section>
+<section class="card"><h2>Errors reported</h2><ul id="errors"></ul></section>
+"""
+
+SUPPLY_CHAIN = """
+<h1>Supply chain <small id="as-of"></small></h1>
+<p class="error" id="load-error" hidden></p>
+<form id="basis-form" class="filters">
+  <label>Basis <select name="basis"><option value="measured">measured hashrate</option>
+  <option value="nominal">nominal hashrate</option></select></label>
+  <label>Tariffs as of <input type="date" name="as_of"></label>
+  <button type="submit">Show</button>
+</form>
+<section class="card" id="origin"><h2>How origin is known</h2><div id="origin-bar"></div>
+  <p class="note" id="origin-note"></p></section>
+<section class="row">
+  <div class="card"><h2>Hash-share by manufacturer</h2><div id="share-manufacturer"></div>
+    <table id="table-manufacturer" class="data"></table></div>
+  <div class="card"><h2>Hash-share by assembly country</h2><div id="share-assembly_country"></div>
+    <table id="table-assembly_country" class="data"></table></div>
+</section>
+<section class="card">
+  <h2>Tariff exposure</h2>
+  <div class="kpis" id="exposure"></div>
+  <h3>Exposure score and its components</h3>
+  <table id="score" class="data"></table>
+</section>
+<section class="card">
+  <h2>What if</h2>
+  <form id="whatif" class="whatif">
+    <fieldset><legend>Override a tariff layer</legend>
+      <label>Layer <select name="layer"><option value="">(none)</option></select></label>
+      <label>New rate, % <input name="rate" type="number" min="0" step="0.1" size="6"></label>
+    </fieldset>
+    <fieldset><legend>Re-source hashrate</legend>
+      <label>TH/s <input name="ths" type="number" min="0" step="any" size="8"></label>
+      <label>from <select name="from"></select></label>
+      <label>to <select name="to"></select></label>
+    </fieldset>
+    <button type="submit">Compute</button>
+  </form>
+  <p class="error" id="whatif-error" hidden></p>
+  <table id="whatif-result" class="data"></table>
+</section>
+"""
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview_page(principal: FleetPage) -> HTMLResponse:
+    """The fleet overview."""
+    return page("Fleet", OVERVIEW, principal=principal, active="overview")
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_page(
+    principal: FleetPage, device_id: Annotated[int, Path(ge=1, le=MAX_DEVICE_ID)]
+) -> HTMLResponse:
+    """One device: identity, charts of its history, boards and pools."""
+    return page(
+        f"Device {device_id}",
+        DEVICE,
+        principal=principal,
+        active="device",
+        data={"device-id": str(device_id)},
+    )
+
+
+@router.get("/supply-chain", response_class=HTMLResponse)
+def supply_chain_page(principal: SupplyPage) -> HTMLResponse:
+    """Hash-share, tariff exposure and the what-if form."""
+    return page("Supply chain", SUPPLY_CHAIN, principal=principal, active="supply-chain")
+
+
+@router.get("/static/{name}", dependencies=[Depends(require(None))])
+def static_asset(name: str) -> Response:
+    """A file of the dashboard (public: code and styles, no data)."""
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise HTTPException(404, detail="no such asset")
+    body = files("fleetmon.web").joinpath("static", name).read_bytes()
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def forbidden_page(request: Request, exc: Exception) -> HTMLResponse:
+    """The 403 page of a dashboard page the caller's role may not see."""
+    detail = escape(str(exc.detail)) if isinstance(exc, PageForbiddenError) else "forbidden"
+    body = (
+        "<h1>Not for this key</h1>"
+        f'<p class="error">{detail}.</p>'
+        "<p>The supply-chain page needs a key with the <b>procurement</b> or <b>admin</b> role "
+        "(<code>fleetmon keys create --role procurement</code>).</p>"
+        '<p><a href="/">Back to the fleet</a> · <a href="/login">log in with another key</a></p>'
+    )
+    return page("Forbidden", body, principal=None, active="forbidden", status_code=403)
