@@ -3,13 +3,17 @@
 Prints samples per second. Goals (issue 4): >= 20,000/s into SQLite, >= 50,000/s into PostgreSQL.
 The samples are fully populated (3 boards, 4 fans, 1 pool), as a stock Antminer S19 Pro reports them.
 
-    .venv/bin/python bench/bench_ingest.py [--devices 2000] [--cycles 25] [--skip-mqtt]
+    .venv/bin/python bench/bench_ingest.py [--devices 2000] [--cycles 25] [--parallel 1 2] [--skip-mqtt]
+
+PostgreSQL is measured once per --parallel value (connections writing one batch's samples at once).
+The first lines print the machine's load average: the figures only mean something next to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -48,16 +52,22 @@ def count(url: str) -> int:
     return value
 
 
-async def batch_writer_rate(url: str, items: list[SiteSample], warm: list[SiteSample]) -> float:
-    """Samples/s through BatchWriter (2,000 per transaction), after a warm-up batch that creates devices."""
-    store = SampleStore(make_engine(url))
+async def batch_writer_rate(
+    url: str, items: list[SiteSample], warm: list[SiteSample], parallel: int = 1
+) -> tuple[float, float]:
+    """(samples/s through BatchWriter, 2,000 per batch; this process's CPU seconds per 10,000 samples),
+    after a warm-up batch that creates the devices."""
+    store = SampleStore(make_engine(url), parallel=parallel)
     store.write(warm)
-    async with BatchWriter(store, max_batch=2000, flush_interval=0.05, max_queue=50_000) as writer:
-        started = time.perf_counter()
-        await writer.write(items)
-        elapsed = time.perf_counter() - started
+    try:
+        async with BatchWriter(store, max_batch=2000, flush_interval=0.05, max_queue=50_000) as writer:
+            started, cpu = time.perf_counter(), time.process_time()
+            await writer.write(items)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        store.close()
     assert count(url) == len(items) + len(warm), "not every sample was stored"
-    return len(items) / elapsed
+    return len(items) / elapsed, cpu * 10_000 / len(items)
 
 
 def pg_schema() -> tuple[str, str]:
@@ -76,22 +86,27 @@ def drop_pg_schema(schema: str) -> None:
     engine.dispose()
 
 
-async def bench_databases(devices: int, cycles: int) -> None:
+async def bench_databases(devices: int, cycles: int, parallel: list[int]) -> None:
     warm = [SiteSample("bench", s) for s in fleet_cycle(devices, 10_000)]
     items = [SiteSample("bench", s) for s in samples(devices, cycles)]
-    print(f"{len(items):,} samples ({devices:,} devices x {cycles} cycles), 2,000 per transaction")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"{len(items):,} samples ({devices:,} devices x {cycles} cycles), 2,000 per batch")
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/bench.db"
         upgrade(make_engine(url))
-        rate = await batch_writer_rate(url, items, warm)
-        print(f"  SQLite (WAL, synchronous=NORMAL): {rate:10,.0f} samples/s   (goal 20,000)")
-    schema, url = pg_schema()
-    try:
-        upgrade(make_engine(url))
-        rate = await batch_writer_rate(url, items, warm)
-        print(f"  PostgreSQL (json_to_recordset):   {rate:10,.0f} samples/s   (goal 50,000)")
-    finally:
-        drop_pg_schema(schema)
+        rate, cpu = await batch_writer_rate(url, items, warm)
+        label = "SQLite (WAL, synchronous=NORMAL):"
+        print(f"  {label:<33} {rate:10,.0f} samples/s  {cpu:5.2f} s CPU/10k  (goal 20,000)")
+    for writers in parallel:
+        schema, url = pg_schema()
+        try:
+            upgrade(make_engine(url))
+            rate, cpu = await batch_writer_rate(url, items, warm, writers)
+            label = f"PostgreSQL (COPY, {writers} writer{'s' if writers > 1 else ''}):"
+            print(f"  {label:<33} {rate:10,.0f} samples/s  {cpu:5.2f} s CPU/10k  (goal 50,000)")
+        finally:
+            drop_pg_schema(schema)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 async def bench_broker(devices: int, cycles: int) -> None:
@@ -157,9 +172,10 @@ def main() -> None:
     )
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=25)
+    parser.add_argument("--parallel", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--skip-mqtt", action="store_true")
     args = parser.parse_args()
-    asyncio.run(bench_databases(args.devices, args.cycles))
+    asyncio.run(bench_databases(args.devices, args.cycles, args.parallel))
     if not args.skip_mqtt:
         asyncio.run(bench_broker(args.devices, max(1, args.cycles // 2)))
 

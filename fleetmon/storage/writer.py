@@ -7,7 +7,12 @@ fleetmon.storage.batch runs it there). Per batch it
    their old value where the new sample has none (an unreachable device does not forget its serial),
    and a replayed older sample never overwrites newer state,
 3. inserts the samples with `ON CONFLICT (device_id, ts) DO NOTHING`, so a redelivered or replayed
-   sample is absorbed instead of duplicated or failing the batch.
+   sample is absorbed instead of duplicated or failing the batch. SQLite: executemany of prebuilt
+   tuples. PostgreSQL: binary COPY into a staging table and one INSERT ... SELECT (fleetmon.storage.pgcopy).
+
+With `parallel` > 1 (PostgreSQL only) steps 1-2 commit first and the samples follow as that many
+chunks on their own connections at once; a batch is then several transactions, which idempotency
+makes safe to retry whole.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from sqlalchemy.types import TypeEngine
 from collectors.sample import Board, DeviceError, Pool, Sample, format_ts, utcnow
 from fleetmon.storage.errors import StorageUnavailableError
 from fleetmon.storage.models import Device, SampleRow, Site, manufacturer_for
+from fleetmon.storage.pgcopy import STAGE_COLUMNS, ParallelCopy, copy_insert
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +119,8 @@ SAMPLE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
 )
 JSON_COLUMNS = frozenset({"boards", "fans_rpm", "pools", "errors"})
 SAMPLE_COLUMN_NAMES = tuple(name for name, _ in SAMPLE_COLUMNS)
+if tuple(name for name, _ in STAGE_COLUMNS) != SAMPLE_COLUMN_NAMES:
+    raise RuntimeError("fleetmon.storage.pgcopy's staging columns differ from SAMPLE_COLUMNS")
 
 DEVICE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
     ("site_id", Integer()),
@@ -214,28 +222,18 @@ def _json_batch(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
     return json.dumps([_json_record(names, row) for row in rows])
 
 
-def _samples_json(device_ids: Sequence[int], samples: Sequence[Sample]) -> str:
-    """The batch as one JSON array: each sample's own wire JSON with its device_id spliced in.
-
-    The wire names are the column names, so pydantic's compiled serialiser does all the work;
-    json_to_recordset ignores the keys it was not asked for (ip, port).
-    """
-    parts = [
-        f'{{"device_id":{device_id},{sample.to_json()[1:]}'
-        for device_id, sample in zip(device_ids, samples, strict=True)
-    ]
-    return "[" + ",".join(parts) + "]"
-
-
 class SampleStore:
     """Writes batches of samples; keeps site and device ids cached across batches. Not thread-safe."""
 
-    def __init__(self, engine: Engine, last_seen_resolution: timedelta = LAST_SEEN_RESOLUTION) -> None:
+    def __init__(
+        self, engine: Engine, last_seen_resolution: timedelta = LAST_SEEN_RESOLUTION, *, parallel: int = 1
+    ) -> None:
         """`last_seen_resolution`: an unchanged device row is rewritten only this often.
 
         Rewriting every device row on every poll would double the write load for a timestamp nobody
         needs to the second (the newest sample is found through the samples index); a change of state
-        or identity is always written at once.
+        or identity is always written at once. `parallel`: PostgreSQL connections that write the
+        samples of one batch at once (1: the whole batch in one transaction).
         """
         self.engine = engine
         self._dialect = engine.dialect.name
@@ -248,6 +246,14 @@ class SampleStore:
         self._staged: dict[DeviceKey, tuple[tuple[Any, ...], datetime, datetime]] = {}
         self._sqlite_sample_insert = _sqlite_sample_insert_sql()
         self.last_seen_resolution = last_seen_resolution
+        self._parallel = (
+            ParallelCopy(engine, parallel) if parallel > 1 and self._dialect == "postgresql" else None
+        )
+
+    def close(self) -> None:
+        """Stop the parallel writer threads, if any (the engine stays the caller's)."""
+        if self._parallel is not None:
+            self._parallel.close()
 
     def _insert(self, table: Table) -> Any:
         # Both dialect constructs offer on_conflict_do_nothing/do_update and `excluded`.
@@ -256,13 +262,19 @@ class SampleStore:
         return sqlite.insert(table)
 
     def write(self, batch: Sequence[SiteSample]) -> WriteResult:
-        """Store a batch in one transaction; raises StorageUnavailableError when the database fails."""
+        """Store a batch (one transaction unless `parallel`); StorageUnavailableError on failure."""
         if not batch:
             return WriteResult(0, 0)
         self._staged.clear()
         try:
-            with self.engine.begin() as conn:
-                result = self._write(conn, batch)
+            if self._parallel is None:
+                with self.engine.begin() as conn:
+                    rows = self._prepare(conn, batch)
+                    inserted = self._insert_samples(conn, rows)
+            else:
+                with self.engine.begin() as conn:
+                    rows = self._prepare(conn, batch)
+                inserted = self._parallel.insert(rows)
         except BaseException as exc:
             # Ids cached inside a rolled-back transaction may not exist; start afresh.
             self._sites.clear()
@@ -272,9 +284,10 @@ class SampleStore:
                 raise StorageUnavailableError(f"writing {len(batch)} samples failed: {exc}") from exc
             raise
         self._written.update(self._staged)
-        return result
+        return WriteResult(received=len(batch), inserted=inserted)
 
-    def _write(self, conn: Connection, batch: Sequence[SiteSample]) -> WriteResult:
+    def _prepare(self, conn: Connection, batch: Sequence[SiteSample]) -> list[tuple[Any, ...]]:
+        """Sites and devices written (in `conn`); returns the samples rows in SAMPLE_COLUMNS order."""
         site_ids = self._site_ids(conn, {item.site for item in batch})
         newest: dict[DeviceKey, Sample] = {}
         for item in batch:
@@ -284,19 +297,16 @@ class SampleStore:
                 newest[key] = item.sample
         self._upsert_devices(conn, newest)
         devices = self._devices
-        samples = [item.sample for item in batch]
-        device_ids = [devices[(site_ids[item.site], item.sample.ip, item.sample.port)] for item in batch]
+        return [
+            sample_values(devices[(site_ids[item.site], item.sample.ip, item.sample.port)], item.sample)
+            for item in batch
+        ]
+
+    def _insert_samples(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
         if self._dialect == "postgresql":
-            stmt = postgresql.insert(SAMPLES).from_select(SAMPLE_COLUMN_NAMES, _recordset(SAMPLE_COLUMNS))
-            stmt = stmt.on_conflict_do_nothing(index_elements=["device_id", "ts"])
-            stmt = stmt.execution_options(preserve_rowcount=True)
-            result = conn.execute(stmt, {"rows": _samples_json(device_ids, samples)})
-        else:
-            pairs = zip(device_ids, samples, strict=True)
-            params = [_sqlite_sample(sample_values(device_id, sample)) for device_id, sample in pairs]
-            result = conn.exec_driver_sql(self._sqlite_sample_insert, params)
-        inserted = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(batch)
-        return WriteResult(received=len(batch), inserted=inserted)
+            return copy_insert(conn, rows)
+        result = conn.exec_driver_sql(self._sqlite_sample_insert, [_sqlite_sample(row) for row in rows])
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
     def _site_ids(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:
         missing = [name for name in names if name not in self._sites]

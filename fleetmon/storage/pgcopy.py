@@ -1,0 +1,140 @@
+"""PostgreSQL's bulk path for samples: binary COPY into a staging table, then one idempotent INSERT.
+
+Per batch (or per chunk of one, see below), on one connection and in one transaction:
+1. `COPY fleetmon_stage_samples FROM STDIN (FORMAT BINARY)` with the rows `sample_values` built
+   (JSON columns already serialised by pydantic, sent as text; no per-field escaping in Python);
+2. `INSERT INTO samples SELECT ... FROM fleetmon_stage_samples ON CONFLICT (device_id, ts) DO NOTHING`,
+   whose row count is the number of samples that were new; the commit empties the stage.
+
+The staging table is a TEMP table `ON COMMIT DELETE ROWS`, created once per database connection (the
+connection's pool record remembers it), so it costs no catalog work per batch and is private to the
+connection: concurrent writers never see each other's rows.
+
+Where the time goes (2 cores, 2,000-sample batches): building the rows in Python ~8 us/sample, the
+COPY ~3 us, the INSERT ... SELECT ~15 us, about half of it parsing the four JSON columns into jsonb and
+the rest heap and primary-key inserts. The server side dominates, and one backend uses one core, so
+`parallel` > 1 splits a batch into that many chunks written at once on their own connections (one
+transaction each). A failed chunk fails the whole write; retrying it is safe because the INSERT is
+idempotent, so chunks that did commit are absorbed as duplicates.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, Engine
+
+from fleetmon.storage.errors import StorageUnavailableError
+
+STAGE = "fleetmon_stage_samples"
+
+# (column, PostgreSQL type in the stage). JSON documents travel as text and become jsonb in the INSERT.
+STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("device_id", "int4"),
+    ("ts", "timestamptz"),
+    ("state", "text"),
+    ("hashrate_ths", "float8"),
+    ("expected_hashrate_ths", "float8"),
+    ("temp_max_c", "float8"),
+    ("temp_avg_c", "float8"),
+    ("power_w", "float8"),
+    ("efficiency_jth", "float8"),
+    ("uptime_s", "int8"),
+    ("boards", "text"),
+    ("fans_rpm", "text"),
+    ("pools", "text"),
+    ("errors", "text"),
+    ("make", "text"),
+    ("model", "text"),
+    ("firmware_vendor", "text"),
+    ("firmware_version", "text"),
+    ("serial", "text"),
+    ("mac", "text"),
+    ("hostname", "text"),
+)
+_JSONB = frozenset({"boards", "fans_rpm", "pools", "errors"})
+_NAMES = ", ".join(name for name, _ in STAGE_COLUMNS)
+_TYPES = [type_ for _, type_ in STAGE_COLUMNS]
+_CREATE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ("
+    + ", ".join(f"{name} {type_}" for name, type_ in STAGE_COLUMNS)
+    + ") ON COMMIT DELETE ROWS"
+)
+_COPY = f"COPY {STAGE} ({_NAMES}) FROM STDIN (FORMAT BINARY)"
+_SELECT = ", ".join(f"{name}::jsonb" if name in _JSONB else name for name, _ in STAGE_COLUMNS)
+_INSERT = (
+    f"INSERT INTO samples ({_NAMES}) SELECT {_SELECT} FROM {STAGE} ON CONFLICT (device_id, ts) DO NOTHING"
+)
+_MARK = "fleetmon_stage_ready"
+MIN_CHUNK = 500  # below this a second connection costs more than it saves
+
+
+def copy_insert(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """COPY `rows` (SAMPLE_COLUMNS order) through the stage into samples, in `conn`'s transaction.
+
+    Returns the number of rows inserted (the others were already stored). The caller commits. Driver
+    errors become StorageUnavailableError here, the one place this module talks to psycopg directly.
+    """
+    if not rows:
+        return 0
+    proxied = conn.connection  # `info` lives exactly as long as the DBAPI connection under it
+    driver: Any = proxied.driver_connection
+    try:
+        if not proxied.info.get(_MARK):
+            driver.execute(_CREATE)
+            proxied.info[_MARK] = True
+        with driver.cursor() as cursor:
+            with cursor.copy(_COPY) as copy:
+                copy.set_types(_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_INSERT)
+            return int(cursor.rowcount)
+    except BaseException as exc:
+        # The rollback that follows may undo the CREATE too: create it again next time (IF NOT EXISTS).
+        proxied.info.pop(_MARK, None)
+        if isinstance(exc, psycopg.Error):
+            raise StorageUnavailableError(f"COPY of {len(rows)} samples failed: {exc}") from exc
+        raise
+
+
+class ParallelCopy:
+    """Writes the samples of one batch as `parallel` chunks at once, each on its own connection."""
+
+    def __init__(self, engine: Engine, parallel: int) -> None:
+        if parallel < 1:
+            raise ValueError("parallel must be at least 1")
+        self.engine = engine
+        self.parallel = parallel
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def chunks(self, rows: Sequence[tuple[Any, ...]]) -> list[Sequence[tuple[Any, ...]]]:
+        """The batch split into at most `parallel` contiguous chunks of at least MIN_CHUNK rows."""
+        count = max(1, min(self.parallel, len(rows) // MIN_CHUNK))
+        size = -(-len(rows) // count)
+        return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert every chunk in its own transaction, concurrently; rows inserted. Raises the first error."""
+        chunks = self.chunks(rows)
+        if len(chunks) <= 1:
+            return self._insert_chunk(rows)
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.parallel, "fleetmon-pgcopy")
+        futures = [self._pool.submit(self._insert_chunk, chunk) for chunk in chunks]
+        # Wait for all of them before raising, so no chunk is still writing when the caller retries.
+        concurrent.futures.wait(futures)
+        return sum(future.result() for future in futures)
+
+    def _insert_chunk(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        with self.engine.begin() as conn:
+            return copy_insert(conn, rows)
+
+    def close(self) -> None:
+        """Stop the worker threads (idle ones hold no connection)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
