@@ -25,7 +25,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +46,14 @@ from collectors.errors import (
     MinerTimeoutError,
 )
 from collectors.wire import to_str
+
+if importlib.util.find_spec("sniffio") is None:  # pragma: no branch
+    # httpcore 1.0.x runs `import sniffio` inside every lock/semaphore setup (several per request) and
+    # falls back to asyncio when it fails; Python does not cache a failed import, so each attempt walks
+    # sys.path on disk: ~0.7 ms of CPU per digest fetch here, a third of httpx's cost. anyio >= 4.11
+    # stopped pulling sniffio in (encode/httpcore PR #1103). A None entry makes the import fail at
+    # once; with sniffio installed this does nothing.
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # None blocks an import, by design
 
 WEB_PORT = 80
 SYSTEM_INFO_PATH = "/cgi-bin/get_system_info.cgi"
@@ -128,6 +138,9 @@ class WebSession:
         if connect_s <= 0 or read_s <= 0 or max_connections < 1 or max_body_bytes < 1:
             raise ValueError("web session limits must be positive")
         self.max_body_bytes = max_body_bytes
+        # Exchanges wait here rather than in httpcore's queue: its pool scans every queued request
+        # against every connection on each request and response, quadratic under a fleet-wide burst.
+        self._slots = asyncio.Semaphore(max_connections)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=read_s),
             limits=httpx.Limits(
@@ -175,7 +188,7 @@ class WebSession:
         an empty dict. Raises only `collectors.errors` exceptions."""
         request = self._client.build_request(method, url, headers=headers, content=content)
         with _translate(url, timeout):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout), self._slots:
                 response = await self._client.send(request, auth=auth, stream=True)
                 try:
                     if response.status_code != 200:

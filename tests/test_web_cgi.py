@@ -1,71 +1,371 @@
-"""The web readers (Antminer CGI with digest auth, VNish token API) over real sockets, against the
-simulator's web servers and a local server that misbehaves on purpose."""
+"""The web readers (Antminer CGI with digest auth, VNish token API) on httpx.
+
+Unit tests of the HTTP layer mock the device with respx (the real capture as the body); the rest runs
+over real sockets: the simulator's web servers, and small local servers that speak HTTP/1.1 the way
+lighttpd does (keep-alive, chunked bodies) or misbehave on purpose.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+import respx
 from pydantic import SecretStr
 
-from collectors.errors import MinerAuthError, MinerTimeoutError
+from collectors.errors import (
+    MinerAuthError,
+    MinerConnectionError,
+    MinerConnectionRefusedError,
+    MinerProtocolError,
+    MinerTimeoutError,
+)
 from collectors.simulator.fleet import simulated_fleet
-from collectors.web import WebCredentials, fetch_antminer_system_info, fetch_vnish_info, parse_system_info
+from collectors.web import WebCredentials, WebSession, parse_system_info
 
 GOOD = WebCredentials(profile="antminer-default", username="root", password=SecretStr("root"))
 WRONG = WebCredentials(profile="site-a", username="root", password=SecretStr("hunter2-secret"))
 VNISH = WebCredentials(profile="vnish-default", username="admin", password=SecretStr("admin"))
+VNISH_WRONG = WebCredentials(profile="vnish-site-b", username="admin", password=SecretStr("swordfish-9"))
+HOST = "10.20.30.40"
+CGI_URL = f"http://{HOST}/cgi-bin/get_system_info.cgi"
+REALM = "antMiner Configuration"
+CHALLENGE = f'Digest realm="{REALM}", nonce="6a3f09c2", qop="auth", algorithm="MD5"'
+_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 
 
-def test_system_info_capture_gives_serial_mac_hostname(captures_dir: Path) -> None:
-    body = json.loads((captures_dir / "antminer" / "s21_web_get_system_info.json").read_text())
-    info = parse_system_info(body)
-    assert info.serial and info.mac and info.hostname
-    assert info.mac == info.mac.upper()
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
+def digest_valid(header: str, method: str, user: str, password: str) -> bool:
+    """An independent RFC 7616 (MD5, qop=auth) check of an Authorization header."""
+    if not header.startswith("Digest "):
+        return False
+    p = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _PARAM.finditer(header)}
+    ha1 = _md5(f"{user}:{p['realm']}:{password}")
+    ha2 = _md5(f"{method}:{p['uri']}")
+    expected = _md5(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
+    return p.get("username") == user and p["response"] == expected
+
+
+@pytest.fixture
+def capture(captures_dir: Path) -> bytes:
+    return (captures_dir / "antminer" / "s21_web_get_system_info.json").read_bytes()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[WebSession]:
+    async with WebSession(connect_s=1.0, read_s=2.0, max_connections=4) as web:
+        yield web
+
+
+def digest_route(router: respx.MockRouter, body: bytes) -> respx.Route:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if digest_valid(request.headers.get("authorization", ""), request.method, "root", "root"):
+            return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+        return httpx.Response(401, headers={"WWW-Authenticate": CHALLENGE}, text="401 Unauthorized")
+
+    return router.get(CGI_URL).mock(side_effect=answer)
+
+
+# ------------------------------------------------------------------------------- respx: the HTTP layer
+def test_system_info_capture_gives_serial_mac_hostname(capture: bytes) -> None:
+    info = parse_system_info(json.loads(capture))
+    assert (info.serial, info.hostname, info.model) == ("THQING0BDJAB024NF", "Antminer", "Antminer S21")
+    assert info.mac == "02:55:97:22:3M:72"
+
+
+async def test_digest_401_then_authorized_200_reads_the_capture(session: WebSession, capture: bytes) -> None:
+    with respx.mock(assert_all_called=True) as router:
+        route = digest_route(router, capture)
+        info = await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    assert (info.serial, info.mac, info.hostname) == ("THQING0BDJAB024NF", "02:55:97:22:3M:72", "Antminer")
+    assert route.call_count == 2
+    first, second = (call.request for call in route.calls)
+    assert "authorization" not in first.headers
+    assert (
+        second.headers["authorization"].startswith("Digest ")
+        and 'realm="antMiner Configuration"' in (second.headers["authorization"])
+    )
+
+
+async def test_later_fetch_answers_the_cached_challenge_in_one_request(
+    session: WebSession, capture: bytes
+) -> None:
+    device = session.device(GOOD, None)
+    with respx.mock() as router:
+        route = digest_route(router, capture)
+        await device.antminer_system_info(HOST, timeout=2)
+        await device.antminer_system_info(HOST, timeout=2)
+    assert route.call_count == 3  # 401 + 200, then one authorized 200
+    assert "authorization" in route.calls[2].request.headers
+
+
+async def test_wrong_password_is_auth_error_naming_the_profile_not_the_password(
+    session: WebSession, capture: bytes
+) -> None:
+    with respx.mock() as router:
+        digest_route(router, capture)
+        with pytest.raises(MinerAuthError) as caught:
+            await session.device(WRONG, None).antminer_system_info(HOST, timeout=2)
+    text = f"{caught.value} {caught.value!r} {WRONG!r} {WRONG} {session.device(WRONG, None)!r}"
+    assert "site-a" in str(caught.value)
+    assert "hunter2" not in text
+
+
+@pytest.mark.parametrize("timeout_kind", [httpx.ConnectTimeout, httpx.ReadTimeout, httpx.PoolTimeout])
+async def test_httpx_timeouts_become_miner_timeout(
+    session: WebSession, timeout_kind: type[Exception]
+) -> None:
+    with respx.mock() as router:
+        router.get(CGI_URL).mock(side_effect=timeout_kind("deadline"))
+        with pytest.raises(MinerTimeoutError) as caught:
+            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    assert caught.value.phase == "web" and isinstance(caught.value.__cause__, timeout_kind)
+
+
+async def test_connect_error_becomes_miner_connection_error(session: WebSession) -> None:
+    """respx replaces the exception's cause chain, so the refused errno is tested over a real socket
+    (test_closed_web_port_is_connection_refused); here: no httpx exception leaks out."""
+    with respx.mock() as router:
+        router.get(CGI_URL).mock(side_effect=httpx.ConnectError("All connection attempts failed"))
+        with pytest.raises(MinerConnectionError) as caught:
+            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+async def test_chunked_body_in_pieces_is_read_whole(session: WebSession, capture: bytes) -> None:
+    class Pieces(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for start in range(0, len(capture), 37):
+                yield capture[start : start + 37]
+
+    with respx.mock() as router:
+        router.get(CGI_URL).mock(
+            return_value=httpx.Response(200, headers={"Transfer-Encoding": "chunked"}, stream=Pieces())
+        )
+        info = await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    assert info.serial == "THQING0BDJAB024NF"
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html><body>Antminer</body></html>", b'["not", "an object"]', b'{"serinum": "trunc'], ids=str
+)
+async def test_body_that_is_not_a_json_object_is_protocol_error(session: WebSession, body: bytes) -> None:
+    with respx.mock() as router:
+        router.get(CGI_URL).mock(return_value=httpx.Response(200, content=body))
+        with pytest.raises(MinerProtocolError) as caught:
+            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    assert repr(body[:10])[2:-1] in str(caught.value)  # names the start of the bytes
+
+
+async def test_oversized_body_is_protocol_error() -> None:
+    huge = b'{"pad": "' + b"x" * 5000 + b'"}'
+    async with WebSession(connect_s=1, read_s=2, max_connections=1, max_body_bytes=4096) as small:
+        with respx.mock() as router:
+            router.get(CGI_URL).mock(return_value=httpx.Response(200, content=huge))
+            with pytest.raises(MinerProtocolError, match="cap"):
+                await small.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+
+
+async def test_other_http_status_is_protocol_error(session: WebSession) -> None:
+    with respx.mock() as router:
+        router.get(CGI_URL).mock(return_value=httpx.Response(404, text="not found"))
+        with pytest.raises(MinerProtocolError, match="404"):
+            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+
+
+def vnish_routes(router: respx.MockRouter, token: str = "tok-1") -> tuple[respx.Route, respx.Route]:
+    def unlock(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content) == {"pw": "admin"}:
+            return httpx.Response(200, json={"token": token})
+        return httpx.Response(401, json={"err": "Wrong password"})
+
+    def info(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization") != f"Bearer {token}":
+            return httpx.Response(401, json={"err": "Unauthorized"})
+        network = {"mac": "aa:bb:cc:00:11:22", "hostname": "vnish-7"}
+        return httpx.Response(
+            200, json={"serial": "VN123", "model": "Antminer S19", "system": {"network_status": network}}
+        )
+
+    return (
+        router.post(f"http://{HOST}/api/v1/unlock").mock(side_effect=unlock),
+        router.get(f"http://{HOST}/api/v1/info").mock(side_effect=info),
+    )
+
+
+async def test_vnish_unlock_then_info_then_cached_token(session: WebSession) -> None:
+    device = session.device(None, VNISH)
+    with respx.mock() as router:
+        unlock, info_route = vnish_routes(router)
+        info = await device.vnish_info(HOST, timeout=2)
+        again = await device.vnish_info(HOST, timeout=2)
+    assert (info.serial, info.mac, info.hostname) == ("VN123", "AA:BB:CC:00:11:22", "vnish-7")
+    assert again == info
+    assert (unlock.call_count, info_route.call_count) == (1, 2)  # the second read reused the token
+
+
+async def test_vnish_rejected_token_unlocks_again(session: WebSession) -> None:
+    device = session.device(None, VNISH)
+    with respx.mock() as router:
+        vnish_routes(router, token="first")
+        await device.vnish_info(HOST, timeout=2)
+    with respx.mock() as router:  # the device rebooted: new token
+        unlock, info_route = vnish_routes(router, token="second")
+        info = await device.vnish_info(HOST, timeout=2)
+    assert info.serial == "VN123"
+    assert (unlock.call_count, info_route.call_count) == (1, 2)
+
+
+async def test_vnish_wrong_password_is_auth_error_without_the_password(session: WebSession) -> None:
+    with respx.mock(assert_all_called=False) as router:
+        vnish_routes(router)
+        with pytest.raises(MinerAuthError) as caught:
+            await session.device(None, VNISH_WRONG).vnish_info(HOST, timeout=2)
+    assert "vnish-site-b" in str(caught.value) and "swordfish" not in f"{caught.value!r} {caught.value}"
+
+
+# ------------------------------------------------------------------------------------- real sockets
 async def test_digest_cgi_on_simulated_antminer_gives_serial_and_mac() -> None:
-    async with simulated_fleet(2, mix="antminer:1", subnet="127.41.0.0/29", seed=4) as fleet:
+    async with (
+        simulated_fleet(2, mix="antminer:1", subnet="127.41.0.0/29", seed=4) as fleet,
+        WebSession(connect_s=1, read_s=3, max_connections=2) as session,
+    ):
         for row in fleet.manifest:
-            info = await fetch_antminer_system_info(str(row["ip"]), GOOD, timeout=3)
+            info = await session.device(GOOD, None).antminer_system_info(str(row["ip"]), timeout=3)
             assert info.serial == row["serial"]
             assert info.mac == row["mac"]
             assert info.model == row["model"]
 
 
-async def test_rejected_credentials_raise_auth_error_without_the_password() -> None:
-    async with simulated_fleet(1, mix="antminer:1", subnet="127.41.0.8/29", seed=4) as fleet:
-        with pytest.raises(MinerAuthError) as info:
-            await fetch_antminer_system_info(str(fleet.manifest[0]["ip"]), WRONG, timeout=3)
-    assert "site-a" in str(info.value)
-    assert "hunter2" not in str(info.value) and "hunter2" not in repr(WRONG)
+async def test_rejected_credentials_on_simulator_raise_auth_error_without_the_password() -> None:
+    async with (
+        simulated_fleet(1, mix="antminer:1", subnet="127.41.0.8/29", seed=4) as fleet,
+        WebSession(connect_s=1, read_s=3, max_connections=1) as session,
+    ):
+        with pytest.raises(MinerAuthError) as caught:
+            await session.device(WRONG, None).antminer_system_info(str(fleet.manifest[0]["ip"]), timeout=3)
+    assert "site-a" in str(caught.value)
+    assert "hunter2" not in str(caught.value) and "hunter2" not in repr(WRONG)
 
 
-async def test_vnish_web_api_gives_serial_and_mac() -> None:
-    async with simulated_fleet(2, mix="vnish:1", subnet="127.41.0.16/29", seed=4) as fleet:
+async def test_vnish_web_api_on_simulator_gives_serial_and_mac() -> None:
+    async with (
+        simulated_fleet(2, mix="vnish:1", subnet="127.41.0.16/29", seed=4) as fleet,
+        WebSession(connect_s=1, read_s=3, max_connections=2) as session,
+    ):
         for row in fleet.manifest:
-            info = await fetch_vnish_info(str(row["ip"]), VNISH, timeout=3)
+            info = await session.device(None, VNISH).vnish_info(str(row["ip"]), timeout=3)
             assert (info.serial, info.mac) == (row["serial"], row["mac"])
 
 
-@contextlib.asynccontextmanager
-async def _silent_server(host: str) -> AsyncIterator[int]:
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        await asyncio.sleep(30)
+class Lighttpd:
+    """A digest-protected HTTP/1.1 server on a real socket that keeps connections alive and sends its
+    200 bodies chunked, as lighttpd's CGI does; it counts requests and connections."""
 
-    server = await asyncio.start_server(hold, host, 0)
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.requests: list[str | None] = []  # the Authorization header of each request
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                method = head[0].split(" ")[0]
+                headers = {
+                    k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)
+                }
+                auth = headers.get("authorization")
+                self.requests.append(auth)
+                if auth is not None and digest_valid(auth, method, "root", "root"):
+                    chunks = [self.body[i : i + 50] for i in range(0, len(self.body), 50)]
+                    payload = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                        b"Server: lighttpd/1.4.32\r\nX-Odd-Header:   spaced  \r\n\r\n" + payload
+                    )
+                else:
+                    page = b"<h1>401 Unauthorized</h1>"
+                    writer.write(
+                        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: %s\r\nContent-Length: %d\r\n\r\n%s"
+                        % (CHALLENGE.encode(), len(page), page)
+                    )
+                await writer.drain()
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: object, host: str) -> AsyncIterator[int]:
+    assert callable(handler)
+    server = await asyncio.start_server(handler, host, 0)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await server.wait_closed()
+
+
+async def test_lighttpd_style_keepalive_and_chunked_reply_counted_at_the_server(capture: bytes) -> None:
+    lighttpd = Lighttpd(capture)
+    async with (
+        serve(lighttpd.handle, "127.41.0.40") as port,
+        WebSession(connect_s=1, read_s=3, max_connections=2) as session,
+    ):
+        device = session.device(GOOD, None)
+        first = await device.antminer_system_info("127.41.0.40", timeout=3, port=port)
+        assert len(lighttpd.requests) == 2 and lighttpd.requests[0] is None
+        second = await device.antminer_system_info("127.41.0.40", timeout=3, port=port)
+    assert first.serial == second.serial == "THQING0BDJAB024NF"
+    # The second fetch answered the cached challenge: one request, not a new 401 round trip.
+    assert len(lighttpd.requests) == 3 and lighttpd.requests[2] is not None
+    assert lighttpd.connections == 1  # every request rode the one kept-alive connection
+
+
+async def test_closed_web_port_is_connection_refused() -> None:
+    async with serve(Lighttpd(b"{}").handle, "127.41.0.41") as port:
+        pass  # the port is free again: nothing listens there now
+    async with WebSession(connect_s=1, read_s=2, max_connections=1) as session:
+        with pytest.raises(MinerConnectionRefusedError):
+            await session.device(GOOD, None).antminer_system_info("127.41.0.41", timeout=2, port=port)
 
 
 async def test_silent_web_server_becomes_miner_timeout() -> None:
-    async with _silent_server("127.41.0.30") as port:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        await asyncio.sleep(30)
+
+    async with (
+        serve(hold, "127.41.0.30") as port,
+        WebSession(connect_s=1, read_s=5, max_connections=1) as session,
+    ):
         with pytest.raises(MinerTimeoutError):
-            await fetch_antminer_system_info("127.41.0.30", GOOD, timeout=0.3, port=port)
+            await session.device(GOOD, None).antminer_system_info("127.41.0.30", timeout=0.3, port=port)
+
+
+async def test_malformed_status_line_is_protocol_error_not_an_httpx_one() -> None:
+    async def bad(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async with (
+        serve(bad, "127.41.0.31") as port,
+        WebSession(connect_s=1, read_s=2, max_connections=1) as session,
+    ):
+        with pytest.raises(MinerProtocolError) as caught:
+            await session.device(GOOD, None).antminer_system_info("127.41.0.31", timeout=2, port=port)
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
