@@ -183,17 +183,36 @@ def test_single_site_compose_runs_the_five_services_with_their_mounts() -> None:
 
 
 @pytest.mark.parametrize(
-    "toml", [DEPLOY / "compose" / "fleetmon.toml", DEPLOY / "multisite" / "api.toml"], ids=lambda p: p.name
+    "toml",
+    [
+        DEPLOY / "compose" / "fleetmon.toml",
+        DEPLOY / "multisite" / "api.toml",
+        DEPLOY / "fleetmon.example.toml",
+    ],
+    ids=lambda p: p.name,
 )
-def test_compose_toml_loads_with_fleetmons_strict_loader(toml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_toml_loads_with_fleetmons_strict_loader(
+    toml: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     data = read_toml(toml)
     for profile in data.get("credentials", {}).values():
-        monkeypatch.setenv(profile["password_env"], "x")
+        if "password_env" in profile:
+            monkeypatch.setenv(profile["password_env"], "x")
     for pdu in data.get("pdus", []):
         monkeypatch.setenv(pdu["community_env"], "x")
+    text = toml.read_text()
+    for target in data.get("collector", {}).get("targets", []):
+        if target.startswith("@"):  # a host path (e.g. /etc/fleetmon/targets.txt): a stand-in file here
+            stand_in = tmp_path / "targets.txt"
+            stand_in.write_text("10.0.0.1\n")
+            text = text.replace(target, f"@{stand_in}")
+    toml = tmp_path / toml.name
+    toml.write_text(text)
     settings = load_settings(toml)
     assert isinstance(settings, Settings)
-    assert ":" not in (settings.storage.url_value() or "").split("//", 1)[1].split("@")[0]  # no password
+    url = settings.storage.url_value()
+    if url is not None and "@" in url:
+        assert ":" not in url.split("//", 1)[1].split("@")[0], "a password inlined in storage.url"
 
 
 def test_multisite_prometheus_differs_from_the_single_site_one_only_in_its_target() -> None:
