@@ -11,7 +11,9 @@ shared as in a deployment (poller on one side, devices on the other). Figures pr
 and the ratios fleetmon/pyasic and fleetmon/floor.
 
 `--devices 10000 --big` prints the seconds and peak RSS of one fleetmon cycle over 10,000 devices
-(the simulator switches to its shared-listener mode above the fd budget).
+(the simulator switches to its shared-listener mode above the fd budget). Shared listeners bind
+0.0.0.0 on the REAL ports 4028 and 80: stop any other simulator first (`fleetmon demo`, a test run),
+or the bind fails. The 2,000-device run listens per device address and collides with nothing.
 
     .venv/bin/python bench/bench_poll.py --devices 2000
     .venv/bin/python bench/bench_poll.py --devices 10000 --big

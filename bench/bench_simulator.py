@@ -1,4 +1,8 @@
-"""Start 10,000 simulated devices in one process; print start-up seconds, RSS, and a sample round."""
+"""Start 10,000 simulated devices in one process; print start-up seconds, RSS, and a sample round.
+
+10,000 devices exceed the fd budget, so the simulator uses shared listeners: 0.0.0.0 on the REAL ports
+4028 and 80. Stop any other simulator on this machine first (`fleetmon demo`, a test run).
+"""
 
 from __future__ import annotations
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -12,7 +16,7 @@ import pytest
 
 from collectors.simulator.device import Fault, Make, SimState
 from collectors.simulator.fleet import build_fleet, simulated_fleet, write_inventory, write_manifest
-from collectors.simulator.server import ListenMode, ServerTimings
+from collectors.simulator.server import FleetServer, ListenMode, ServerTimings
 
 FAST = ServerTimings(read_timeout_s=2.0, hold_s=3.0, drip_interval_s=0.05, drip_bytes=64)
 
@@ -122,29 +126,78 @@ async def test_each_state_shows_in_stats(state: SimState, check) -> None:  # typ
             assert {p["Status"] for p in pools} == {"Dead"}
 
 
+def free_ports(count: int) -> tuple[int, ...]:
+    """Ports nothing listens on right now (bound to port 0 on every address, then released)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("0.0.0.0", 0))
+        return tuple(sock.getsockname()[1] for sock in socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@contextlib.asynccontextmanager
+async def shared_fleet(
+    devices: int, *, mix: str, subnet: str, seed: int, timings: ServerTimings | None = None
+) -> AsyncIterator[FleetServer]:
+    """A fleet in shared-listener mode on free high ports: a shared listener binds 0.0.0.0, so on the
+    real ports it would collide with any other simulator on this machine (a demo, another test run)."""
+    rpc, web, v3 = free_ports(3)
+    fleet = build_fleet(devices, mix=mix, subnet=subnet, seed=seed)
+    server = FleetServer(
+        [f.device for f in fleet], mode=ListenMode.SHARED, timings=timings, ports=(rpc, web, v3)
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@dataclass(frozen=True)
+class FaultyFleet:
+    """One device per fault kind (and a healthy one, key None) and the API port they answer on."""
+
+    ips: dict[Fault | None, str]
+    port: int
+
+
 @pytest.fixture(params=[ListenMode.PER_DEVICE, ListenMode.SHARED])
-async def faulty(request):  # type: ignore[no-untyped-def]
-    async with simulated_fleet(
-        len(Fault) + 1, mix="antminer:1", subnet="127.33.0.0/24", seed=5, listen=request.param, timings=FAST
-    ) as running:
-        devices = [f.device for f in running.devices]
+async def faulty(request: pytest.FixtureRequest) -> AsyncIterator[FaultyFleet]:
+    size, mix, subnet = len(Fault) + 1, "antminer:1", "127.33.0.0/24"
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param is ListenMode.SHARED:
+            server = await stack.enter_async_context(
+                shared_fleet(size, mix=mix, subnet=subnet, seed=5, timings=FAST)
+            )
+            devices = list(server.devices.values())
+        else:
+            running = await stack.enter_async_context(
+                simulated_fleet(
+                    size, mix=mix, subnet=subnet, seed=5, listen=ListenMode.PER_DEVICE, timings=FAST
+                )
+            )
+            server, devices = running.server, [f.device for f in running.devices]
+        assert server.mode is request.param
         for dev, fault in zip(devices, [*Fault, None], strict=True):
             dev.fault = fault
-        yield {d.fault: d.ip for d in devices}
+        yield FaultyFleet({d.fault: d.ip for d in devices}, server.rpc_port)
 
 
-async def test_fault_refused(faulty) -> None:  # type: ignore[no-untyped-def]
+async def test_fault_refused(faulty: FaultyFleet) -> None:
     with pytest.raises(ConnectionError):
-        await exchange(faulty[Fault.REFUSED], b'{"command":"version"}')
+        await exchange(faulty.ips[Fault.REFUSED], b'{"command":"version"}', faulty.port)
 
 
-async def test_fault_hang_never_answers(faulty) -> None:  # type: ignore[no-untyped-def]
+async def test_fault_hang_never_answers(faulty: FaultyFleet) -> None:
     with pytest.raises(TimeoutError):
-        await exchange(faulty[Fault.HANG], b'{"command":"version"}', limit=1.0)
+        await exchange(faulty.ips[Fault.HANG], b'{"command":"version"}', faulty.port, limit=1.0)
 
 
-async def test_fault_slow_drip_arrives_in_many_pieces(faulty) -> None:  # type: ignore[no-untyped-def]
-    reader, writer = await asyncio.open_connection(faulty[Fault.SLOW_DRIP], 4028)
+async def test_fault_slow_drip_arrives_in_many_pieces(faulty: FaultyFleet) -> None:
+    reader, writer = await asyncio.open_connection(faulty.ips[Fault.SLOW_DRIP], faulty.port)
     writer.write(b'{"command":"version"}')
     chunks = []
     while chunk := await asyncio.wait_for(reader.read(65536), 10):
@@ -154,8 +207,8 @@ async def test_fault_slow_drip_arrives_in_many_pieces(faulty) -> None:  # type: 
     assert len(chunks) > 3 and max(len(c) for c in chunks) <= 64 and data.endswith(b"\x00")
 
 
-async def test_fault_reset_mid_reply(faulty) -> None:  # type: ignore[no-untyped-def]
-    reader, writer = await asyncio.open_connection(faulty[Fault.RESET], 4028)
+async def test_fault_reset_mid_reply(faulty: FaultyFleet) -> None:
+    reader, writer = await asyncio.open_connection(faulty.ips[Fault.RESET], faulty.port)
     writer.write(b'{"command":"stats"}')
     got = b""
     with pytest.raises(ConnectionResetError):
@@ -165,20 +218,20 @@ async def test_fault_reset_mid_reply(faulty) -> None:  # type: ignore[no-untyped
     assert not got.endswith(b"\x00")
 
 
-async def test_fault_garbage_is_not_json(faulty) -> None:  # type: ignore[no-untyped-def]
-    raw = await exchange(faulty[Fault.GARBAGE], b'{"command":"version"}')
+async def test_fault_garbage_is_not_json(faulty: FaultyFleet) -> None:
+    raw = await exchange(faulty.ips[Fault.GARBAGE], b'{"command":"version"}', faulty.port)
     assert raw
     with pytest.raises(ValueError):
         json.loads(raw.rstrip(b"\x00").decode("utf-8"))
 
 
-async def test_fault_oversized_sends_megabytes(faulty) -> None:  # type: ignore[no-untyped-def]
-    raw = await exchange(faulty[Fault.OVERSIZED], b'{"command":"stats"}')
+async def test_fault_oversized_sends_megabytes(faulty: FaultyFleet) -> None:
+    raw = await exchange(faulty.ips[Fault.OVERSIZED], b'{"command":"stats"}', faulty.port)
     assert len(raw) > 4_000_000 and raw.endswith(b"\x00")
 
 
-async def test_fault_no_close_sends_a_valid_reply_and_keeps_the_socket(faulty) -> None:  # type: ignore[no-untyped-def]
-    reader, writer = await asyncio.open_connection(faulty[Fault.NO_CLOSE], 4028)
+async def test_fault_no_close_sends_a_valid_reply_and_keeps_the_socket(faulty: FaultyFleet) -> None:
+    reader, writer = await asyncio.open_connection(faulty.ips[Fault.NO_CLOSE], faulty.port)
     writer.write(b'{"command":"version"}')
     data = b""
     while not data.endswith(b"\x00"):
@@ -189,15 +242,18 @@ async def test_fault_no_close_sends_a_valid_reply_and_keeps_the_socket(faulty) -
     writer.close()
 
 
-async def test_healthy_neighbour_of_faulty_devices_answers(faulty) -> None:  # type: ignore[no-untyped-def]
-    raw = await exchange(faulty[None], b'{"command":"version"}')
+async def test_healthy_neighbour_of_faulty_devices_answers(faulty: FaultyFleet) -> None:
+    raw = await exchange(faulty.ips[None], b'{"command":"version"}', faulty.port)
     assert json.loads(raw[:-1])["VERSION"][0]["Type"].startswith("Antminer")
 
 
 async def test_shared_mode_resets_addresses_without_a_device() -> None:
-    async with simulated_fleet(2, mix="antminer:1", subnet="127.34.0.0/24", seed=2, listen=ListenMode.SHARED):
+    async with shared_fleet(2, mix="antminer:1", subnet="127.34.0.0/24", seed=2) as server:
+        assert server.mode is ListenMode.SHARED
+        served = next(iter(server.devices))
+        assert json.loads((await exchange(served, b'{"command":"version"}', server.rpc_port))[:-1])["VERSION"]
         with pytest.raises(ConnectionError):
-            await exchange("127.34.0.200", b'{"command":"version"}')
+            await exchange("127.34.0.200", b'{"command":"version"}', server.rpc_port)
 
 
 async def test_idle_client_is_dropped_after_read_timeout(antminers) -> None:  # type: ignore[no-untyped-def]
