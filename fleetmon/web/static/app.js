@@ -50,6 +50,8 @@ function num(value, digits = 1) {
   });
 }
 const ths = (v) => (v === null || v === undefined ? "–" : `${num(v, 1)} TH/s`);
+// Fleet totals above 10,000 TH/s read better in PH/s (a KPI box holds about a dozen characters).
+const bigThs = (v) => (v !== null && v !== undefined && Math.abs(v) >= 10000 ? `${num(v / 1000, 2)} PH/s` : ths(v));
 const pct = (v, digits = 1) => (v === null || v === undefined ? "–" : `${num(100 * v, digits)}%`);
 const usd = (v) => (v === null || v === undefined ? "–" : `$${num(v, 0)}`);
 const celsius = (v) => (v === null || v === undefined ? "–" : `${num(v, 1)} °C`);
@@ -226,35 +228,35 @@ function tempColor(t) {
   return `hsl(${Math.round(220 - 220 * f)}, 70%, ${Math.round(58 - 10 * f)}%)`;
 }
 
-function rackLabel(rack) {
-  // A derived rack is an address block: show its first and last host octets (".0-31").
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/27$/.exec(rack);
-  return m ? `${m[3]}.${m[4]}-${Number(m[4]) + 31}` : rack;
-}
-
 function heatmap(container, data, siteFilter) {
+  // One band per site; a site with more racks than fit across wraps onto further lines.
   const sites = data.sites.filter((s) => !siteFilter || s === siteFilter);
   const bySite = new Map(sites.map((s) => [s, data.racks.filter((r) => r.site === s)]));
-  const cols = Math.max(1, ...[...bySite.values()].map((r) => r.length));
-  const labelW = 90, cell = Math.max(12, Math.min(44, Math.floor((1100 - labelW) / cols))), rowH = 30;
-  const W = labelW + cols * cell + 10, H = sites.length * (rowH + 6) + 4;
+  const most = Math.max(1, ...[...bySite.values()].map((r) => r.length));
+  const labelW = 90, width = 1180, minCell = 16;
+  const perLine = Math.min(most, Math.floor((width - labelW) / minCell));
+  const cell = Math.min(44, Math.floor((width - labelW) / perLine)), rowH = cell >= 30 ? 30 : 16;
+  const bands = sites.map((s) => Math.max(1, Math.ceil(bySite.get(s).length / perLine)));
+  const W = labelW + perLine * cell + 10;
+  const H = bands.reduce((sum, lines) => sum + lines * (rowH + 3) + 8, 0) + 4;
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "heat", role: "img",
     "aria-label": "hottest temperature per rack" });
-  sites.forEach((site, row) => {
-    const y = row * (rowH + 6) + 2;
-    chart.append(svg("text", { x: labelW - 8, y: y + rowH / 2 + 4, "text-anchor": "end", class: "axis" }, site));
+  let top = 2;
+  sites.forEach((site, band) => {
+    chart.append(svg("text", { x: labelW - 8, y: top + rowH / 2 + 4, "text-anchor": "end", class: "axis" }, site));
     bySite.get(site).forEach((r, i) => {
-      const rect = svg("rect", { x: labelW + i * cell, y, width: cell - 2, height: rowH, rx: 2,
+      const x = labelW + (i % perLine) * cell, y = top + Math.floor(i / perLine) * (rowH + 3);
+      const rect = svg("rect", { x, y, width: cell - 2, height: rowH, rx: 2,
         fill: tempColor(r.temp_max_c), "data-site": r.site, "data-rack": r.rack, "data-temp": r.temp_max_c ?? "" },
       tip(`${site} rack ${r.rack} (${r.rack_source})\nhottest ${celsius(r.temp_max_c)}, mean ${celsius(r.temp_mean_c)}\n` +
         `${r.up}/${r.devices} devices up, ${ths(r.hashrate_ths)} of ${ths(r.expected_hashrate_ths)}`));
-      const target = r.hottest_device_id ? svg("a", { href: `/devices/${r.hottest_device_id}` }, rect) : rect;
-      chart.append(target);
+      chart.append(r.hottest_device_id ? svg("a", { href: `/devices/${r.hottest_device_id}` }, rect) : rect);
       if (cell >= 30 && r.temp_max_c !== null) {
-        chart.append(svg("text", { x: labelW + i * cell + (cell - 2) / 2, y: y + rowH / 2 + 4,
-          "text-anchor": "middle", class: "cellval" }, Math.round(r.temp_max_c)));
+        chart.append(svg("text", { x: x + (cell - 2) / 2, y: y + rowH / 2 + 4, "text-anchor": "middle",
+          class: "cellval" }, Math.round(r.temp_max_c)));
       }
     });
+    top += bands[band] * (rowH + 3) + 8;
   });
   const scale = svg("svg", { viewBox: "0 0 360 30", class: "scale" });
   for (let t = 35; t <= 90; t += 5) {
@@ -283,9 +285,9 @@ async function initOverview() {
   document.getElementById("snapshot-at").textContent = `as of ${when(summary.snapshot_at)}`;
   const ratio = summary.expected_hashrate_ths ? summary.hashrate_ths / summary.expected_hashrate_ths : null;
   document.getElementById("kpis").replaceChildren(
-    figure("Hashrate", summary.hashrate_ths, ths(summary.hashrate_ths), "hashrate_ths",
+    figure("Hashrate", summary.hashrate_ths, bigThs(summary.hashrate_ths), "hashrate_ths",
       `${pct(ratio)} of expected`),
-    figure("Expected", summary.expected_hashrate_ths, ths(summary.expected_hashrate_ths), "expected_hashrate_ths"),
+    figure("Expected", summary.expected_hashrate_ths, bigThs(summary.expected_hashrate_ths), "expected_hashrate_ths"),
     figure("Devices up", summary.up, `${summary.up} / ${summary.devices}`, "up", `${summary.devices - summary.up} down`),
     figure("Power", summary.power_w, `${num(summary.power_w / 1000, 1)} kW`, "power_w"),
     figure("Efficiency", summary.efficiency_jth, `${num(summary.efficiency_jth, 1)} J/TH`, "efficiency_jth"),
