@@ -1,4 +1,7 @@
-"""`fleetmon tariffs rate`, `fleetmon inventory import` and `fleetmon report supply-chain`.
+"""`fleetmon tariffs rate|fetch-hts`, `fleetmon inventory import` and `fleetmon report supply-chain`.
+
+`tariffs fetch-hts` asks the USITC HTS REST API for a code's MFN rate, compares it with the loaded
+schedule and, with `--out`, writes a candidate layer file for procurement to review (usitc.py).
 
 `inventory import` stores the good lines of an inventory CSV in the database (upsert by serial, the
 service's own function) and prints every rejected line. `report supply-chain` computes from the
@@ -10,13 +13,16 @@ offline on a units JSON file (a simulator manifest, an export) joined with `--in
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,7 +34,8 @@ from fleetmon.supplychain.errors import SupplyChainError
 from fleetmon.supplychain.fleet import load_units_file
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
 from fleetmon.supplychain.report import build_report, report_csv, report_json, report_table
-from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, load_schedules, rate
+from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, apply_schedule_text, load_schedules, rate
+from fleetmon.supplychain.usitc import candidate_layer_toml, fetch_mfn, superseded_mfn_layer
 
 # Where imported inventory records go: takes the valid records and the source name, returns what was
 # stored. None = validate only (--dry-run).
@@ -47,6 +54,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rate_cmd.add_argument("--json", action="store_true", help="print JSON (total_rate is a fraction)")
     _schedule_option(rate_cmd)
     rate_cmd.set_defaults(handler=handle_tariffs_rate)
+    fetch = tsub.add_parser(
+        "fetch-hts", help="MFN rate of an HTS code from the USITC HTS REST API (optional candidate layer)"
+    )
+    fetch.add_argument("code", help="HTS code, 8 or 10 digits (8543.70.9960)")
+    fetch.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write a candidate MFN layer (TOML, mode add) for review",
+    )
+    fetch.add_argument(
+        "--effective-from",
+        type=_iso_date,
+        default=None,
+        metavar="DATE",
+        help="first entry date of the candidate layer (default: the fetch date)",
+    )
+    fetch.add_argument(
+        "--timeout", type=float, default=15.0, metavar="S", help="seconds per connect/read (default 15)"
+    )
+    _schedule_option(fetch)
+    fetch.set_defaults(handler=handle_tariffs_fetch_hts)
 
     inventory = subparsers.add_parser(
         "inventory", help="unit inventory records (origin evidence, customs values)"
@@ -115,6 +145,54 @@ def handle_tariffs_rate(args: argparse.Namespace, out: TextIO = sys.stdout) -> i
     for note in result.notes:
         out.write(f"  note: {note}\n")
     return 0
+
+
+def handle_tariffs_fetch_hts(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print the MFN rate USITC publishes for a code; with --out, write a candidate layer for review."""
+    try:
+        if args.timeout <= 0:
+            raise ValueError(f"--timeout must be positive, not {args.timeout}")
+        schedule = _schedule(args)
+        found = asyncio.run(fetch_mfn(args.code, timeout=httpx.Timeout(args.timeout)))
+    except (SupplyChainError, ValueError) as exc:
+        print(f"fleetmon tariffs fetch-hts: {exc}", file=sys.stderr)
+        return 2
+    start = args.effective_from or found.fetched_on
+    current = superseded_mfn_layer(schedule, found.htsno, start)
+    out.write(
+        f"{found.hts_code}: MFN (column 1 general) {found.general_text} = {found.rate} "
+        f"from line {found.htsno} {found.description!r}\n"
+        f"  special: {found.special_text or '-'}\n  column 2: {found.other_text or '-'}\n"
+        f"  source: {found.source_url} (fetched {found.fetched_on})\n"
+    )
+    if current is None:
+        out.write(f"  schedule {schedule.name!r} has no MFN layer for {found.htsno} on {start}\n")
+    else:
+        verdict = "same" if current.rate == found.rate else "DIFFERENT: review"
+        out.write(f"  schedule layer {current.id!r} on {start}: {current.rate} ({verdict})\n")
+    if args.out is None:
+        return 0
+    try:
+        _write_candidate(args.out, candidate_layer_toml(found, start, supersedes=current), schedule)
+    except (SupplyChainError, ValueError, OSError) as exc:
+        print(f"fleetmon tariffs fetch-hts: candidate not written: {exc}", file=sys.stderr)
+        return 2
+    out.write(
+        f"wrote candidate layer (from {start}, flagged U) to {args.out}; "
+        f"after review: fleetmon tariffs rate --schedule {args.out} ...\n"
+    )
+    return 0
+
+
+def _write_candidate(path: Path, text: str, schedule: Schedule) -> None:
+    """Write the candidate only if it loads over `schedule`, and never into the shipped schedule's folder."""
+    shipped_dir = Path(str(resources.files("fleetmon.supplychain") / "data" / "tariffs")).resolve()
+    if path.resolve().parent == shipped_dir:
+        raise ValueError(f"{path} is in the shipped schedule's folder; write the candidate elsewhere")
+    apply_schedule_text(schedule, text, str(path))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def read_inventory(path: Path) -> InventoryParse:
