@@ -90,15 +90,21 @@ def test_a_batch_refused_by_postgresql_leaves_the_store_writing(db_url: str) -> 
     if not db_url.startswith("postgresql"):
         pytest.skip("the COPY staging table exists on PostgreSQL only")
     store = SampleStore(make_engine(db_url))
-    good = make_sample(1, T0)
+    # 1,100 stored samples ahead in a batch make its direct COPY fail on them (COPY inserts in
+    # buffers of 1,000 rows, before it reaches the bad row), so the batch goes through the stage.
+    stored = [SiteSample("north", s) for s in fleet_cycle(1100, 0)]
+    second, third = (make_sample(1000, T0 + timedelta(seconds=n)) for n in (2, 3))
     # PostgreSQL's jsonb refuses \u0000, which JSON (and a broken firmware's pool URL) allows.
-    pools = [good.pools[0].model_copy(update={"url": "stratum+tcp://pool\x00"})]
-    bad = good.model_copy(update={"pools": pools})
-    # The first batch of a connection creates its staging table, and the rollback takes it away again.
+    pools = [second.pools[0].model_copy(update={"url": "stratum+tcp://pool\x00"})]
+    bad = second.model_copy(update={"pools": pools})
+    assert store.write(stored).inserted == 1100
+    # This batch creates the stage on its connection, and its rollback takes the stage away again;
+    # the next batch that needs it must not count on it.
     with pytest.raises(StorageUnavailableError):
-        store.write([SiteSample("north", bad)])
-    assert store.write([SiteSample("north", good)]).inserted == 1
-    assert _count(db_url) == 1
+        store.write([*stored, SiteSample("north", bad)])
+    assert store.write([*stored, SiteSample("north", third)]).inserted == 1
+    assert store.write([SiteSample("north", second)]).inserted == 1
+    assert _count(db_url) == 1102
 
 
 def test_a_fresh_store_absorbs_samples_an_earlier_process_wrote(db_url: str) -> None:
