@@ -132,7 +132,7 @@ async def _read(  # noqa: PLR0917
             return None
         sample = build_sample(host, port, identity, reading, spec)
         if web_task is not None and sample.serial is None:
-            sample = _with_web_identity(sample, await web_task)
+            sample = _with_web_identity(sample, await _web_outcome(web_task, host, timeouts, started))
         return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
     finally:
         if web_task is not None and not web_task.done():
@@ -294,6 +294,27 @@ async def _outcome(fetch: Awaitable[SystemInfo]) -> SystemInfo | MinerError:
         return await fetch
     except MinerError as exc:
         return exc
+
+
+WEB_MARGIN_S = 0.25
+"""How long before the device deadline the reader stops waiting for the web fetch (at most 10% of it)."""
+
+
+async def _web_outcome(
+    web_task: asyncio.Task[SystemInfo | MinerError], host: str, timeouts: Timeouts, started: float
+) -> SystemInfo | MinerError:
+    """The web fetch's outcome, waited for only while the device deadline leaves room for it.
+
+    The API has answered by now: a slow or hung web UI must cost the sample its serial number, not make
+    a hashing miner look unreachable (the read would otherwise be cancelled whole at the deadline).
+    The caller cancels the task if it is still running.
+    """
+    margin = min(WEB_MARGIN_S, 0.1 * timeouts.device)
+    remaining = timeouts.device - (time.monotonic() - started) - margin
+    done, _ = await asyncio.wait({web_task}, timeout=max(0.0, remaining))
+    if done:
+        return web_task.result()
+    return MinerTimeoutError(f"{host}: web identity not read within the device deadline", phase="web")
 
 
 def _with_web_identity(sample: Sample, outcome: SystemInfo | MinerError) -> Sample:

@@ -121,3 +121,43 @@ def test_classify_web_reads_the_landing_page(
 
 def test_classify_web_says_nothing_about_an_unrelated_page() -> None:
     assert classify_web(200, {}, "<html>router login</html>") is None
+
+
+async def test_hung_web_ui_costs_the_serial_not_the_reading() -> None:
+    """The API answers but the web UI accepts and never replies: the read still ends within the device
+    deadline as a reading of a hashing miner, with the web failure named, not as an unreachable one."""
+    from collectors.simulator.fleet import build_fleet
+    from collectors.simulator.server import FleetServer, ListenMode
+    from collectors.web import WebCredentials, WebSession
+
+    fleet = build_fleet(1, mix="antminer:1", subnet="127.45.0.64/29", seed=5)
+    device = fleet[0].device
+    device.apply_state(device.state.MINING)
+    server = FleetServer([device], mode=ListenMode.PER_DEVICE, ports=(4028, 18080, 4433))
+    await server.start()
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hang(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # keep the connection open and silent
+
+    web_ui = await asyncio.start_server(hang, device.ip, 80)
+    session = WebSession(connect_s=0.5, read_s=5.0, max_connections=4)
+    credentials = WebCredentials(profile="antminer-default", username="root", password="root")
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reading = await read_device(device.ip, timeouts=TIMEOUTS, web=session.device(credentials, None))
+        elapsed = loop.time() - started
+    finally:
+        await session.aclose()
+        web_ui.close()
+        for writer in accepted:
+            writer.close()
+        await server.close()
+    sample = reading.sample
+    assert accepted, "the reader never tried the web UI"
+    assert sample.state is State.MINING
+    assert sample.hashrate_ths is not None and sample.hashrate_ths > 0
+    assert sample.serial is None
+    assert [e.code for e in sample.errors] == ["web_timeout"]
+    assert elapsed < TIMEOUTS.device + 0.5
