@@ -25,9 +25,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,14 +44,6 @@ from collectors.errors import (
     MinerTimeoutError,
 )
 from collectors.wire import to_str
-
-if importlib.util.find_spec("sniffio") is None:  # pragma: no branch
-    # httpcore 1.0.x runs `import sniffio` inside every lock/semaphore setup (several per request) and
-    # falls back to asyncio when it fails; Python does not cache a failed import, so each attempt walks
-    # sys.path on disk: ~0.7 ms of CPU per digest fetch here, a third of httpx's cost. anyio >= 4.11
-    # stopped pulling sniffio in (encode/httpcore PR #1103). A None entry makes the import fail at
-    # once; with sniffio installed this does nothing.
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # None blocks an import, by design
 
 WEB_PORT = 80
 SYSTEM_INFO_PATH = "/cgi-bin/get_system_info.cgi"
