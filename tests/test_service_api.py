@@ -101,6 +101,7 @@ def _example_url(route: ApiRoute, service: LiveService) -> str:
         "/api/v1/devices/{device_id}": f"/api/v1/devices/{device_id}",
         "/devices/{device_id}": f"/devices/{device_id}",
         "/static/{name}": "/static/app.js",
+        "/static/swagger/{name}": "/static/swagger/swagger-ui.css",
         "/api/v1/tariffs/rate": "/api/v1/tariffs/rate?origin=CN&hts=8543.70.9960&date=2025-06-01",
     }
     if route.path in examples:
