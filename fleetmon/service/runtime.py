@@ -165,6 +165,8 @@ class ServiceRuntime:
         self._tasks.clear()
         if self.pdu_poller is not None:
             self.pdu_poller.close()
+        if self.poller is not None:
+            await self.poller.aclose()  # its shared web client (the demo's poller too)
 
     async def _read(self) -> None:
         interval = self.settings.service.snapshot_interval_s
