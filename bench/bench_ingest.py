@@ -3,9 +3,8 @@
 Prints samples per second. Goals (issue 4): >= 20,000/s into SQLite, >= 50,000/s into PostgreSQL.
 The samples are fully populated (3 boards, 4 fans, 1 pool), as a stock Antminer S19 Pro reports them.
 
-    .venv/bin/python bench/bench_ingest.py [--devices 2000] [--cycles 25] [--parallel 1 2] [--skip-mqtt]
+    .venv/bin/python bench/bench_ingest.py [--devices 2000] [--cycles 25] [--skip-mqtt]
 
-PostgreSQL is measured once per --parallel value (connections writing one batch's samples at once).
 The first lines print the machine's load average: the figures only mean something next to it.
 """
 
@@ -52,20 +51,15 @@ def count(url: str) -> int:
     return value
 
 
-async def batch_writer_rate(
-    url: str, items: list[SiteSample], warm: list[SiteSample], parallel: int = 1
-) -> tuple[float, float]:
+async def batch_writer_rate(url: str, items: list[SiteSample], warm: list[SiteSample]) -> tuple[float, float]:
     """(samples/s through BatchWriter, 2,000 per batch; this process's CPU seconds per 10,000 samples),
     after a warm-up batch that creates the devices."""
-    store = SampleStore(make_engine(url), parallel=parallel)
+    store = SampleStore(make_engine(url))
     store.write(warm)
-    try:
-        async with BatchWriter(store, max_batch=2000, flush_interval=0.05, max_queue=50_000) as writer:
-            started, cpu = time.perf_counter(), time.process_time()
-            await writer.write(items)
-            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    finally:
-        store.close()
+    async with BatchWriter(store, max_batch=2000, flush_interval=0.05, max_queue=50_000) as writer:
+        started, cpu = time.perf_counter(), time.process_time()
+        await writer.write(items)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert count(url) == len(items) + len(warm), "not every sample was stored"
     return len(items) / elapsed, cpu * 10_000 / len(items)
 
@@ -86,7 +80,7 @@ def drop_pg_schema(schema: str) -> None:
     engine.dispose()
 
 
-async def bench_databases(devices: int, cycles: int, parallel: list[int]) -> None:
+async def bench_databases(devices: int, cycles: int) -> None:
     warm = [SiteSample("bench", s) for s in fleet_cycle(devices, 10_000)]
     items = [SiteSample("bench", s) for s in samples(devices, cycles)]
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
@@ -97,15 +91,14 @@ async def bench_databases(devices: int, cycles: int, parallel: list[int]) -> Non
         rate, cpu = await batch_writer_rate(url, items, warm)
         label = "SQLite (WAL, synchronous=NORMAL):"
         print(f"  {label:<33} {rate:10,.0f} samples/s  {cpu:5.2f} s CPU/10k  (goal 20,000)")
-    for writers in parallel:
-        schema, url = pg_schema()
-        try:
-            upgrade(make_engine(url))
-            rate, cpu = await batch_writer_rate(url, items, warm, writers)
-            label = f"PostgreSQL (COPY, {writers} writer{'s' if writers > 1 else ''}):"
-            print(f"  {label:<33} {rate:10,.0f} samples/s  {cpu:5.2f} s CPU/10k  (goal 50,000)")
-        finally:
-            drop_pg_schema(schema)
+    schema, url = pg_schema()
+    try:
+        upgrade(make_engine(url))
+        rate, cpu = await batch_writer_rate(url, items, warm)
+        label = "PostgreSQL (binary COPY):"
+        print(f"  {label:<33} {rate:10,.0f} samples/s  {cpu:5.2f} s CPU/10k  (goal 50,000)")
+    finally:
+        drop_pg_schema(schema)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -172,10 +165,9 @@ def main() -> None:
     )
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=25)
-    parser.add_argument("--parallel", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--skip-mqtt", action="store_true")
     args = parser.parse_args()
-    asyncio.run(bench_databases(args.devices, args.cycles, args.parallel))
+    asyncio.run(bench_databases(args.devices, args.cycles))
     if not args.skip_mqtt:
         asyncio.run(bench_broker(args.devices, max(1, args.cycles // 2)))
 

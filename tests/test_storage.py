@@ -70,22 +70,6 @@ def test_writing_the_same_batch_twice_stores_each_sample_once(db_url: str) -> No
     assert _count(db_url, DEVICES) == 50
 
 
-def test_parallel_writers_store_a_large_batch_once_and_export_it_exactly(db_url: str) -> None:
-    # 1,400 samples: on PostgreSQL two chunks written at once on two connections (SQLite ignores it).
-    store = SampleStore(make_engine(db_url), parallel=2)
-    produced = fleet_cycle(700, 0) + fleet_cycle(700, 1)
-    batch = [SiteSample("north", s) for s in produced]
-    try:
-        assert store.write(batch).inserted == 1400
-        assert store.write(batch).inserted == 0
-        assert store.write(batch + [SiteSample("north", s) for s in fleet_cycle(700, 2)]).inserted == 700
-    finally:
-        store.close()
-    assert _count(db_url) == 2100
-    exported = sorted(s.to_json() for s in iter_samples(make_engine(db_url)))
-    assert exported == sorted(s.to_json() for s in produced + fleet_cycle(700, 2))
-
-
 def test_a_batch_refused_by_postgresql_leaves_the_store_writing(db_url: str) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("the COPY staging table exists on PostgreSQL only")

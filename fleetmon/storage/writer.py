@@ -9,10 +9,6 @@ fleetmon.storage.batch runs it there). Per batch it
 3. inserts the samples with `ON CONFLICT (device_id, ts) DO NOTHING`, so a redelivered or replayed
    sample is absorbed instead of duplicated or failing the batch. SQLite: executemany of prebuilt
    tuples. PostgreSQL: binary COPY into a staging table and one INSERT ... SELECT (fleetmon.storage.pgcopy).
-
-With `parallel` > 1 (PostgreSQL only) steps 1-2 commit first and the samples follow as that many
-chunks on their own connections at once; a batch is then several transactions, which idempotency
-makes safe to retry whole.
 """
 
 from __future__ import annotations
@@ -51,7 +47,7 @@ from sqlalchemy.types import TypeEngine
 from collectors.sample import Board, DeviceError, Pool, Sample, format_ts, utcnow
 from fleetmon.storage.errors import StorageUnavailableError
 from fleetmon.storage.models import Device, SampleRow, Site, manufacturer_for
-from fleetmon.storage.pgcopy import STAGE_COLUMNS, ParallelCopy, copy_insert
+from fleetmon.storage.pgcopy import STAGE_COLUMNS, copy_insert
 
 log = logging.getLogger(__name__)
 
@@ -226,15 +222,12 @@ def _json_batch(names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
 class SampleStore:
     """Writes batches of samples; keeps site and device ids cached across batches. Not thread-safe."""
 
-    def __init__(
-        self, engine: Engine, last_seen_resolution: timedelta = LAST_SEEN_RESOLUTION, *, parallel: int = 1
-    ) -> None:
+    def __init__(self, engine: Engine, last_seen_resolution: timedelta = LAST_SEEN_RESOLUTION) -> None:
         """`last_seen_resolution`: an unchanged device row is rewritten only this often.
 
         Rewriting every device row on every poll would double the write load for a timestamp nobody
         needs to the second (the newest sample is found through the samples index); a change of state
-        or identity is always written at once. `parallel`: PostgreSQL connections that write the
-        samples of one batch at once (1: the whole batch in one transaction).
+        or identity is always written at once.
         """
         self.engine = engine
         self._dialect = engine.dialect.name
@@ -247,14 +240,6 @@ class SampleStore:
         self._staged: dict[DeviceKey, tuple[tuple[Any, ...], datetime, datetime]] = {}
         self._sqlite_sample_insert = _sqlite_sample_insert_sql()
         self.last_seen_resolution = last_seen_resolution
-        self._parallel = (
-            ParallelCopy(engine, parallel) if parallel > 1 and self._dialect == "postgresql" else None
-        )
-
-    def close(self) -> None:
-        """Stop the parallel writer threads, if any (the engine stays the caller's)."""
-        if self._parallel is not None:
-            self._parallel.close()
 
     def _insert(self, table: Table) -> Any:
         # Both dialect constructs offer on_conflict_do_nothing/do_update and `excluded`.
@@ -263,19 +248,14 @@ class SampleStore:
         return sqlite.insert(table)
 
     def write(self, batch: Sequence[SiteSample]) -> WriteResult:
-        """Store a batch (one transaction unless `parallel`); StorageUnavailableError on failure."""
+        """Store a batch in one transaction; raises StorageUnavailableError when the database fails."""
         if not batch:
             return WriteResult(0, 0)
         self._staged.clear()
         try:
-            if self._parallel is None:
-                with self.engine.begin() as conn:
-                    rows = self._prepare(conn, batch)
-                    inserted = self._insert_samples(conn, rows)
-            else:
-                with self.engine.begin() as conn:
-                    rows = self._prepare(conn, batch)
-                inserted = self._parallel.insert(rows)
+            with self.engine.begin() as conn:
+                device_ids = self._prepare(conn, batch)
+                inserted = self._insert_samples(conn, self._rows(device_ids, batch))
         except BaseException as exc:
             # Ids cached inside a rolled-back transaction may not exist; start afresh.
             self._sites.clear()
@@ -287,8 +267,8 @@ class SampleStore:
         self._written.update(self._staged)
         return WriteResult(received=len(batch), inserted=inserted)
 
-    def _prepare(self, conn: Connection, batch: Sequence[SiteSample]) -> list[tuple[Any, ...]]:
-        """Sites and devices written (in `conn`); returns the samples rows in SAMPLE_COLUMNS order."""
+    def _prepare(self, conn: Connection, batch: Sequence[SiteSample]) -> list[int]:
+        """Sites and devices written (in `conn`); returns each sample's device id."""
         site_ids = self._site_ids(conn, {item.site for item in batch})
         newest: dict[DeviceKey, Sample] = {}
         for item in batch:
@@ -298,19 +278,14 @@ class SampleStore:
                 newest[key] = item.sample
         self._upsert_devices(conn, newest)
         devices = self._devices
+        return [devices[(site_ids[item.site], item.sample.ip, item.sample.port)] for item in batch]
+
+    def _rows(self, device_ids: Sequence[int], batch: Sequence[SiteSample]) -> list[tuple[Any, ...]]:
+        """The samples rows in SAMPLE_COLUMNS order, in the dialect's storage form."""
+        pairs = zip(device_ids, batch, strict=True)
         if self._dialect == "sqlite":
-            return [
-                sample_values(
-                    devices[(site_ids[item.site], item.sample.ip, item.sample.port)],
-                    item.sample,
-                    _sqlite_ts(item.sample.ts),
-                )
-                for item in batch
-            ]
-        return [
-            sample_values(devices[(site_ids[item.site], item.sample.ip, item.sample.port)], item.sample)
-            for item in batch
-        ]
+            return [sample_values(i, item.sample, _sqlite_ts(item.sample.ts)) for i, item in pairs]
+        return [sample_values(i, item.sample) for i, item in pairs]
 
     def _insert_samples(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
         if self._dialect == "postgresql":
