@@ -23,7 +23,7 @@ CPU per sample nearly doubled, 15-22k/s against 27-31k/s), so there is one write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -90,16 +90,17 @@ class _SerialisedJsonb(Dumper):
         return b"\x01" + text.encode()
 
 
-def copy_insert(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-    """COPY `rows` (SAMPLE_COLUMNS order) through the stage into samples, in `conn`'s transaction.
+def copy_insert(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
+    """COPY `rows` (SAMPLE_COLUMNS order) into samples, in `conn`'s transaction; rows inserted.
 
-    Returns the number of rows inserted (the others were already stored). The caller commits. Driver
-    errors become StorageUnavailableError here, the one place this module talks to psycopg directly.
+    The samples already stored are skipped (not counted). The caller commits. `rows` may be a
+    generator: psycopg sends the COPY data in 32 KiB pieces as it goes, so building the next rows in
+    Python overlaps the server parsing the previous ones. Driver errors become StorageUnavailableError
+    here, the one place this module talks to psycopg directly.
     """
-    if not rows:
-        return 0
     proxied = conn.connection  # `info` lives exactly as long as the DBAPI connection under it
     driver: Any = proxied.driver_connection
+    sent: list[tuple[Any, ...]] = []
     try:
         with driver.cursor() as cursor:
             cursor.adapters.register_dumper(None, _SerialisedJsonb)  # by oid only: COPY's set_types
@@ -108,17 +109,19 @@ def copy_insert(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
                 with cursor.copy(_COPY_DIRECT) as copy:
                     copy.set_types(_DIRECT_TYPES)
                     for row in rows:
+                        sent.append(row)
                         copy.write_row(row)
             except psycopg.errors.UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT fleetmon_copy")
-                return _staged_insert(proxied, cursor, rows)
+                sent.extend(rows)  # whatever the failed COPY had not consumed yet
+                return _staged_insert(proxied, cursor, sent)
             cursor.execute("RELEASE SAVEPOINT fleetmon_copy")
-            return len(rows)
+            return len(sent)
     except BaseException as exc:
         # The rollback that follows may undo the CREATE too: create it again next time (IF NOT EXISTS).
         proxied.info.pop(_MARK, None)
         if isinstance(exc, psycopg.Error):
-            raise StorageUnavailableError(f"COPY of {len(rows)} samples failed: {exc}") from exc
+            raise StorageUnavailableError(f"COPY of {len(sent)} samples failed: {exc}") from exc
         raise
 
 

@@ -255,7 +255,7 @@ class SampleStore:
         try:
             with self.engine.begin() as conn:
                 device_ids = self._prepare(conn, batch)
-                inserted = self._insert_samples(conn, self._rows(device_ids, batch))
+                inserted = self._insert_samples(conn, device_ids, batch)
         except BaseException as exc:
             # Ids cached inside a rolled-back transaction may not exist; start afresh.
             self._sites.clear()
@@ -280,16 +280,14 @@ class SampleStore:
         devices = self._devices
         return [devices[(site_ids[item.site], item.sample.ip, item.sample.port)] for item in batch]
 
-    def _rows(self, device_ids: Sequence[int], batch: Sequence[SiteSample]) -> list[tuple[Any, ...]]:
-        """The samples rows in SAMPLE_COLUMNS order, in the dialect's storage form."""
+    def _insert_samples(
+        self, conn: Connection, device_ids: Sequence[int], batch: Sequence[SiteSample]
+    ) -> int:
         pairs = zip(device_ids, batch, strict=True)
-        if self._dialect == "sqlite":
-            return [sample_values(i, item.sample, _sqlite_ts(item.sample.ts)) for i, item in pairs]
-        return [sample_values(i, item.sample) for i, item in pairs]
-
-    def _insert_samples(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:
         if self._dialect == "postgresql":
-            return copy_insert(conn, rows)
+            # A generator: the rows are built while the COPY streams them.
+            return copy_insert(conn, (sample_values(i, item.sample) for i, item in pairs))
+        rows = [sample_values(i, item.sample, _sqlite_ts(item.sample.ts)) for i, item in pairs]
         result = conn.exec_driver_sql(self._sqlite_sample_insert, rows)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
