@@ -21,6 +21,8 @@ import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, replace
 
+from pydantic import ValidationError
+
 from collectors.client import CommandResults, MinerClient, WhatsminerV3Client
 from collectors.connection import Limits, Timeouts
 from collectors.drivers import Driver, Reading, build_sample, driver_for
@@ -127,10 +129,18 @@ async def _read(  # noqa: PLR0917
         if not any(name in replies for name in driver.required):
             return DeviceReading(_from_failures(host, port, identity, failures), identity)
         spec = lookup(identity.model, identity.make)
-        reading = driver.parse(identity, replies, spec)
-        if known is not None and _contradicts(known, reading):
-            return None
-        sample = build_sample(host, port, identity, reading, spec)
+        try:
+            reading = driver.parse(identity, replies, spec)
+            if known is not None and _contradicts(known, reading):
+                return None
+            sample = build_sample(host, port, identity, reading, spec)
+        except ValidationError as exc:
+            # A value the wire conversions let through that the Sample contract refuses: this device's
+            # reading is an error sample naming the field, the poll of the others goes on.
+            message = _invalid_reading(exc)
+            return DeviceReading(
+                _failure(host, port, identity, State.ERROR, "invalid_reading", message), identity
+            )
         if web_task is not None and sample.serial is None:
             sample = _with_web_identity(sample, await _web_outcome(web_task, host, timeouts, started))
         return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
@@ -319,7 +329,7 @@ async def _web_outcome(
 
 def _with_web_identity(sample: Sample, outcome: SystemInfo | MinerError) -> Sample:
     if isinstance(outcome, MinerError):
-        error = DeviceError(code=f"web_{outcome.code}", message=str(outcome))
+        error = DeviceError(code=f"web_{outcome.code}", message=_message(outcome))
         return sample.model_copy(update={"errors": [*sample.errors, error]})
     return sample.model_copy(
         update={
@@ -339,10 +349,22 @@ def _from_failures(host: str, port: int, identity: Identity, failures: dict[str,
     return _sample_for(host, port, identity, state, errors)
 
 
+def _invalid_reading(exc: ValidationError) -> str:
+    fields = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+    return f"the replies hold values a sample cannot carry ({fields})"
+
+
+def _message(exc: MinerError) -> str:
+    """The error's text for a DeviceError: a NUL the device put in its message shows as `\\x00`."""
+    return str(exc).replace("\x00", "\\x00")
+
+
 def _device_error(exc: MinerError) -> DeviceError:
     if isinstance(exc, MinerAPIError):
-        return DeviceError(code=f"api_error:{exc.status_code}", message=str(exc))
-    return DeviceError(code=exc.code, message=str(exc))
+        return DeviceError(code=f"api_error:{exc.status_code}", message=_message(exc))
+    return DeviceError(code=exc.code, message=_message(exc))
 
 
 def _failure_from(host: str, port: int, identity: Identity | None, exc: MinerError) -> Sample:

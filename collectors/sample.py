@@ -6,6 +6,14 @@ power in watts, efficiency in J/TH, uptime in seconds. A field the device did no
 an outage is a `state` of `unreachable` or `error` with an entry in `errors`, never zeros.
 
 The JSON names are part of the wire contract (MQTT payloads, `--out` files, `db export-samples`).
+
+The contract also refuses what no store can hold, with a validation error naming the field, so a bad
+value is caught where it enters (a driver bug, a forged MQTT message, an edited file) and never reaches
+a database batch: integers outside the signed 64-bit range (SQLite INTEGER, PostgreSQL bigint; a port
+outside 1-65535), floats that are NaN or infinite, and strings holding a NUL character (PostgreSQL text
+and jsonb cannot store U+0000). Nothing is mapped or trimmed here: the drivers already turn a device's
+"nan", junk numbers and NUL-laden strings into None at the wire border (collectors.wire), so a value
+refused here is a bug or a forged payload, and saying so beats storing a quiet None.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 
 class State(StrEnum):
@@ -42,65 +50,82 @@ def utcnow() -> datetime:
 
 Timestamp = Annotated[datetime, PlainSerializer(format_ts, return_type=str, when_used="json")]
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character (U+0000), which no store can hold")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string a database can store: no NUL character."""
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""An integer in the signed 64-bit range (SQLite INTEGER, PostgreSQL bigint)."""
+Port = Annotated[int, Field(ge=1, le=65535)]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float of the contract is finite (see the module docstring).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Board(_Strict):
     """One hashboard (chain)."""
 
-    index: int
+    index: Int64
     hashrate_ths: float | None = None
     temp_c: float | None = None
     chip_temp_c: float | None = None
-    chips: int | None = None
-    expected_chips: int | None = None
+    chips: Int64 | None = None
+    expected_chips: Int64 | None = None
 
 
 class Pool(_Strict):
     """One configured pool and its share counters."""
 
-    url: str
-    user: str | None = None
-    status: str | None = None
-    accepted: int | None = None
-    rejected: int | None = None
+    url: Text
+    user: Text | None = None
+    status: Text | None = None
+    accepted: Int64 | None = None
+    rejected: Int64 | None = None
     active: bool | None = None
 
 
 class DeviceError(_Strict):
     """An error the device reported, or the reason we could not read it."""
 
-    code: str
-    message: str
+    code: Text
+    message: Text
 
 
 class Sample(_Strict):
     """One normalized reading of one device at one instant."""
 
-    ip: str
-    port: int = 4028
+    ip: Text
+    port: Port = 4028
     ts: Timestamp = Field(default_factory=utcnow)
-    make: str | None = None
-    model: str | None = None
-    firmware_vendor: str | None = None
-    firmware_version: str | None = None
+    make: Text | None = None
+    model: Text | None = None
+    firmware_vendor: Text | None = None
+    firmware_version: Text | None = None
     state: State
     hashrate_ths: float | None = None
     expected_hashrate_ths: float | None = None
     boards: list[Board] = Field(default_factory=list)
     temp_max_c: float | None = None
     temp_avg_c: float | None = None
-    fans_rpm: list[int] = Field(default_factory=list)
+    fans_rpm: list[Int64] = Field(default_factory=list)
     power_w: float | None = None
     efficiency_jth: float | None = None
     pools: list[Pool] = Field(default_factory=list)
-    uptime_s: int | None = None
+    uptime_s: Int64 | None = None
     errors: list[DeviceError] = Field(default_factory=list)
-    serial: str | None = None
-    mac: str | None = None
-    hostname: str | None = None
+    serial: Text | None = None
+    mac: Text | None = None
+    hostname: Text | None = None
 
     def to_json(self) -> str:
         """The sample as one line of JSON, with the wire names."""

@@ -1,7 +1,8 @@
 """Loose wire values -> typed values, once, at the border: sentinels and junk become None.
 
 Firmware sends numbers as numbers or strings (`"GHS 5s":"54997.01"`), dash strings (`"73-45-64-65"`),
-sentinels for "no sensor" (`-273`, `0-0-0-0`, `""`), and the strings "nan"/"inf". Drivers read every
+sentinels for "no sensor" (`-273`, `0-0-0-0`, `""`), the strings "nan"/"inf", counters past any
+64-bit register, and (from a JSON `\\u0000` escape) strings holding NUL characters. Drivers read every
 field through these functions, so a missing or nonsense field is None and never 0, and no driver indexes
 raw dictionaries more than one level deep.
 """
@@ -16,6 +17,9 @@ from collectors.framing import Reply
 
 SENTINEL_TEMPS = frozenset({-273.0, -273.15, -1.0, -83.0, 255.0})
 """Temperatures that mean "no sensor" (Avalon -273, S9 -83 on a faulty sensor, unset 255)."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
 def to_float(value: object) -> float | None:
@@ -38,16 +42,30 @@ def to_float(value: object) -> float | None:
 
 
 def to_int(value: object) -> int | None:
-    """An int from a number or numeric string (floats are rounded); None when not a number."""
-    number = to_float(value)
-    return None if number is None else round(number)
+    """An int from a number or numeric string (floats are rounded); None when not a number.
+
+    None too outside the signed 64-bit range: no device counter is that large ("1e30" is junk), and no
+    store could hold it.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        number: int = value  # exact: a float would round counters past 2**53
+    else:
+        as_float = to_float(value)
+        if as_float is None:
+            return None
+        number = round(as_float)
+    return number if INT64_MIN <= number <= INT64_MAX else None
 
 
 def to_str(value: object) -> str | None:
-    """A stripped string, None for empty or non-strings; numbers become their text."""
+    """A stripped string, None for empty or non-strings; numbers become their text.
+
+    None for a string holding a NUL character: C firmware cannot mean one inside a value, only a
+    broken or hostile reply sends `\\u0000`, and no store could hold it.
+    """
     if isinstance(value, str):
         text = value.strip()
-        return text or None
+        return text if text and "\x00" not in text else None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None

@@ -8,6 +8,7 @@ what is the same for every dialect: temperature summaries, efficiency (J/TH = W 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -112,6 +113,8 @@ def build_sample(
     efficiency = None
     if reading.power_w is not None and hashrate:
         efficiency = round(reading.power_w / hashrate, 3)
+        if not math.isfinite(efficiency):  # a vanishing hashrate overflows the division
+            efficiency = None
 
     if reading.sleeping:
         state = State.SLEEPING

@@ -1,0 +1,61 @@
+"""A device reply with values no store can hold (NUL in a string, a counter past 64 bits) still reads.
+
+The wire conversions turn such values into None, so the Sample contract (which refuses them) never sees
+them and the rest of the device's reading is kept. Served over a real socket from a real capture with
+only the named fields altered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from capture_server import CaptureServer, load_sets
+
+from collectors.connection import Timeouts
+from collectors.reader import read_device
+from collectors.sample import Sample, State
+from collectors.wire import to_int, to_str
+
+TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**70, "1e30", 1e300, "18446744073709551616"])
+def test_counter_past_64_bits_is_none(value: object) -> None:
+    assert to_int(value) is None
+
+
+def test_counter_at_64_bit_limit_is_exact() -> None:
+    assert to_int(2**63 - 1) == 2**63 - 1
+    assert to_int("2848") == 2848
+
+
+@pytest.mark.parametrize("value", ["stratum+tcp://pool\x00.example:3333", "\x00", "S19\x00\x00"])
+def test_string_holding_nul_is_none(value: str) -> None:
+    assert to_str(value) is None
+
+
+async def test_reply_with_nul_strings_and_huge_counters_keeps_the_rest_of_the_reading(
+    captures_dir: Path,
+) -> None:
+    capture = load_sets(captures_dir)["antminer/s19-really-cold"]
+    pools = json.loads(capture.replies["pools"])
+    first = pools["POOLS"][0]
+    url = first["URL"]
+    first["User"] = "x.001\u0000"
+    first["Accepted"] = 2**70
+    first["Rejected"] = "1e30"
+    pools["POOLS"][1]["URL"] = "stratum+tcp://second.example:3333\u0000evil"
+    capture.replies["pools"] = json.dumps(pools, ensure_ascii=False).encode()
+    server = CaptureServer(capture)
+    port = await server.start()
+    try:
+        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
+    finally:
+        await server.close()
+    assert sample.state is State.MINING
+    assert sample.hashrate_ths == pytest.approx(110.78679, rel=1e-6)  # as test_captures_read has it
+    assert [pool.url for pool in sample.pools] == [url]  # the NUL-laden URL is no pool we can name
+    assert (sample.pools[0].user, sample.pools[0].accepted, sample.pools[0].rejected) == (None, None, None)
+    assert Sample.from_json(sample.to_json()) == sample
