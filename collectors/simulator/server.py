@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 RPC_PORT, WEB_PORT, V3_PORT = 4028, 80, 4433
 FD_RESERVE = 1024  # descriptors kept free for accepted connections, logs, the client in tests
 MAX_REQUEST = 65_536
+WEB_KEEPALIVE_REQUESTS = 16  # like lighttpd's server.max-keep-alive-requests (its older default)
+WEB_KEEPALIVE_IDLE_S = 5.0  # lighttpd: server.max-keep-alive-idle
 OVERSIZED_BYTES = 8 * 1024 * 1024
 _PAD = b'{"STATS":0,"pad":"' + b"x" * 65_000 + b'"},'  # shared by every oversized reply
 
@@ -285,15 +287,37 @@ class FleetServer:
         await self._deliver(dev, reader, writer, payload)
 
     async def _web(self, dev: SimDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await asyncio.wait_for(_read_http_request(reader), self.timings.read_timeout_s)
-        if request is None:
-            return
-        try:
-            response = personality_for(dev).http(dev, request, time.time())
-        except PersonalityMissing:
-            _reset(writer)
-            return
-        await self._deliver(dev, reader, writer, _http_bytes(response, request.method == "HEAD"))
+        # The miners' lighttpd speaks HTTP/1.1 with keep-alive: the digest 401 and the authorized retry
+        # usually travel on one connection. A healthy device keeps the connection for up to
+        # WEB_KEEPALIVE_REQUESTS requests while the client does not ask to close and is not idle longer
+        # than the read timeout; a faulty one misbehaves on the first request as on 4028.
+        for served in range(1, WEB_KEEPALIVE_REQUESTS + 1):
+            timeout = self.timings.read_timeout_s if served == 1 else WEB_KEEPALIVE_IDLE_S
+            try:
+                request = await asyncio.wait_for(_read_http_request(reader), timeout)
+            except (TimeoutError, asyncio.IncompleteReadError):
+                if served == 1:
+                    raise
+                return  # the client went away or idled out between requests
+            if request is None:
+                return
+            try:
+                response = personality_for(dev).http(dev, request, time.time())
+            except PersonalityMissing:
+                _reset(writer)
+                return
+            keep = (
+                dev.fault is None
+                and served < WEB_KEEPALIVE_REQUESTS
+                and request.headers.get("connection", "").lower() != "close"
+                and request.version == "HTTP/1.1"
+            )
+            payload = _http_bytes(response, request.method == "HEAD", keep_alive=keep)
+            if not keep:
+                await self._deliver(dev, reader, writer, payload)
+                return
+            writer.write(payload)
+            await writer.drain()
 
     async def _v3(self, dev: SimDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         header = await asyncio.wait_for(reader.readexactly(4), self.timings.read_timeout_s)
@@ -406,18 +430,21 @@ async def _read_http_request(reader: asyncio.StreamReader) -> HttpRequest | None
     length = int(headers.get("content-length", "0") or "0")
     body = await reader.readexactly(min(length, MAX_REQUEST)) if length > 0 else b""
     path, _, query = parts[1].partition("?")
-    return HttpRequest(method=parts[0].upper(), path=path, query=query, headers=headers, body=body)
+    version = parts[2] if len(parts) > 2 else "HTTP/1.0"
+    return HttpRequest(
+        method=parts[0].upper(), path=path, query=query, headers=headers, body=body, version=version
+    )
 
 
 _REASONS = {200: "OK", 307: "Temporary Redirect", 401: "Unauthorized", 404: "Not Found"}
 
 
-def _http_bytes(response: HttpResponse, head_only: bool) -> bytes:
+def _http_bytes(response: HttpResponse, head_only: bool, *, keep_alive: bool = False) -> bytes:
     lines = [f"HTTP/1.1 {response.status} {response.reason or _REASONS.get(response.status, '')}"]
     names = {name.lower() for name, _ in response.headers}
     lines.extend(f"{name}: {value}" for name, value in response.headers)
     if "content-length" not in names:
         lines.append(f"Content-Length: {len(response.body)}")
-    lines.append("Connection: close")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     return head if head_only else head + response.body

@@ -84,6 +84,7 @@ class HttpRequest:
     query: str
     headers: dict[str, str]  # lower-cased names
     body: bytes = b""
+    version: str = "HTTP/1.1"
 
 
 @dataclass
