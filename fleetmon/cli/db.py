@@ -1,8 +1,9 @@
-"""`fleetmon db ...`: schema upgrades, export of stored samples, rollups and retention."""
+"""`fleetmon db ...`: schema upgrades, export of stored samples, dead letters, rollups and retention."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from collectors.sample import utcnow
 from fleetmon.storage.engine import make_engine, resolve_url, upgrade
 from fleetmon.storage.errors import StorageError
 from fleetmon.storage.export import iter_samples
+from fleetmon.storage.rejected import StoredRejection, iter_rejections
 from fleetmon.storage.retention import enforce_retention
 from fleetmon.storage.rollups import run_rollups
 
@@ -36,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_db_option(p)
     p.add_argument("--site", help="only this site's samples")
     p.set_defaults(handler=run_export)
+
+    p = sub.add_parser(
+        "rejected", help="list the samples and payloads the database refused (dead letters), newest first"
+    )
+    _add_db_option(p)
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100; 0: all)")
+    p.set_defaults(handler=run_rejected)
 
     p = sub.add_parser("rollup", help="recompute the hourly and daily rollups of the recent past")
     _add_db_option(p)
@@ -71,6 +80,34 @@ def run_export(args: argparse.Namespace) -> int:
     for sample in iter_samples(engine, site=args.site):
         out.write(sample.to_json())
         out.write("\n")
+    out.flush()
+    return 0
+
+
+def _rejection_json(item: StoredRejection) -> str:
+    # The payload as text when it is UTF-8 (a NUL shows as \u0000 in the JSON); else its bytes escaped.
+    payload = item.payload.decode("utf-8", "backslashreplace")
+    record = {
+        "id": item.id,
+        "received_at": item.received_at.isoformat(),
+        "source": item.source,
+        "site": item.site,
+        "error": item.error,
+        "payload": payload,
+    }
+    return json.dumps(record, ensure_ascii=False)
+
+
+def run_rejected(args: argparse.Namespace) -> int:
+    """Print the dead letters as JSON lines: when, from where, why, and the payload as it arrived."""
+    engine = make_engine(args.db)
+    out = sys.stdout
+    try:
+        for item in iter_rejections(engine, limit=args.limit or None):
+            out.write(_rejection_json(item))
+            out.write("\n")
+    except StorageError as exc:
+        return _fail(str(exc))
     out.flush()
     return 0
 

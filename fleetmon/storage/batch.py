@@ -2,8 +2,9 @@
 
 Producers `submit()` samples and get a future that resolves once the batch holding them committed
 (or fails with the storage error), so the MQTT ingester can acknowledge only after commit and the
-collector can spool what the database refused. The database work runs in one worker thread, so no
-event loop (and no request path) ever waits on a commit.
+collector can spool what an unavailable database did not take. A sample whose values the database
+refuses is no failure here: the store keeps it in rejected_samples and its future resolves.
+The database work runs in one worker thread, so no event loop (and no request path) ever waits on a commit.
 
 With `retry=True` (the ingester) a failed batch is retried with backoff until it commits and the queue
 fills up meanwhile, which stops intake (backpressure) instead of dropping samples. With `retry=False`
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Sequence
 
 from fleetmon.storage.errors import StorageError
-from fleetmon.storage.writer import SampleStore, SiteSample, WriteResult
+from fleetmon.storage.writer import SampleStore, WriteItem, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,13 @@ class BatchWriter:
         self.flush_interval = flush_interval
         self.retry = retry
         self.retry_max_delay = retry_max_delay
-        self._queue: asyncio.Queue[tuple[SiteSample, asyncio.Future[None]]] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[tuple[WriteItem, asyncio.Future[None]]] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self.written = 0
         self.duplicates = 0
+        self.rejected = 0
         self.batches = 0
 
     async def __aenter__(self) -> BatchWriter:
@@ -61,14 +63,17 @@ class BatchWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="fleetmon-batch-writer")
 
-    async def submit(self, item: SiteSample) -> asyncio.Future[None]:
-        """Queue one sample (waits while the queue is full); the future resolves after its commit."""
+    async def submit(self, item: WriteItem) -> asyncio.Future[None]:
+        """Queue one item (waits while the queue is full); the future resolves once it is stored.
+
+        Stored means committed as a sample, or kept in rejected_samples when its values were refused.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._idle.clear()
         await self._queue.put((item, future))
         return future
 
-    async def write(self, items: Sequence[SiteSample]) -> None:
+    async def write(self, items: Sequence[WriteItem]) -> None:
         """Queue samples and wait until all of them committed; raises the storage error otherwise."""
         futures = [await self.submit(item) for item in items]
         results = await asyncio.gather(*futures, return_exceptions=True)
@@ -94,7 +99,7 @@ class BatchWriter:
             await self._task
         self._task = None
 
-    async def _collect(self) -> list[tuple[SiteSample, asyncio.Future[None]]]:
+    async def _collect(self) -> list[tuple[WriteItem, asyncio.Future[None]]]:
         batch = [await self._queue.get()]
         deadline = asyncio.get_running_loop().time() + self.flush_interval
         while len(batch) < self.max_batch:
@@ -127,6 +132,7 @@ class BatchWriter:
             else:
                 self.written += result.inserted
                 self.duplicates += result.duplicates
+                self.rejected += result.rejected
                 self.batches += 1
                 for _, future in batch:
                     if not future.done():
@@ -135,7 +141,7 @@ class BatchWriter:
                 if self._queue.empty():
                     self._idle.set()
 
-    async def _write(self, items: list[SiteSample]) -> WriteResult:
+    async def _write(self, items: list[WriteItem]) -> WriteResult:
         delay = 0.5
         failing = False
         while True:

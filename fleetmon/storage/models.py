@@ -20,7 +20,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Date, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -217,3 +228,23 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = _ts_column()
     last_used_at: datetime | None = _ts_column(nullable=True)
     revoked_at: datetime | None = _ts_column(nullable=True)
+
+
+class RejectedSample(SQLModel, table=True):
+    """A dead letter: a sample or payload that could not be stored, kept raw so nothing is lost.
+
+    Written by the sample writer (fleetmon.storage.rejected) for samples the database refused and
+    payloads that are not samples at all; listed by `fleetmon db rejected`. The payload is bytes (BLOB /
+    bytea) because it must hold exactly what arrived, NUL characters and invalid UTF-8 included, which
+    no text column can; the text columns are unbounded so a dead letter is never refused for its length.
+    """
+
+    __tablename__ = "rejected_samples"
+    __table_args__ = (Index("ix_rejected_samples_received_at", "received_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _ts_column()
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    site: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -32,7 +32,8 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from sqlalchemy import Connection
 
-from fleetmon.storage.errors import StorageUnavailableError
+from fleetmon.storage.errors import StorageDataError, StorageUnavailableError
+from fleetmon.storage.rejected import is_data_error
 
 STAGE = "fleetmon_stage_samples"
 
@@ -95,8 +96,8 @@ def copy_insert(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
 
     The samples already stored are skipped (not counted). The caller commits. `rows` may be a
     generator: psycopg sends the COPY data in 32 KiB pieces as it goes, so building the next rows in
-    Python overlaps the server parsing the previous ones. Driver errors become StorageUnavailableError
-    here, the one place this module talks to psycopg directly.
+    Python overlaps the server parsing the previous ones. Driver errors become StorageDataError (the
+    values were refused) or StorageUnavailableError here, the one place this module talks to psycopg.
     """
     proxied = conn.connection  # `info` lives exactly as long as the DBAPI connection under it
     driver: Any = proxied.driver_connection
@@ -120,6 +121,8 @@ def copy_insert(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     except BaseException as exc:
         # The rollback that follows may undo the CREATE too: create it again next time (IF NOT EXISTS).
         proxied.info.pop(_MARK, None)
+        if is_data_error(exc):
+            raise StorageDataError(f"COPY refused a value among {len(sent)} samples: {exc}") from exc
         if isinstance(exc, psycopg.Error):
             raise StorageUnavailableError(f"COPY of {len(sent)} samples failed: {exc}") from exc
         raise

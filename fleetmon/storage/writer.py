@@ -9,6 +9,15 @@ fleetmon.storage.batch runs it there). Per batch it
 3. inserts the samples with `ON CONFLICT (device_id, ts) DO NOTHING`, so a redelivered or replayed
    sample is absorbed instead of duplicated or failing the batch. SQLite: executemany of prebuilt
    tuples. PostgreSQL: binary COPY into a staging table and one INSERT ... SELECT (fleetmon.storage.pgcopy).
+
+A batch the database refuses for its values (StorageDataError: a NUL in a string, an integer past 64
+bits, anything `rejected.is_data_error` names) is split in halves, each written in its own transaction,
+down to the single samples at fault; those go to `rejected_samples` with the error, logged once each,
+and the batch counts as written. Only then does `write` return, so the ingester acknowledges the bad
+messages once they are kept, and the good ones are not held back by them. Costs nothing while batches
+are clean: the split runs only after a data error. An outage (StorageUnavailableError) is raised as
+before, for the caller to retry or spool; samples already committed by the split are then absorbed by
+the (device, ts) key on the retry.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -45,9 +55,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from collectors.sample import Board, DeviceError, Pool, Sample, format_ts, utcnow
-from fleetmon.storage.errors import StorageUnavailableError
+from fleetmon.storage.errors import StorageDataError, StorageError, StorageUnavailableError
 from fleetmon.storage.models import Device, SampleRow, Site, manufacturer_for
 from fleetmon.storage.pgcopy import STAGE_COLUMNS, copy_insert
+from fleetmon.storage.rejected import Rejection, insert_rejections, is_data_error
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +80,20 @@ class SiteSample:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What one batch did: rows inserted, and samples already stored (duplicates absorbed)."""
+    """What one batch did: rows inserted, items dead-lettered, and samples already stored (duplicates)."""
 
     received: int
     inserted: int
+    rejected: int = 0
 
     @property
     def duplicates(self) -> int:
         """Samples of the batch that were already stored."""
-        return self.received - self.inserted
+        return self.received - self.inserted - self.rejected
+
+
+WriteItem = SiteSample | Rejection
+"""What a batch holds: samples to store, and payloads already known to be bad (kept as dead letters)."""
 
 
 DeviceKey = tuple[int, str, int]
@@ -247,10 +263,60 @@ class SampleStore:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def write(self, batch: Sequence[SiteSample]) -> WriteResult:
-        """Store a batch in one transaction; raises StorageUnavailableError when the database fails."""
+    def write(self, batch: Sequence[WriteItem]) -> WriteResult:
+        """Store a batch (one transaction while its values are good); keep what is refused as dead letters.
+
+        Raises StorageUnavailableError when the database fails for any reason but the batch's values.
+        """
         if not batch:
             return WriteResult(0, 0)
+        samples = [item for item in batch if isinstance(item, SiteSample)]
+        dead = [item for item in batch if isinstance(item, Rejection)]
+        inserted = 0
+        if samples:
+            try:
+                inserted = self._write_samples(samples)
+            except StorageDataError as exc:
+                log.warning(
+                    "database refused a batch of %d samples (%s); isolating the bad ones", len(samples), exc
+                )
+                inserted, refused = self._isolate(samples)
+                dead.extend(refused)
+        if dead:
+            self._keep_rejections(dead)
+        return WriteResult(received=len(batch), inserted=inserted, rejected=len(dead))
+
+    def _isolate(self, samples: Sequence[SiteSample]) -> tuple[int, list[Rejection]]:
+        """Write the halves apart, recursively: (inserted, rejections of the samples at fault)."""
+        middle = len(samples) // 2
+        inserted = 0
+        refused: list[Rejection] = []
+        for half in (samples[:middle], samples[middle:]):
+            try:
+                inserted += self._write_samples(half)
+            except StorageDataError as exc:
+                if len(half) == 1:
+                    refused.append(_rejection(half[0], exc))
+                else:
+                    more, bad = self._isolate(half)
+                    inserted += more
+                    refused.extend(bad)
+        return inserted, refused
+
+    def _keep_rejections(self, rejections: Sequence[Rejection]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                insert_rejections(conn, rejections)
+        except (OperationalError, DBAPIError) as exc:
+            message = f"keeping {len(rejections)} rejected samples failed: {exc}"
+            raise StorageUnavailableError(message) from exc
+        for item in rejections:
+            log.error(
+                "rejected %s (site %s): %s; kept in rejected_samples", item.source, item.site, item.error
+            )
+
+    def _write_samples(self, batch: Sequence[SiteSample]) -> int:
+        """Store samples in one transaction; rows inserted. StorageDataError when their values are refused."""
         self._staged.clear()
         try:
             with self.engine.begin() as conn:
@@ -261,11 +327,15 @@ class SampleStore:
             self._sites.clear()
             self._devices.clear()
             self._written.clear()
+            if isinstance(exc, StorageError):
+                raise
+            if is_data_error(exc):
+                raise StorageDataError(f"the values of {len(batch)} samples were refused: {exc}") from exc
             if isinstance(exc, OperationalError | DBAPIError):
                 raise StorageUnavailableError(f"writing {len(batch)} samples failed: {exc}") from exc
             raise
         self._written.update(self._staged)
-        return WriteResult(received=len(batch), inserted=inserted)
+        return inserted
 
     def _prepare(self, conn: Connection, batch: Sequence[SiteSample]) -> list[int]:
         """Sites and devices written (in `conn`); returns each sample's device id."""
@@ -342,6 +412,18 @@ class SampleStore:
             )
             for device_id, site_id, ip, port in conn.execute(query):
                 self._devices[(site_id, ip, port)] = device_id
+
+
+def _rejection(item: SiteSample, exc: StorageDataError) -> Rejection:
+    """The dead letter of one sample the database refused: its JSON (or repr, if even that fails)."""
+    sample = item.sample
+    try:
+        payload = sample.to_json().encode()
+    except (ValueError, PydanticSerializationError):
+        payload = repr(sample).encode()
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    error = f"database refused sample of {sample.ip}:{sample.port} at {sample.ts}: {cause}"
+    return Rejection(source="writer", payload=payload, error=error, site=item.site)
 
 
 def _sqlite_ts(ts: datetime) -> str:
