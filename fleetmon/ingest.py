@@ -11,8 +11,10 @@ Delivery guarantees, step by step:
   because batches commit in arrival order.
 - While the database is down the batch is retried; the bounded queue then stops intake and the broker
   holds the rest.
-- A payload that is not a valid sample is logged with its topic and acknowledged (dropped): it would
-  fail on every redelivery.
+- A payload that is not a valid sample would fail on every redelivery: it goes through the batch writer
+  as a dead letter (raw bytes, topic, validation error) into rejected_samples, and is acknowledged once
+  that committed, in arrival order like the rest. A valid sample the database still refuses is kept
+  there the same way by the writer (fleetmon.storage.rejected); neither stops the messages behind it.
 
 aiomqtt 2.5 has no manual-ack option yet (empicano/aiomqtt#345); paho-mqtt, underneath, has
 `manual_ack_set` and `ack`, used here through aiomqtt's client object, in `_ManualAcks` only.
@@ -34,6 +36,7 @@ from pydantic import ValidationError
 from collectors.sample import Sample
 from fleetmon.sinks.topics import BrokerUrl, shared_sample_subscription, site_of
 from fleetmon.storage.batch import BatchWriter
+from fleetmon.storage.rejected import Rejection
 from fleetmon.storage.writer import SampleStore, SiteSample
 
 log = logging.getLogger(__name__)
@@ -165,28 +168,28 @@ class Ingester:
         async for message in client.messages:
             self.stats.received += 1
             item = self._parse(message)
-            if item is None:
+            if isinstance(item, Rejection):
                 self.stats.rejected += 1
-                acks.ack(message.mid, message.qos)
-                continue
             future = await self.writer.submit(item)
             future.add_done_callback(self._acker(acks, message.mid, message.qos))
 
     def _acker(self, acks: _ManualAcks, mid: int, qos: int) -> _AckOnCommit:
         return _AckOnCommit(self, acks, mid, qos)
 
-    def _parse(self, message: aiomqtt.Message) -> SiteSample | None:
+    def _parse(self, message: aiomqtt.Message) -> SiteSample | Rejection:
+        """The message's sample, or its dead letter (logged by the writer once it is kept)."""
         topic = message.topic.value
-        payload = message.payload  # received payloads are always bytes
+        payload = message.payload
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()  # received: always bytes
+        site: str | None = None
         try:
             site = site_of(topic)
-            sample = Sample.from_json(payload)
+            sample = Sample.from_json(raw)
         except (ValueError, ValidationError) as exc:
-            log.error("rejected message on %s: %s; payload starts %.120r", topic, exc, payload)
-            return None
+            return Rejection(source=topic, payload=raw, error=f"not a valid sample: {exc}", site=site)
         if sample.ts.tzinfo is None:
-            log.error("rejected message on %s: timestamp %s has no timezone", topic, sample.ts)
-            return None
+            error = f"not a valid sample: timestamp {sample.ts} has no timezone"
+            return Rejection(source=topic, payload=raw, error=error, site=site)
         return SiteSample(site, sample)
 
 
