@@ -436,6 +436,17 @@ class StockAntminer:
             "type": dev.spec.wire_type,
         }
 
+    def _web_rates(self, dev: SimDevice, now: float) -> Json:
+        """The uptime and hashrate figures (GH/s) stats.cgi and summary.cgi both open with."""
+        return {
+            "elapsed": dev.uptime_s(now),
+            "rate_5s": round(dev.hashrate_ths * 1000.0, 2) if dev.mining else 0.0,
+            "rate_30m": average_ghs(dev),
+            "rate_avg": average_ghs(dev),
+            "rate_ideal": dev.spec.nominal_ths * 1000.0,
+            "rate_unit": "GH",
+        }
+
     def web_stats(self, dev: SimDevice, now: float) -> Json:
         """stats.cgi: per-chain figures, hashrates in GH/s."""
         chains: list[Json] = []
@@ -461,12 +472,7 @@ class StockAntminer:
                 }
             )
         body: Json = {
-            "elapsed": dev.uptime_s(now),
-            "rate_5s": round(dev.hashrate_ths * 1000.0, 2) if dev.mining else 0.0,
-            "rate_30m": average_ghs(dev),
-            "rate_avg": average_ghs(dev),
-            "rate_ideal": dev.spec.nominal_ths * 1000.0,
-            "rate_unit": "GH",
+            **self._web_rates(dev, now),
             "chain_num": sum(1 for b in dev.boards if b.alive),
             "fan_num": len(dev.fans_rpm),
             "fan": [int(r // 60 * 60) for r in dev.fans_rpm],
@@ -488,12 +494,7 @@ class StockAntminer:
         ]
         status = [{"type": t, "status": s, "code": 0, "msg": m if s != "s" else ""} for t, s, m in checks]
         body: Json = {
-            "elapsed": dev.uptime_s(now),
-            "rate_5s": round(dev.hashrate_ths * 1000.0, 2) if dev.mining else 0.0,
-            "rate_30m": average_ghs(dev),
-            "rate_avg": average_ghs(dev),
-            "rate_ideal": dev.spec.nominal_ths * 1000.0,
-            "rate_unit": "GH",
+            **self._web_rates(dev, now),
             "hw_all": sum(b.hw_errors for b in dev.boards),
             "bestshare": 0,
             "status": status,

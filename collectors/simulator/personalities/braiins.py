@@ -11,12 +11,12 @@ a client asking for it finds the port closed, as on a box with gRPC disabled.
 
 from __future__ import annotations
 
-from collectors.simulator.device import SimDevice, SimState
+from collectors.simulator.device import BoardState, SimDevice, SimState
 from collectors.simulator.personalities import cgminer_reply as cg
 from collectors.simulator.personalities.antminer import Handler, StockAntminer
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse
-from collectors.simulator.personalities.http_reply import html_response, not_found
-from collectors.simulator.personalities.template_store import first, template
+from collectors.simulator.personalities.http_reply import landing_page
+from collectors.simulator.personalities.template_store import fill, first, stamp, template
 
 Json = cg.Json
 
@@ -45,16 +45,11 @@ class BraiinsOS(StockAntminer):
         """STATUS Description: "BOSer boser-buildroot 0.1.0-75912fc7"."""
         return f"BOSer boser-buildroot {dev.firmware_version}"
 
-    def _envelope(self, dev: SimDevice, reply: Json, msg: str, now: float) -> Json:
-        status = first(reply, "STATUS")
-        status.update({"When": int(now), "Description": self.describe(dev), "Msg": msg})
-        return reply
-
     def version(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`version`: `{"API":"3.7","BOSer":"boser-buildroot <ver>"}`."""
         reply = template("braiins-os/boser-buildroot_version.json")
         first(reply, "VERSION")["BOSer"] = f"boser-buildroot {dev.firmware_version}"
-        return self._envelope(dev, reply, "BOSer versions", now)
+        return stamp(reply, self.describe(dev), now, "BOSer versions")
 
     def summary(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`summary` in MH/s."""
@@ -93,87 +88,72 @@ class BraiinsOS(StockAntminer):
                 "Work Utility": avg / 1e6 * 13.9,
             }
         )
-        return self._envelope(dev, reply, "Summary", now)
+        return stamp(reply, self.describe(dev), now, "Summary")
 
     def pools(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`pools`: BOSminer+'s pool objects, one per configured pool."""
         reply = template("braiins-os/s9-bosplus_pools.json")
-        shape = first(reply, "POOLS")
-        items: list[Json] = []
-        for i, pool in enumerate(dev.pools):
-            item = dict(shape)
-            active = pool.active and pool.alive
-            item.update(
-                {
-                    "Accepted": pool.accepted,
-                    "Rejected": pool.rejected,
-                    "Best Share": int(pool.difficulty) if pool.accepted else 0,
-                    "Difficulty Accepted": float(pool.accepted * pool.difficulty),
-                    "Difficulty Rejected": float(pool.rejected * pool.difficulty),
-                    "Diff1 Shares": pool.accepted * int(pool.difficulty),
-                    "Getworks": dev.uptime_s(now) // 30 + 1 if active else 0,
-                    "Last Share Difficulty": float(pool.difficulty) if active else 0.0,
-                    "Last Share Time": int(now) - 3 if active and pool.accepted else 0,
-                    "POOL": i,
-                    "Priority": pool.priority,
-                    "Status": "Alive" if pool.alive else "Dead",
-                    "Stratum Active": active,
-                    "Stratum Difficulty": float(pool.difficulty) if active else 0.0,
-                    "Stratum URL": pool.url.split("://", 1)[-1],
-                    "URL": pool.url,
-                    "User": pool.user,
-                    "Work Difficulty": float(pool.difficulty) if active else 0.0,
-                    "Works": dev.uptime_s(now) * 4650 if active else 0,
-                    "Pool Rejected%": 100.0 * pool.rejected / max(pool.accepted + pool.rejected, 1),
-                }
-            )
-            items.append(item)
-        reply["POOLS"] = items
-        return self._envelope(dev, reply, f"{len(items)} Pool(s)", now)
+        count = fill(reply, "POOLS", (self._pool(dev, i, now) for i in range(len(dev.pools))))
+        return stamp(reply, self.describe(dev), now, f"{count} Pool(s)")
+
+    def _pool(self, dev: SimDevice, index: int, now: float) -> Json:
+        pool = dev.pools[index]
+        active = pool.active and pool.alive
+        return {
+            "Accepted": pool.accepted,
+            "Rejected": pool.rejected,
+            "Best Share": int(pool.difficulty) if pool.accepted else 0,
+            "Difficulty Accepted": float(pool.accepted * pool.difficulty),
+            "Difficulty Rejected": float(pool.rejected * pool.difficulty),
+            "Diff1 Shares": pool.accepted * int(pool.difficulty),
+            "Getworks": dev.uptime_s(now) // 30 + 1 if active else 0,
+            "Last Share Difficulty": float(pool.difficulty) if active else 0.0,
+            "Last Share Time": int(now) - 3 if active and pool.accepted else 0,
+            "POOL": index,
+            "Priority": pool.priority,
+            "Status": "Alive" if pool.alive else "Dead",
+            "Stratum Active": active,
+            "Stratum Difficulty": float(pool.difficulty) if active else 0.0,
+            "Stratum URL": pool.url.split("://", 1)[-1],
+            "URL": pool.url,
+            "User": pool.user,
+            "Work Difficulty": float(pool.difficulty) if active else 0.0,
+            "Works": dev.uptime_s(now) * 4650 if active else 0,
+            "Pool Rejected%": 100.0 * pool.rejected / max(pool.accepted + pool.rejected, 1),
+        }
 
     def devs(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`devs`: one ASC per hashboard with `Nominal MHS`."""
         reply = template("braiins-os/s9-bosplus_devs.json")
-        shape = first(reply, "DEVS")
-        items: list[Json] = []
-        for b in dev.boards:
-            item = dict(shape)
-            mhs = b.hashrate_ths * 1e6
-            item.update(
-                {
-                    "ASC": b.index,
-                    "ID": b.index,
-                    "Device Elapsed": dev.uptime_s(now),
-                    "Hardware Errors": b.hw_errors,
-                    "MHS 15m": mhs,
-                    "MHS 1m": mhs,
-                    "MHS 5m": mhs,
-                    "MHS 5s": mhs,
-                    "MHS av": mhs,
-                    "Nominal MHS": dev.spec.nominal_ths * 1e6 * b.share,
-                    "Status": "Alive" if b.alive else "Dead",
-                    "Enabled": "Y" if b.alive else "N",
-                    "Temperature": float(round(b.temp_pcb_c)),
-                    "Total MH": mhs * dev.uptime_s(now),
-                    "Last Share Time": int(now),
-                    "Last Valid Work": int(now),
-                }
-            )
-            items.append(item)
-        reply["DEVS"] = items
-        return self._envelope(dev, reply, f"{len(items)} ASC(s)", now)
+        count = fill(reply, "DEVS", (self._asc(dev, b, now) for b in dev.boards))
+        return stamp(reply, self.describe(dev), now, f"{count} ASC(s)")
+
+    def _asc(self, dev: SimDevice, b: BoardState, now: float) -> Json:
+        mhs = b.hashrate_ths * 1e6
+        return {
+            "ASC": b.index,
+            "ID": b.index,
+            "Device Elapsed": dev.uptime_s(now),
+            "Hardware Errors": b.hw_errors,
+            "MHS 15m": mhs,
+            "MHS 1m": mhs,
+            "MHS 5m": mhs,
+            "MHS 5s": mhs,
+            "MHS av": mhs,
+            "Nominal MHS": dev.spec.nominal_ths * 1e6 * b.share,
+            "Status": "Alive" if b.alive else "Dead",
+            "Enabled": "Y" if b.alive else "N",
+            "Temperature": float(round(b.temp_pcb_c)),
+            "Total MH": mhs * dev.uptime_s(now),
+            "Last Share Time": int(now),
+            "Last Valid Work": int(now),
+        }
 
     def devdetails(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`devdetails`: the model lives here on Braiins OS."""
         items: list[Json] = [
             {
-                "DEVDETAILS": b.index,
-                "Name": "",
-                "ID": b.index,
-                "Driver": "bitmain",
-                "Kernel": "",
-                "Model": f"Bitmain {dev.spec.wire_type}",
-                "Device Path": "",
+                **cg.devdetails_item(b.index, "bitmain", f"Bitmain {dev.spec.wire_type}"),
                 "Chips": b.chips,
                 "Frequency": 525.0,
                 "Voltage": 13.6,
@@ -189,7 +169,7 @@ class BraiinsOS(StockAntminer):
         reply["FANS"] = [
             {"FAN": i, "ID": i, "RPM": rpm, "Speed": speed} for i, rpm in enumerate(dev.fans_rpm)
         ]
-        return self._envelope(dev, reply, f"{len(dev.fans_rpm)} Fan(s)", now)
+        return stamp(reply, self.describe(dev), now, f"{len(dev.fans_rpm)} Fan(s)")
 
     def temps(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`temps`: board and chip temperature per board."""
@@ -203,7 +183,7 @@ class BraiinsOS(StockAntminer):
             }
             for b in dev.boards
         ]
-        return self._envelope(dev, reply, f"{len(dev.boards)} Temp(s)", now)
+        return stamp(reply, self.describe(dev), now, f"{len(dev.boards)} Temp(s)")
 
     def tunerstatus(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`tunerstatus`: power target and per-chain tuner state (no capture; names per protocols.md)."""
@@ -231,9 +211,8 @@ class BraiinsOS(StockAntminer):
 
     def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
         """The Braiins OS web UI's landing page (no login needed to load it)."""
-        if request.path in ("/", "/index.html"):
-            return html_response(
-                "<!doctype html><html><head><title>Braiins OS</title></head>"
-                f"<body><div id='root' data-hostname='{dev.hostname}'>Braiins OS</div></body></html>"
-            )
-        return not_found()
+        return landing_page(
+            request,
+            "<!doctype html><html><head><title>Braiins OS</title></head>"
+            f"<body><div id='root' data-hostname='{dev.hostname}'>Braiins OS</div></body></html>",
+        )

@@ -37,6 +37,19 @@ def envelope(section: str, items: list[Json], code: int, msg: str, description: 
     return {"STATUS": [status("S", code, msg, description, when)], section: items, "id": 1}
 
 
+def devdetails_item(index: int, driver: str, model: str) -> Json:
+    """One DEVDETAILS element with cgminer's standard fields (no name, kernel or device path)."""
+    return {
+        "DEVDETAILS": index,
+        "Name": "",
+        "ID": index,
+        "Driver": driver,
+        "Kernel": "",
+        "Model": model,
+        "Device Path": "",
+    }
+
+
 def error(code: int, msg: str, description: str, when: float) -> Json:
     """An error reply (`STATUS=E`)."""
     return {"STATUS": [status("E", code, msg, description, when)], "id": 1}

@@ -31,6 +31,13 @@ def not_found() -> HttpResponse:
     return html_response("<html><body><h1>404 Not Found</h1></body></html>", 404, "Not Found")
 
 
+def landing_page(request: HttpRequest, html: str) -> HttpResponse:
+    """A web UI that serves only its page shell: `html` at / and /index.html, 404 elsewhere."""
+    if request.path in ("/", "/index.html"):
+        return html_response(html)
+    return not_found()
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 

@@ -8,12 +8,12 @@ four-corner METADATA. Unlike stock, LUXminer accepts multi-commands and answers 
 
 from __future__ import annotations
 
-from collectors.simulator.device import SimDevice, SimState
+from collectors.simulator.device import BoardState, SimDevice, SimState
 from collectors.simulator.personalities import cgminer_reply as cg
 from collectors.simulator.personalities.antminer import Handler, StockAntminer, chip_string, miner_id
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse
-from collectors.simulator.personalities.http_reply import html_response, not_found
-from collectors.simulator.personalities.template_store import first, template
+from collectors.simulator.personalities.http_reply import landing_page
+from collectors.simulator.personalities.template_store import fill, first, stamp, template
 
 Json = cg.Json
 
@@ -30,13 +30,9 @@ class LuxOS(StockAntminer):
         return f"LUXminer {dev.firmware_version}"
 
     def handlers(self) -> dict[str, Handler]:
-        """Command name -> reply builder."""
+        """Command name -> reply builder: stock's commands, then LuxOS's own."""
         return {
-            "version": self.version,
-            "stats": self.stats,
-            "summary": self.summary,
-            "pools": self.pools,
-            "devs": self.devs,
+            **super().handlers(),
             "devdetails": self.devdetails,
             "config": self.config,
             "power": self.power,
@@ -48,14 +44,6 @@ class LuxOS(StockAntminer):
             "tempctrl": self.tempctrl,
         }
 
-    def _patch_status(self, dev: SimDevice, reply: Json, now: float, msg: str | None = None) -> Json:
-        status = first(reply, "STATUS")
-        status["When"] = int(now)
-        status["Description"] = self.describe(dev)
-        if msg is not None:
-            status["Msg"] = msg
-        return reply
-
     def _miner(self, dev: SimDevice) -> str:
         return dev.firmware_version.split("-", 1)[0]
 
@@ -65,7 +53,7 @@ class LuxOS(StockAntminer):
         first(reply, "VERSION").update(
             {"LUXminer": dev.firmware_version, "Miner": self._miner(dev), "Type": dev.spec.wire_type}
         )
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def stats(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`stats`: stock's chain table with LuxOS's float temps and freqs."""
@@ -98,7 +86,7 @@ class LuxOS(StockAntminer):
         body["total_acn"] = sum(1 for b in dev.boards if b.alive) + 1
         body["miner_id"] = miner_id(dev)[:12]
         body["miner_version"] = self._miner(dev)
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def summary(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`summary` in GH/s with LuxOS's extra windows."""
@@ -127,88 +115,68 @@ class LuxOS(StockAntminer):
                 "Total MH": avg * 1000.0 * dev.uptime_s(now),
             }
         )
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def pools(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`pools` with LuxOS's `Long Pool` typo and `GROUP`."""
         reply = template("luxos/s19kpro_pools.json")
-        shape = first(reply, "POOLS")
-        items: list[Json] = []
-        for i, pool in enumerate(dev.pools):
-            item = dict(shape)
-            active = pool.active and pool.alive
-            item.update(
-                {
-                    "POOL": i,
-                    "GROUP": 0,
-                    "URL": pool.url,
-                    "User": pool.user,
-                    "Status": "Alive" if pool.alive else "Dead",
-                    "Priority": pool.priority,
-                    "Accepted": pool.accepted,
-                    "Rejected": pool.rejected,
-                    "Stratum Active": active,
-                    "Stratum URL": pool.url.split("://", 1)[-1],
-                    "Difficulty Accepted": int(pool.accepted * pool.difficulty),
-                    "Diff": f"{pool.difficulty / 1024:.0f}K" if active else "0",
-                    "Stratum Difficulty": int(pool.difficulty) if active else 0,
-                    "Work Difficulty": int(pool.difficulty) if active else 0,
-                    "Last Share Time": "00:00:01" if active else "00:57:33",
-                }
-            )
-            items.append(item)
-        reply["POOLS"] = items
-        return self._patch_status(dev, reply, now, f"{len(items)} Pool(s)")
+        count = fill(reply, "POOLS", (self._pool(dev, i) for i in range(len(dev.pools))))
+        return stamp(reply, self.describe(dev), now, f"{count} Pool(s)")
+
+    def _pool(self, dev: SimDevice, index: int) -> Json:
+        pool = dev.pools[index]
+        active = pool.active and pool.alive
+        return {
+            "POOL": index,
+            "GROUP": 0,
+            "URL": pool.url,
+            "User": pool.user,
+            "Status": "Alive" if pool.alive else "Dead",
+            "Priority": pool.priority,
+            "Accepted": pool.accepted,
+            "Rejected": pool.rejected,
+            "Stratum Active": active,
+            "Stratum URL": pool.url.split("://", 1)[-1],
+            "Difficulty Accepted": int(pool.accepted * pool.difficulty),
+            "Diff": f"{pool.difficulty / 1024:.0f}K" if active else "0",
+            "Stratum Difficulty": int(pool.difficulty) if active else 0,
+            "Work Difficulty": int(pool.difficulty) if active else 0,
+            "Last Share Time": "00:00:01" if active else "00:57:33",
+        }
 
     def devs(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`devs`: one ASC per board, MH/s, with the board serial."""
         reply = template("luxos/s19kpro_devs.json")
-        shape = first(reply, "DEVS")
-        items: list[Json] = []
-        for b in dev.boards:
-            item = dict(shape)
-            mhs = b.hashrate_ths * 1e6
-            item.update(
-                {
-                    "ASC": b.index,
-                    "ID": b.index,
-                    "Connector": f"J{b.index + 7}",
-                    "Device Elapsed": dev.uptime_s(now),
-                    "MHS 5s": mhs,
-                    "MHS 1m": mhs,
-                    "MHS 5m": mhs,
-                    "MHS 15m": mhs,
-                    "MHS 30m": mhs,
-                    "MHS 60m": mhs,
-                    "MHS av": mhs,
-                    "Total MH": mhs,
-                    "Nominal MHS": dev.spec.nominal_ths * 1e6 * b.share,
-                    "Status": "Alive" if b.alive else "Dead",
-                    "Temperature": float(round(b.temp_pcb_c)),
-                    "SerialNumber": f"{dev.serial[:9]}{b.index}{dev.serial[-7:]}",
-                    "Last Share Time": int(now),
-                    "Last Valid Work": int(now),
-                    "IsUserShutdown": dev.state is SimState.SLEEPING,
-                }
-            )
-            items.append(item)
-        reply["DEVS"] = items
-        return self._patch_status(dev, reply, now, f"{len(items)} ASC(s)")
+        count = fill(reply, "DEVS", (self._asc(dev, b, now) for b in dev.boards))
+        return stamp(reply, self.describe(dev), now, f"{count} ASC(s)")
+
+    def _asc(self, dev: SimDevice, b: BoardState, now: float) -> Json:
+        mhs = b.hashrate_ths * 1e6
+        return {
+            "ASC": b.index,
+            "ID": b.index,
+            "Connector": f"J{b.index + 7}",
+            "Device Elapsed": dev.uptime_s(now),
+            "MHS 5s": mhs,
+            "MHS 1m": mhs,
+            "MHS 5m": mhs,
+            "MHS 15m": mhs,
+            "MHS 30m": mhs,
+            "MHS 60m": mhs,
+            "MHS av": mhs,
+            "Total MH": mhs,
+            "Nominal MHS": dev.spec.nominal_ths * 1e6 * b.share,
+            "Status": "Alive" if b.alive else "Dead",
+            "Temperature": float(round(b.temp_pcb_c)),
+            "SerialNumber": f"{dev.serial[:9]}{b.index}{dev.serial[-7:]}",
+            "Last Share Time": int(now),
+            "Last Valid Work": int(now),
+            "IsUserShutdown": dev.state is SimState.SLEEPING,
+        }
 
     def devdetails(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`devdetails` (no capture; cgminer's standard DEVDETAILS fields)."""
-        items: list[Json] = [
-            {
-                "DEVDETAILS": b.index,
-                "Name": "",
-                "ID": b.index,
-                "Driver": "luxminer",
-                "Kernel": "",
-                "Model": dev.spec.wire_type,
-                "Device Path": "",
-            }
-            for b in dev.boards
-        ]
+        items = [cg.devdetails_item(b.index, "luxminer", dev.spec.wire_type) for b in dev.boards]
         return cg.envelope("DEVDETAILS", items, cg.CODE_DEVDETAILS, "Device Details", self.describe(dev), now)
 
     def config(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
@@ -227,13 +195,13 @@ class LuxOS(StockAntminer):
                 "SystemStatus": "Sleeping" if dev.state is SimState.SLEEPING else "Normal",
             }
         )
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def power(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`power`: wall watts."""
         reply = template("luxos/s19kpro_power.json")
         first(reply, "POWER")["Watts"] = int(dev.power_w)
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def fans(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`fans`."""
@@ -242,7 +210,7 @@ class LuxOS(StockAntminer):
         reply["FANS"] = [
             {"FAN": f"FAN{i + 1}", "ID": i, "RPM": rpm, "Speed": speed} for i, rpm in enumerate(dev.fans_rpm)
         ]
-        return self._patch_status(dev, reply, now, f"{len(dev.fans_rpm)} Fan(s)")
+        return stamp(reply, self.describe(dev), now, f"{len(dev.fans_rpm)} Fan(s)")
 
     def temps(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`temps`: four corners per board."""
@@ -261,7 +229,7 @@ class LuxOS(StockAntminer):
                 }
             )
         reply["TEMPS"] = items
-        return self._patch_status(dev, reply, now, f"{len(items)} Temp(s)")
+        return stamp(reply, self.describe(dev), now, f"{len(items)} Temp(s)")
 
     def profiles(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`profiles`: the captured ladder, scaled to the model's nominal hashrate and power."""
@@ -276,14 +244,14 @@ class LuxOS(StockAntminer):
                     item["Hashrate"] = round(float(h) * scale_h, 1)
                 if isinstance(w, int):
                     item["Watts"] = int(w * scale_w)
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def events(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`events`: the captured event list while a board is down, else none."""
         reply = template("luxos/s19kpro_events.json")
         if dev.state is not SimState.DEAD_BOARD:
             reply["EVENTS"] = []
-        return self._patch_status(dev, reply, now)
+        return stamp(reply, self.describe(dev), now)
 
     def groups(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
         """`groups`: the pool groups (no capture; field names as pyasic reads them)."""
@@ -303,9 +271,8 @@ class LuxOS(StockAntminer):
 
     def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
         """LuxOS's web UI landing page."""
-        if request.path in ("/", "/index.html"):
-            return html_response(
-                "<!doctype html><html><head><title>Luxor Firmware</title></head>"
-                "<body><div id='app'>Luxor Firmware - LuxOS</div></body></html>"
-            )
-        return not_found()
+        return landing_page(
+            request,
+            "<!doctype html><html><head><title>Luxor Firmware</title></head>"
+            "<body><div id='app'>Luxor Firmware - LuxOS</div></body></html>",
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -37,3 +38,21 @@ def first(reply: Json, section: str) -> Json:
         raise ValueError(f"template section {section} has no object")
     item: Json = items[0]
     return item
+
+
+def fill(reply: Json, section: str, patches: Iterable[Json]) -> int:
+    """Replace `section` with one copy of its first element per patch, laid over the copy; the count."""
+    shape = first(reply, section)
+    items: list[Json] = [{**shape, **patch} for patch in patches]
+    reply[section] = items
+    return len(items)
+
+
+def stamp(reply: Json, description: str, now: float, msg: str | None = None) -> Json:
+    """Set the template's STATUS When and Description (and Msg, when given) for this reply."""
+    status = first(reply, "STATUS")
+    status["When"] = int(now)
+    status["Description"] = description
+    if msg is not None:
+        status["Msg"] = msg
+    return reply
