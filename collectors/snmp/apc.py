@@ -15,7 +15,7 @@ per-unit number (rPDU2OutletMeteredStatusNumber), not by the chain-wide SNMP row
 from __future__ import annotations
 
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, OutletState
-from collectors.snmp.transport import Oid, OidTable, as_int, as_str, column, oid
+from collectors.snmp.transport import Oid, OidTable, as_int, as_measured, as_str, column, first_text, oid
 
 RPDU2 = "1.3.6.1.4.1.318.1.1.26"
 # rPDU2IdentModelNumber: model string of each unit (rPDU2IdentEntry column 8)
@@ -55,15 +55,9 @@ SUBTREES: tuple[Oid, ...] = (
 _SWITCHED_STATE = {1: OutletState.OFF, 2: OutletState.ON}
 
 
-def _known(value: int | None) -> int | None:
-    """APC answers -1 for 'this model cannot measure that'."""
-    return None if value is None or value < 0 else value
-
-
 def parse_model(table: OidTable) -> str | None:
     """The first unit's model number."""
-    models = column(table, RPDU2_IDENT_MODEL_NUMBER)
-    return as_str(models[min(models)]) if models else None
+    return first_text(table, RPDU2_IDENT_MODEL_NUMBER)
 
 
 def parse_inlets(table: OidTable) -> list[Inlet]:
@@ -74,8 +68,8 @@ def parse_inlets(table: OidTable) -> list[Inlet]:
     energy = column(table, RPDU2_DEVICE_STATUS_ENERGY)
     inlets = []
     for row in sorted(set(power) | set(energy)):
-        watts = _known(as_int(power.get(row)))
-        tenths_kwh = _known(as_int(energy.get(row)))
+        watts = as_measured(power.get(row))
+        tenths_kwh = as_measured(energy.get(row))
         inlets.append(
             Inlet(
                 index=row[0],
@@ -107,8 +101,8 @@ def parse_outlets(table: OidTable) -> list[Outlet]:
     for row in sorted(set(power) | set(names)):
         unit = as_int(modules.get(row)) or 1
         number = as_int(numbers.get(row)) or row[0]
-        watts = _known(as_int(power.get(row)))
-        tenths_a = _known(as_int(current.get(row)))
+        watts = as_measured(power.get(row))
+        tenths_a = as_measured(current.get(row))
         outlets.append(
             Outlet(
                 index=number,
@@ -130,7 +124,7 @@ def parse_sensors(table: OidTable) -> list[AmbientSensor]:
     sensors = []
     for row in sorted(set(temps) | set(humid)):
         tenths_c = as_int(temps.get(row))
-        rh = _known(as_int(humid.get(row)))
+        rh = as_measured(humid.get(row))
         sensors.append(
             AmbientSensor(
                 sensor=".".join(map(str, row)),

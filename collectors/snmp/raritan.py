@@ -12,7 +12,7 @@ sensorId).
 from __future__ import annotations
 
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, OutletState
-from collectors.snmp.transport import Oid, OidTable, Value, as_int, as_str, column, oid
+from collectors.snmp.transport import Oid, OidTable, Value, as_int, as_str, column, first_text, oid
 
 PDU2 = "1.3.6.1.4.1.13742.6"
 # nameplateEntry
@@ -68,8 +68,7 @@ def _scaled(values: dict[Oid, Value], digits: dict[Oid, Value], row: Oid) -> flo
 
 def parse_model(table: OidTable) -> str | None:
     """pduModel of the first PDU behind the agent."""
-    models = column(table, PDU_MODEL)
-    return as_str(models[min(models)]) if models else None
+    return first_text(table, PDU_MODEL)
 
 
 def parse_outlets(table: OidTable) -> list[Outlet]:

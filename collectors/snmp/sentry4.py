@@ -16,7 +16,7 @@ Outlets are indexed (unit, cord, outlet); the outlet number is unique within a u
 from __future__ import annotations
 
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, OutletState
-from collectors.snmp.transport import Oid, OidTable, as_int, as_str, column, oid
+from collectors.snmp.transport import Oid, OidTable, as_int, as_measured, as_str, column, first_text, oid
 
 ST4 = "1.3.6.1.4.1.1718.4.1"
 ST4_UNIT_NAME = oid(f"{ST4}.2.2.1.3")  # st4UnitName
@@ -53,14 +53,9 @@ _OUTLET_STATE = {1: OutletState.ON, 2: OutletState.OFF}
 _NO_READING = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 11})
 
 
-def _known(value: int | None) -> int | None:
-    return None if value is None or value < 0 else value
-
-
 def parse_model(table: OidTable) -> str | None:
     """st4UnitModel of the master unit."""
-    models = column(table, ST4_UNIT_MODEL)
-    return as_str(models[min(models)]) if models else None
+    return first_text(table, ST4_UNIT_MODEL)
 
 
 def parse_inlets(table: OidTable) -> list[Inlet]:
@@ -70,8 +65,8 @@ def parse_inlets(table: OidTable) -> list[Inlet]:
     energy = column(table, ST4_INPUT_CORD_ENERGY)
     inlets = []
     for unit, cord in sorted(set(power) | set(energy)):
-        watts = _known(as_int(power.get((unit, cord))))
-        tenths_kwh = _known(as_int(energy.get((unit, cord))))
+        watts = as_measured(power.get((unit, cord)))
+        tenths_kwh = as_measured(energy.get((unit, cord)))
         inlets.append(
             Inlet(
                 index=cord,
@@ -93,8 +88,8 @@ def parse_outlets(table: OidTable) -> list[Outlet]:
     outlets = []
     for row in sorted(set(names) | set(power)):
         unit, _cord, number = row
-        watts = _known(as_int(power.get(row)))
-        hundredths_a = _known(as_int(current.get(row)))
+        watts = as_measured(power.get(row))
+        hundredths_a = as_measured(current.get(row))
         outlets.append(
             Outlet(
                 index=number,
@@ -136,7 +131,7 @@ def parse_sensors(table: OidTable) -> list[AmbientSensor]:
     h_names, h_values = column(table, ST4_HUMID_SENSOR_NAME), column(table, ST4_HUMID_SENSOR_VALUE)
     h_status = column(table, ST4_HUMID_SENSOR_STATUS)
     for row in sorted(h_values):
-        raw = _known(as_int(h_values[row]))
+        raw = as_measured(h_values[row])
         if raw is None or as_int(h_status.get(row)) in _NO_READING:
             continue
         sensors.append(

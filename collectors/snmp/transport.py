@@ -235,6 +235,18 @@ def as_int(value: Value | None) -> int | None:
     raise PduProtocolError(f"expected a number, got {value!r}")
 
 
+def as_measured(value: Value | None) -> int | None:
+    """An integer reading where a negative number means "not measured" (APC's and Sentry's -1): None then."""
+    number = as_int(value)
+    return None if number is None or number < 0 else number
+
+
+def first_text(table: Mapping[Oid, Value], column_oid: Oid) -> str | None:
+    """The text of a column's first row (lowest index), or None if the column is empty."""
+    rows = column(table, column_oid)
+    return as_str(rows[min(rows)]) if rows else None
+
+
 def as_str(value: Value | None) -> str | None:
     """A text cell, or None if absent or empty."""
     if value is None:
