@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 from bench_metrics import serve_in_thread
@@ -118,6 +120,22 @@ def timed(client: httpx.Client, urls: list[str]) -> list[float]:
     return times
 
 
+@contextlib.contextmanager
+def scratch_schema(postgres: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema named `<prefix>_<random>`, yielded as a URL whose search_path is it;
+    dropped with everything in it on the way out."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(postgres)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{postgres}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -126,12 +144,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    schema = f"bench_api_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(args.postgres)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{args.postgres}?options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(args.postgres, "bench_api") as url:
         seconds = fill_postgres(url, args.devices, args.interval_min)
         engine = make_engine(url)
         with engine.connect() as conn:
@@ -181,10 +194,6 @@ def main() -> None:
             later = timed(client, ["/metrics"] * 20)
             print(f"api: /metrics first scrape (renders) {first:.2f}s, cached scrapes {percentiles(later)}")
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
+import sys
 import time
-import uuid
 from pathlib import Path
 
-from bench_api import fill_postgres
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from bench_api import fill_postgres, scratch_schema
 from bench_metrics import serve_in_thread
+from headless_chromium import CHROMIUM_ARGS, screenshot_dir
 from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 
@@ -31,18 +33,6 @@ from fleetmon.service.app import create_app
 from fleetmon.service.auth import Role, create_key
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.storage.engine import make_engine
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 def realistic_layout(url: str) -> None:
@@ -75,15 +65,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="loads of each page")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
-    shots = Path(os.environ.get("FLEETMON_ARTIFACTS") or ROOT / "artifacts") / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_dir()
 
-    schema = f"bench_web_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(args.postgres)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{args.postgres}?options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(args.postgres, "bench_web") as url:
         seconds = fill_postgres(url, args.devices, args.interval_min)
         realistic_layout(url)
         print(f"web: {args.devices} devices, 7 days every {args.interval_min} min, filled in {seconds:.0f} s")
@@ -136,10 +120,6 @@ def main() -> None:
             print(f"web: console/page errors: {errors or 'none'}; screenshots in {shots}")
             browser.close()
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ $FLEETMON_ARTIFACTS/screenshots/).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +18,11 @@ from typing import Any
 import fleet_samples
 import pytest
 from conftest import services_required
+from headless_chromium import CHROMIUM_ARGS, screenshot_dir
 from service_harness import LiveService, live_service
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 RENDER_TIMEOUT_MS = 30_000
 
 
@@ -46,13 +35,6 @@ def chromium_path() -> str:
             pytest.fail(message + " and FLEETMON_REQUIRE_SERVICES=1")
         pytest.skip(message)
     return found
-
-
-def screenshot_dir() -> Path:
-    base = Path(os.environ.get("FLEETMON_ARTIFACTS") or ROOT / "artifacts")
-    path = base / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="module")
