@@ -52,6 +52,12 @@ class Limits:
 
 FrameReader = Callable[[asyncio.StreamReader, int], Awaitable[bytes]]
 
+STREAM_BUFFER_BYTES = 64 * 1024
+"""What asyncio may buffer per connection before it stops reading the socket (it pauses past twice
+this). The frame readers read in chunks and enforce `Limits.max_reply_bytes` themselves, so this stays
+small: tied to the reply cap, a fleet of devices streaming oversized replies held ~1 MiB of buffer per
+connection, and the fault test's poller peaked at 434 MiB under CPU load."""
+
 
 async def exchange(
     host: str,
@@ -65,7 +71,7 @@ async def exchange(
     """Connect, send `payload`, read one frame, close; return the frame's bytes (NUL not included)."""
     try:
         async with asyncio.timeout(timeouts.connect):
-            reader, writer = await asyncio.open_connection(host, port, limit=limits.max_reply_bytes)
+            reader, writer = await asyncio.open_connection(host, port, limit=STREAM_BUFFER_BYTES)
     except TimeoutError as exc:
         raise MinerTimeoutError(
             f"{host}:{port}: no TCP connection within {timeouts.connect}s", phase="connect"

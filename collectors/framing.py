@@ -79,10 +79,8 @@ async def read_nul_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
             chunk = chunk[:nul]
         size += len(chunk)
         if size > max_bytes:
-            parts.append(chunk)
-            raise MinerReplyTooLargeError(
-                f"reply exceeds the {max_bytes}-byte cap", data=b"".join(parts)[:256]
-            )
+            start = parts[0] if parts else chunk
+            raise MinerReplyTooLargeError(f"reply exceeds the {max_bytes}-byte cap", data=start[:256])
         parts.append(chunk)
         if nul >= 0:
             if size == 0:  # bytes came, but the reply before the NUL is empty: not a close
