@@ -39,11 +39,16 @@ EXPECTED_CODE = {
 PollRun = tuple[list[dict[str, object]], dict[str, object], str, int]
 """Samples, the summary line, stderr, and the poller process's peak RSS in KiB."""
 
+# The poller's own peak: VmHWM belongs to this process's address space. getrusage's ru_maxrss would
+# not do: Linux carries the parent's high-water mark across fork and exec, so in a long test session
+# it reported pytest's own size (435 MiB) instead of the poller's (~200 MiB).
 RUN_WITH_PEAK_RSS = (
-    "import resource, sys\n"
+    "import re, sys\n"
     "from fleetmon.cli.main import main\n"
     "code = main(sys.argv[1:])\n"
-    "sys.stderr.write(f'PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n"
+    "status = open('/proc/self/status').read()\n"
+    "hwm = re.search(r'^VmHWM:\\s+(\\d+) kB', status, re.M).group(1)\n"
+    "sys.stderr.write(f'PEAK_RSS_KB={hwm}\\n')\n"
     "sys.exit(code)\n"
 )
 
