@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from collectors.poller import Poller, PollerSettings
+from collectors.poller import PollerSettings
 from collectors.simulator.fleet import FleetDevice, build_fleet, write_inventory
 from collectors.simulator.server import FleetServer
 from collectors.targets import Target
@@ -132,14 +132,16 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
         if args.api_key_file is not None:
             _write_secret(args.api_key_file, token)
 
-        runtime = ServiceRuntime.from_settings(settings, engine, sites=sites)
-        runtime.poller = Poller(
-            PollerSettings(
+        runtime = ServiceRuntime.from_settings(
+            settings,
+            engine,
+            sites=sites,
+            polling=PollerSettings(
                 concurrency=min(settings.collector.concurrency, DEMO_CONCURRENCY),
                 deadline_s=DEMO_TIMEOUT_S,
                 credentials=ANTMINER_DEFAULT,
                 vnish_credentials=VNISH_DEFAULT,
-            )
+            ),
         )
         runtime.spool_dir = workdir / "spool"
         sink = runtime.sink()

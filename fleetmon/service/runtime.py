@@ -96,14 +96,21 @@ class ServiceRuntime:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, engine: Engine, *, sites: dict[Target, str] | None = None
+        cls,
+        settings: Settings,
+        engine: Engine,
+        *,
+        sites: dict[Target, str] | None = None,
+        polling: PollerSettings | None = None,
     ) -> ServiceRuntime:
         """A runtime for `settings`; `sites` overrides the configured targets (every one at
-        collector.site). MQTT configured means reader mode: no polling here whatever the targets."""
+        collector.site), `polling` the poller's settings from the configuration. MQTT configured means
+        reader mode: no polling here whatever the targets."""
         if sites is None:
             configured = [] if settings.mqtt.url is not None else settings.collector.parsed_targets()
             sites = dict.fromkeys(configured, settings.collector.site)
-        return cls(settings=settings, engine=engine, sites=sites, poller=Poller(poller_settings(settings)))
+        poller = Poller(polling or poller_settings(settings))
+        return cls(settings=settings, engine=engine, sites=sites, poller=poller)
 
     @property
     def targets(self) -> tuple[Target, ...]:
