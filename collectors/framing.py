@@ -6,8 +6,10 @@ socket open after replying, so waiting for a close could hang. Deadlines are the
 (`connection.py` wraps every read in one).
 
 Decoding (`decode_reply`): valid JSON is parsed as is (the fast path, and the guarantee that a valid reply
-always means what it says). Anything else goes through `repair`, one string-aware pass over the text that
-fixes the malformations listed in protocols.md section 1, without touching the inside of valid strings:
+always means what it says). Values glued without their comma (bmminer's `}{`, on every stock Antminer
+`stats`) are fixed next, at the offsets json itself reports. Anything else goes through `repair`, one
+string-aware pass over the text that fixes the malformations listed in protocols.md section 1, without
+touching the inside of valid strings:
 
 - a missing comma between two values: `}{`, `""temp0`, `]["`;
 - a comma where none may be: `[,{`, trailing `,}` / `,]`, doubled `,,`, a leading `,"id":1}` (gets `{`);
@@ -123,6 +125,8 @@ def decode_reply(data: bytes) -> Reply:
     if value is None:
         if text.startswith("STATUS="):
             return parse_plain_text(text)
+        value = _with_missing_commas(text)
+    if value is None:
         repaired = repair(text, original=data)
         try:
             value = json.loads(repaired, parse_constant=_reject_constant)
@@ -131,6 +135,30 @@ def decode_reply(data: bytes) -> Reply:
     if not isinstance(value, dict):
         raise MinerProtocolError("reply is not a JSON object", data=data)
     return value
+
+
+_MISSING_COMMA = "Expecting ',' delimiter"
+_MAX_MISSING_COMMAS = 16
+
+
+def _with_missing_commas(text: str) -> Any:
+    """The commonest quirk, fast: values glued without their comma (bmminer's `}{` in STATS).
+
+    json reports the offset where a comma was due, always outside any string, and `repair` would insert
+    the same comma there; here the C parser finds each spot instead of the Python tokenizer walking
+    every character. Any other fault (or too many glued values) returns None and `repair` takes the
+    original text, so what this accepts is exactly what the full pass would produce.
+    """
+    for _ in range(_MAX_MISSING_COMMAS):
+        try:
+            return json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            if exc.msg != _MISSING_COMMA or text[exc.pos : exc.pos + 1] not in ("{", "[", '"'):
+                return None
+            text = f"{text[: exc.pos]},{text[exc.pos :]}"
+        except (ValueError, RecursionError):
+            return None
+    return None
 
 
 def repair(text: str, *, original: bytes | None = None) -> str:

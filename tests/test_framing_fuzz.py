@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.errors import MinerProtocolError
-from collectors.framing import decode_reply
+from collectors.framing import _with_missing_commas, decode_reply, repair
 
 CAPTURES = sorted(
     p.read_bytes()
@@ -65,3 +65,46 @@ def test_unrepairable_reply_names_its_first_bytes() -> None:
         assert "<html>" in str(exc)
     else:
         raise AssertionError("expected MinerProtocolError")
+
+
+def _glued(value: object, drop: st.DataObject) -> str:
+    """`value` as JSON text with some commas left out before a member, a string, a list or an object
+    (the glued forms firmware sends: `}{`, `""temp0`, `][`; two glued numbers would be ambiguous)."""
+    if isinstance(value, list):
+        parts = [_glued(v, drop) for v in value]
+    elif isinstance(value, dict):
+        parts = [f"{json.dumps(k)}:{_glued(v, drop)}" for k, v in value.items()]
+    else:
+        return json.dumps(value)
+    text = parts[0] if parts else ""
+    for part in parts[1:]:
+        glue = part[0] in '{["' and drop.draw(st.booleans())
+        text += ("" if glue else ",") + part
+    return ("[%s]" if isinstance(value, list) else "{%s}") % text
+
+
+@FUZZ
+@given(st.dictionaries(st.text(), json_values, max_size=5), st.data())
+def test_values_glued_without_commas_parse_to_the_value(value: dict, drop: st.DataObject) -> None:
+    assert decode_reply(_glued(value, drop).encode()) == value
+
+
+@FUZZ
+@given(st.sampled_from(CAPTURES), st.integers(min_value=0), st.binary(max_size=8), st.integers(0, 40))
+def test_comma_fast_path_agrees_with_the_full_repair(capture: bytes, pos: int, junk: bytes, cut: int) -> None:
+    at = pos % (len(capture) + 1)
+    text = (capture[:at] + junk + capture[at + cut :]).decode("utf-8", "replace").strip().rstrip("\x00")
+    fast = _with_missing_commas(text)
+    if fast is not None:
+        assert fast == json.loads(repair(text))
+
+
+def test_stock_antminer_stats_takes_the_comma_fast_path() -> None:
+    glued = [c for c in CAPTURES if b"}{" in c and b"STATS" in c]
+    assert glued, "expected bmminer stats captures with `}{`"
+    for capture in glued:
+        text = capture.decode("utf-8", "replace").strip().rstrip("\x00")
+        fast = _with_missing_commas(text)
+        if fast is not None:
+            assert fast == json.loads(repair(text))
+    assert any(_with_missing_commas(c.decode().strip().rstrip("\x00")) is not None for c in glued)
