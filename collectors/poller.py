@@ -100,7 +100,7 @@ class Poller:
             )
 
     async def aclose(self) -> None:
-        """Close the web session (idle keep-alive connections); the poller cannot read the web after."""
+        """Close the web session; the poller cannot read the web after."""
         if self._web is not None:
             await self._web.aclose()
 

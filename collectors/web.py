@@ -6,14 +6,15 @@
 - Whatsminer: `get_miner_info` over the API (see the whatsminer driver); nothing to do here.
 
 Contract:
-- `WebSession` owns ONE `httpx.AsyncClient` (explicit timeouts and pool limits) for every device its
-  owner reads: a Poller, a scan, a probe. The owner closes it (`aclose` or `async with`).
+- `WebSession` is shared by every device its owner reads (a Poller, a scan, a probe): timeouts, the
+  bound on exchanges at once, and the socket backend. Each exchange runs on its own one-connection
+  httpcore pool, closed when the exchange ends (see the class). The owner closes the session.
 - `DeviceWeb` is one device's web side: the shared session plus this device's login state, an
   `httpx.DigestAuth` (which keeps the device's last challenge, so a later fetch answers it at once
   instead of paying the 401 round trip again) and the VNish token. The poller keeps it with the
   device's cached state.
 - Each fetch ends within its `timeout` (the whole exchange, every request of it).
-- httpx exceptions become `collectors.errors` exceptions in `_translate`, and only there, always
+- httpx and httpcore exceptions become `collectors.errors` exceptions in `_translate`, and only there, always
   `raise ... from exc`: connect refused -> MinerConnectionRefusedError, a close or reset before the
   answer -> MinerConnectionResetError, a deadline -> MinerTimeoutError(phase="web"), other transport
   failures -> MinerConnectionError, a malformed or oversized answer -> MinerProtocolError. A rejected
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
+import httpcore
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -43,6 +45,7 @@ from collectors.errors import (
     MinerProtocolError,
     MinerTimeoutError,
 )
+from collectors.webnet import SocketBackend
 from collectors.wire import to_str
 
 WEB_PORT = 80
@@ -107,12 +110,18 @@ def parse_vnish_info(data: dict[str, object]) -> SystemInfo:
 
 
 class WebSession:
-    """One shared httpx client for the web sides of many devices; its creator closes it.
+    """The web sides of many devices, read over httpx; its creator closes it.
 
-    `connect_s` bounds each TCP connect, `read_s` each read and write; `max_connections` bounds the
-    connections open at once (a fetch waits for a free one at most `read_s`), and at most
-    `max_keepalive` idle ones are kept for `keepalive_s` (real lighttpd keeps the connection of the
-    digest 401 open for the authorized retry; the simulator closes it).
+    `connect_s` bounds each TCP connect, `read_s` each read and write; at most `max_connections` web
+    exchanges run at once (a fetch waits for a slot inside its own `timeout`).
+
+    Each exchange gets its own one-connection httpcore pool on `webnet.SocketBackend`: the digest 401
+    and the authorized retry ride one kept-alive connection as on the miners' lighttpd (a new one if
+    the device closed it), and nothing stays open afterwards, since a device's identity page is read
+    once, not every cycle, and a 10,000-device poller must not hold 10,000 idle sockets. One pool
+    shared by every device would scan all its connections on every request; httpx's AsyncClient adds
+    cookies, redirects and default headers nobody here uses. Auth is httpx's own (`httpx.DigestAuth`,
+    driven through its auth flow exactly as AsyncClient drives it).
     """
 
     def __init__(
@@ -121,26 +130,15 @@ class WebSession:
         connect_s: float,
         read_s: float,
         max_connections: int,
-        max_keepalive: int = 16,
-        keepalive_s: float = 5.0,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if connect_s <= 0 or read_s <= 0 or max_connections < 1 or max_body_bytes < 1:
             raise ValueError("web session limits must be positive")
         self.max_body_bytes = max_body_bytes
-        # Exchanges wait here rather than in httpcore's queue: its pool scans every queued request
-        # against every connection on each request and response, quadratic under a fleet-wide burst.
         self._slots = asyncio.Semaphore(max_connections)
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=read_s),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(max_keepalive, max_connections),
-                keepalive_expiry=keepalive_s,
-            ),
-            follow_redirects=False,
-            trust_env=False,  # no proxy or netrc from the environment between us and the fleet
-        )
+        self._timeouts = {"connect": connect_s, "read": read_s, "write": read_s, "pool": read_s}
+        self._backend = SocketBackend()
+        self._closed = False
 
     def device(self, antminer: WebCredentials | None, vnish: WebCredentials | None) -> DeviceWeb:
         """The web side of one device, with fresh login state (keep it for the device's lifetime)."""
@@ -149,11 +147,11 @@ class WebSession:
     @property
     def closed(self) -> bool:
         """True once `aclose` ran."""
-        return self._client.is_closed
+        return self._closed
 
     async def aclose(self) -> None:
-        """Close every pooled connection; the session cannot be used afterwards."""
-        await self._client.aclose()
+        """Refuse further fetches (no connection outlives its exchange, so there is nothing to close)."""
+        self._closed = True
 
     async def __aenter__(self) -> WebSession:
         return self
@@ -176,32 +174,71 @@ class WebSession:
         """One exchange (auth round trips included) within `timeout` seconds: the final status and, for
         a 200, the JSON object of the body (MinerProtocolError when it is not one); other statuses give
         an empty dict. Raises only `collectors.errors` exceptions."""
-        request = self._client.build_request(method, url, headers=headers, content=content)
+        if self._closed:
+            raise RuntimeError("the web session is closed")
         with _translate(url, timeout):
+            request = httpx.Request(method, url, headers={**_HEADERS, **(headers or {})}, content=content)
             async with asyncio.timeout(timeout), self._slots:
-                response = await self._client.send(request, auth=auth, stream=True)
+                pool = httpcore.AsyncConnectionPool(max_connections=1, network_backend=self._backend)
                 try:
-                    if response.status_code != 200:
-                        return response.status_code, {}
-                    body = await self._read_capped(response)
+                    response = await self._send(pool, request, auth or httpx.Auth())
                 finally:
-                    await response.aclose()
-        return 200, _json_object(url, body)
+                    await pool.aclose()
+        if response.status_code != 200:
+            return response.status_code, {}
+        return 200, _json_object(url, response.content)
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length")
+    async def _send(
+        self, pool: httpcore.AsyncConnectionPool, request: httpx.Request, auth: httpx.Auth
+    ) -> httpx.Response:
+        """Run the auth flow: send each request it yields, hand it each response, until it is done."""
+        flow = auth.async_auth_flow(request)
+        try:
+            current = await flow.__anext__()
+            while True:
+                response = await self._exchange(pool, current)
+                try:
+                    current = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+        finally:
+            await flow.aclose()
+
+    async def _exchange(self, pool: httpcore.AsyncConnectionPool, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        raw = httpcore.Request(
+            request.method,
+            httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.content,
+            extensions={"timeout": self._timeouts},
+        )
+        answer = await pool.handle_async_request(raw)
+        try:
+            headers = httpx.Headers(answer.headers)
+            body = await self._read_capped(headers, answer.stream)
+        finally:
+            await answer.aclose()
+        return httpx.Response(answer.status, headers=headers, content=body, request=request)
+
+    async def _read_capped(self, headers: httpx.Headers, stream: object) -> bytes:
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise MinerProtocolError(
                 f"web body of {declared} bytes exceeds the {self.max_body_bytes}-byte cap"
             )
+        assert isinstance(stream, AsyncIterable)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in stream:
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise MinerProtocolError(f"web body exceeds the {self.max_body_bytes}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+_HEADERS = {"User-Agent": "fleetmon-collector", "Accept": "application/json"}
 
 
 class DeviceWeb:
@@ -320,27 +357,36 @@ def _json_object(url: str, body: bytes) -> dict[str, object]:
     return data
 
 
+_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.CloseError, httpcore.ReadError, httpcore.WriteError)
+_TRANSPORT = (
+    httpx.TransportError,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+)
+
+
 @contextmanager
 def _translate(url: str, timeout: float) -> Iterator[None]:
-    """The one place where httpx (and deadline) exceptions become `collectors.errors` ones."""
+    """The one place where httpx, httpcore (and deadline) exceptions become `collectors.errors` ones."""
     try:
         yield
     except MinerError:
         raise
-    except (TimeoutError, httpx.TimeoutException) as exc:
+    except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException) as exc:
         raise MinerTimeoutError(f"{url}: web side did not answer within {timeout}s", phase="web") from exc
-    except httpx.ConnectError as exc:
+    except (httpx.ConnectError, httpcore.ConnectError) as exc:
         if _caused_by(exc, ConnectionRefusedError):
             raise MinerConnectionRefusedError(f"{url}: web port refused the connection") from exc
         raise MinerConnectionError(f"{url}: no web connection ({exc})") from exc
-    except (httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
+    except _DROPPED as exc:
         raise MinerConnectionResetError(f"{url}: web server dropped the connection") from exc
-    except httpx.RemoteProtocolError as exc:
+    except (httpx.RemoteProtocolError, httpcore.RemoteProtocolError) as exc:
         # h11 says "without sending a response" / "incomplete ... read" for a close mid-answer.
         if "without sending" in str(exc) or "incomplete" in str(exc).lower():
             raise MinerConnectionResetError(f"{url}: web server closed before a full answer") from exc
         raise MinerProtocolError(f"{url}: malformed HTTP answer ({exc})") from exc
-    except httpx.TransportError as exc:
+    except _TRANSPORT as exc:
         raise MinerConnectionError(f"{url}: web request failed ({type(exc).__name__})") from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise MinerProtocolError(f"{url}: unusable HTTP exchange ({type(exc).__name__})") from exc

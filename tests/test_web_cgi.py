@@ -15,6 +15,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 import respx
@@ -272,8 +273,9 @@ class Lighttpd:
     """A digest-protected HTTP/1.1 server on a real socket that keeps connections alive and sends its
     200 bodies chunked, as lighttpd's CGI does; it counts requests and connections."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, *, drop_after_401: bool = False) -> None:
         self.body = body
+        self.drop_after_401 = drop_after_401  # close silently after a 401, no `Connection: close`
         self.requests: list[str | None] = []  # the Authorization header of each request
         self.connections = 0
 
@@ -301,6 +303,9 @@ class Lighttpd:
                         b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: %s\r\nContent-Length: %d\r\n\r\n%s"
                         % (CHALLENGE.encode(), len(page), page)
                     )
+                    if self.drop_after_401:
+                        await writer.drain()
+                        break
                 await writer.drain()
         writer.close()
 
@@ -327,11 +332,26 @@ async def test_lighttpd_style_keepalive_and_chunked_reply_counted_at_the_server(
         device = session.device(GOOD, None)
         first = await device.antminer_system_info("127.41.0.40", timeout=3, port=port)
         assert len(lighttpd.requests) == 2 and lighttpd.requests[0] is None
+        assert lighttpd.connections == 1  # the 401 and the authorized retry rode one connection
         second = await device.antminer_system_info("127.41.0.40", timeout=3, port=port)
     assert first.serial == second.serial == "THQING0BDJAB024NF"
     # The second fetch answered the cached challenge: one request, not a new 401 round trip.
     assert len(lighttpd.requests) == 3 and lighttpd.requests[2] is not None
-    assert lighttpd.connections == 1  # every request rode the one kept-alive connection
+    # Nothing stays open between fetches (a poller meets thousands of devices): the second is its own.
+    assert lighttpd.connections == 2
+
+
+async def test_retry_after_a_silently_dropped_401_connection_opens_a_new_one(capture: bytes) -> None:
+    # Some web servers close after the 401 without saying so: the retry must notice the dead
+    # connection (the socket reads EOF) and dial again instead of failing on it.
+    lighttpd = Lighttpd(capture, drop_after_401=True)
+    async with (
+        serve(lighttpd.handle, "127.41.0.41") as port,
+        WebSession(connect_s=1, read_s=3, max_connections=1) as session,
+    ):
+        info = await session.device(GOOD, None).antminer_system_info("127.41.0.41", timeout=3, port=port)
+    assert info.serial == "THQING0BDJAB024NF"
+    assert lighttpd.connections == 2 and len(lighttpd.requests) == 2
 
 
 async def test_closed_web_port_is_connection_refused() -> None:
@@ -368,4 +388,4 @@ async def test_malformed_status_line_is_protocol_error_not_an_httpx_one() -> Non
     ):
         with pytest.raises(MinerProtocolError) as caught:
             await session.device(GOOD, None).antminer_system_info("127.41.0.31", timeout=2, port=port)
-    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+    assert isinstance(caught.value.__cause__, httpcore.RemoteProtocolError)  # h11's verdict, translated
