@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from collectors.poller import Poller, PollerSettings
+from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.sample import State
 from collectors.targets import Target
 from collectors.web import WebCredentials
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--skip-pyasic", action="store_true")
     args = parser.parse_args()
 
+    tune_gc_for_polling()  # as the CLI's polling commands do
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,10 +4,12 @@ on 4433, transitions logged once, and re-identification after an outage or a ref
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
-from collectors.poller import Poller, PollerSettings
+from collectors.poller import GC_GEN0_THRESHOLD, Poller, PollerSettings
 from collectors.sample import Sample, State
 from collectors.simulator.device import Fault
 from collectors.simulator.fleet import simulated_fleet
@@ -126,3 +128,13 @@ async def test_a_reflashed_device_is_identified_again() -> None:
         assert "2026" in (second.firmware_version or "")
         identity = poller.identity_of(target)
         assert identity is not None and identity.firmware_version == second.firmware_version
+
+
+def test_gc_tuning_freezes_startup_objects_and_raises_the_young_threshold() -> None:
+    # Process-wide, so it runs in a child: the test process keeps its own collector settings.
+    code = (
+        "import gc; from collectors.poller import tune_gc_for_polling as t; t(); "
+        "print(gc.get_threshold()[0], gc.get_freeze_count() > 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(GC_GEN0_THRESHOLD), "True"]

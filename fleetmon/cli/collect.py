@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from collectors.poller import Poller, PollerSettings
+from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.sample import Sample
 from collectors.targets import Target, parse_targets
 from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings
@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     spool = Spool(spool_dir, max_bytes=int(args.spool_max_mb * 1024 * 1024))
     out = JsonlSink(args.out) if args.out else None
     log.info("collecting from %d targets every %.1f s", len(targets), args.interval)
+    tune_gc_for_polling()
     stats = asyncio.run(
         _serve(settings, targets, make_sink=make_sink, spool=spool, interval=args.interval, out=out)
     )

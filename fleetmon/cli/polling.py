@@ -17,7 +17,7 @@ import resource
 
 from pydantic import SecretStr
 
-from collectors.poller import Poller, PollerSettings
+from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.web import WebCredentials
 
 DEFAULT_CONCURRENCY = 1000
@@ -121,5 +121,7 @@ def poller_settings(args: argparse.Namespace) -> PollerSettings:
 
 
 def build_poller(args: argparse.Namespace) -> Poller:
-    """A Poller for the flags (create it inside the event loop that will use it; close it after)."""
+    """A Poller for the flags (create it inside the event loop that will use it; close it after).
+    Polling is this process's job from here on, so the garbage collector is tuned for it."""
+    tune_gc_for_polling()
     return Poller(poller_settings(args))
