@@ -118,15 +118,17 @@ def decode_reply(data: bytes) -> Reply:
     text = data.decode("utf-8", "replace").strip().rstrip("\x00").strip()
     if not text:
         raise MinerProtocolError("empty reply", data=data)
+    value: Any = None
     try:
         value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        if not text.startswith("STATUS="):
+            value = _with_missing_commas(text, exc)
     except (ValueError, RecursionError):
-        value = None
+        pass
     if value is None:
         if text.startswith("STATUS="):
             return parse_plain_text(text)
-        value = _with_missing_commas(text)
-    if value is None:
         repaired = repair(text, original=data)
         try:
             value = json.loads(repaired, parse_constant=_reject_constant)
@@ -141,21 +143,23 @@ _MISSING_COMMA = "Expecting ',' delimiter"
 _MAX_MISSING_COMMAS = 16
 
 
-def _with_missing_commas(text: str) -> Any:
+def _with_missing_commas(text: str, error: json.JSONDecodeError) -> Any:
     """The commonest quirk, fast: values glued without their comma (bmminer's `}{` in STATS).
 
-    json reports the offset where a comma was due, always outside any string, and `repair` would insert
-    the same comma there; here the C parser finds each spot instead of the Python tokenizer walking
-    every character. Any other fault (or too many glued values) returns None and `repair` takes the
-    original text, so what this accepts is exactly what the full pass would produce.
+    `error` is what json said of `text`. json reports the offset where a comma was due, always outside
+    any string, and `repair` would insert the same comma there; here the C parser finds each spot
+    instead of the Python tokenizer walking every character. Any other fault (or too many glued values)
+    returns None and `repair` takes the original text, so what this accepts is exactly what the full
+    pass would produce.
     """
     for _ in range(_MAX_MISSING_COMMAS):
+        if error.msg != _MISSING_COMMA or text[error.pos : error.pos + 1] not in ("{", "[", '"'):
+            return None
+        text = f"{text[: error.pos]},{text[error.pos :]}"
         try:
             return json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            if exc.msg != _MISSING_COMMA or text[exc.pos : exc.pos + 1] not in ("{", "[", '"'):
-                return None
-            text = f"{text[: exc.pos]},{text[exc.pos :]}"
+            error = exc
         except (ValueError, RecursionError):
             return None
     return None
