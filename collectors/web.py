@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -216,21 +216,20 @@ class WebSession:
         answer = await pool.handle_async_request(raw)
         try:
             headers = httpx.Headers(answer.headers)
-            body = await self._read_capped(headers, answer.stream)
+            body = await self._read_capped(headers, answer)
         finally:
             await answer.aclose()
         return httpx.Response(answer.status, headers=headers, content=body, request=request)
 
-    async def _read_capped(self, headers: httpx.Headers, stream: object) -> bytes:
+    async def _read_capped(self, headers: httpx.Headers, answer: httpcore.Response) -> bytes:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise MinerProtocolError(
                 f"web body of {declared} bytes exceeds the {self.max_body_bytes}-byte cap"
             )
-        assert isinstance(stream, AsyncIterable)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in stream:
+        async for chunk in answer.aiter_stream():
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise MinerProtocolError(f"web body exceeds the {self.max_body_bytes}-byte cap")
