@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -280,20 +280,7 @@ def candidate_layer_toml(rate: MfnRate, effective_from: date, *, supersedes: Lay
 def _closed(layer: Layer, end: date) -> Layer:
     """`layer` ending at `end` (exclusive), with a note saying why, under its own id."""
     note = f"Ended {end.isoformat()} by the candidate MFN layer below (USITC fetch)."
-    return Layer(
-        id=layer.id,
-        name=layer.name,
-        kind=layer.kind,
-        rate=layer.rate,
-        origins=layer.origins,
-        exclude_origins=layer.exclude_origins,
-        hts_prefixes=layer.hts_prefixes,
-        source=layer.source,
-        effective_from=layer.effective_from,
-        effective_to=end,
-        notes=f"{layer.notes} {note}".strip(),
-        flags=layer.flags,
-    )
+    return replace(layer, effective_to=end, notes=f"{layer.notes} {note}".strip())
 
 
 def _layer_table(layer: Layer) -> str:
