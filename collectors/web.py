@@ -7,14 +7,15 @@
 
 Contract:
 - `WebSession` is shared by every device its owner reads (a Poller, a scan, a probe): timeouts, the
-  bound on exchanges at once, and the socket backend. Each exchange runs on its own one-connection
-  httpcore pool, closed when the exchange ends (see the class). The owner closes the session.
+  bound on exchanges at once, and where transports come from. Each exchange runs on its own
+  `webnet.ExchangeTransport` (one connection, h11 underneath), closed when the exchange ends (see the
+  class). The owner closes the session.
 - `DeviceWeb` is one device's web side: the shared session plus this device's login state, an
   `httpx.DigestAuth` (which keeps the device's last challenge, so a later fetch answers it at once
   instead of paying the 401 round trip again) and the VNish token. The poller keeps it with the
   device's cached state.
 - Each fetch ends within its `timeout` (the whole exchange, every request of it).
-- httpx and httpcore exceptions become `collectors.errors` exceptions in `_translate`, and only there, always
+- httpx exceptions become `collectors.errors` exceptions in `_translate`, and only there, always
   `raise ... from exc`: connect refused -> MinerConnectionRefusedError, a close or reset before the
   answer -> MinerConnectionResetError, a deadline -> MinerTimeoutError(phase="web"), other transport
   failures -> MinerConnectionError, a malformed or oversized answer -> MinerProtocolError. A rejected
@@ -27,12 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
-import httpcore
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -45,7 +45,7 @@ from collectors.errors import (
     MinerProtocolError,
     MinerTimeoutError,
 )
-from collectors.webnet import SocketBackend
+from collectors.webnet import ExchangeTransport
 from collectors.wire import to_str
 
 WEB_PORT = 80
@@ -55,8 +55,11 @@ VNISH_INFO_PATH = "/api/v1/info"
 MAX_BODY_BYTES = 1024 * 1024
 """The identity pages are a few hundred bytes; a bigger body than this is a fault, not data."""
 WEB_MAX_CONNECTIONS = 64
-"""Web connections open at once per session: the identity pages are fetched once per device, and a
-small pool keeps httpcore's pool bookkeeping (linear in open connections, on every request) cheap."""
+"""Web exchanges at once per session: the identity pages are fetched once per device, and a miner's
+lighttpd is slow, so a few dozen at once is plenty and keeps the sockets a poller holds bounded."""
+
+TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+"""Makes the transport for one exchange (a new one each time; the exchange closes it)."""
 
 
 class WebCredentials(BaseModel):
@@ -112,16 +115,17 @@ def parse_vnish_info(data: dict[str, object]) -> SystemInfo:
 class WebSession:
     """The web sides of many devices, read over httpx; its creator closes it.
 
-    `connect_s` bounds each TCP connect, `read_s` each read and write; at most `max_connections` web
-    exchanges run at once (a fetch waits for a slot inside its own `timeout`).
+    `connect_s` bounds each TCP connect, `read_s` each send and each wait for bytes; at most
+    `max_connections` web exchanges run at once (a fetch waits for a slot inside its own `timeout`).
 
-    Each exchange gets its own one-connection httpcore pool on `webnet.SocketBackend`: the digest 401
-    and the authorized retry ride one kept-alive connection as on the miners' lighttpd (a new one if
-    the device closed it), and nothing stays open afterwards, since a device's identity page is read
-    once, not every cycle, and a 10,000-device poller must not hold 10,000 idle sockets. One pool
-    shared by every device would scan all its connections on every request; httpx's AsyncClient adds
-    cookies, redirects and default headers nobody here uses. Auth is httpx's own (`httpx.DigestAuth`,
-    driven through its auth flow exactly as AsyncClient drives it).
+    Each exchange gets its own transport, by default a `webnet.ExchangeTransport`: the digest 401 and
+    the authorized retry ride one kept-alive connection as on the miners' lighttpd (a new one if the
+    device closed it), and nothing stays open afterwards, since a device's identity page is read once,
+    not every cycle, and a 10,000-device poller must not hold 10,000 idle sockets. httpx's AsyncClient
+    and httpcore's pool would add cookies, redirects, pool scans and anyio locks nobody here uses, at a
+    CPU cost larger than the device's whole API read. Auth is httpx's own (`httpx.DigestAuth`, driven
+    through its auth flow exactly as AsyncClient drives it). `transport` replaces the factory (the unit
+    tests pass respx's router through `httpx.MockTransport`).
     """
 
     def __init__(
@@ -131,14 +135,19 @@ class WebSession:
         read_s: float,
         max_connections: int,
         max_body_bytes: int = MAX_BODY_BYTES,
+        transport: TransportFactory | None = None,
     ) -> None:
         if connect_s <= 0 or read_s <= 0 or max_connections < 1 or max_body_bytes < 1:
             raise ValueError("web session limits must be positive")
         self.max_body_bytes = max_body_bytes
         self._slots = asyncio.Semaphore(max_connections)
-        self._timeouts = {"connect": connect_s, "read": read_s, "write": read_s, "pool": read_s}
-        self._backend = SocketBackend()
+        self._connect_s = connect_s
+        self._read_s = read_s
+        self._transport = transport or self._exchange_transport
         self._closed = False
+
+    def _exchange_transport(self) -> httpx.AsyncBaseTransport:
+        return ExchangeTransport(connect_s=self._connect_s, io_s=self._read_s, max_body=self.max_body_bytes)
 
     def device(self, antminer: WebCredentials | None, vnish: WebCredentials | None) -> DeviceWeb:
         """The web side of one device, with fresh login state (keep it for the device's lifetime)."""
@@ -179,24 +188,25 @@ class WebSession:
         with _translate(url, timeout):
             request = httpx.Request(method, url, headers={**_HEADERS, **(headers or {})}, content=content)
             async with asyncio.timeout(timeout), self._slots:
-                pool = httpcore.AsyncConnectionPool(max_connections=1, network_backend=self._backend)
+                transport = self._transport()
                 try:
-                    response = await self._send(pool, request, auth or httpx.Auth())
+                    response = await self._send(transport, request, auth or httpx.Auth())
                 finally:
-                    await pool.aclose()
+                    await transport.aclose()
         if response.status_code != 200:
             return response.status_code, {}
         return 200, _json_object(url, response.content)
 
     async def _send(
-        self, pool: httpcore.AsyncConnectionPool, request: httpx.Request, auth: httpx.Auth
+        self, transport: httpx.AsyncBaseTransport, request: httpx.Request, auth: httpx.Auth
     ) -> httpx.Response:
         """Run the auth flow: send each request it yields, hand it each response, until it is done."""
         flow = auth.async_auth_flow(request)
         try:
             current = await flow.__anext__()
             while True:
-                response = await self._exchange(pool, current)
+                response = await transport.handle_async_request(current)
+                await self._read_capped(response)
                 try:
                     current = await flow.asend(response)
                 except StopAsyncIteration:
@@ -204,37 +214,15 @@ class WebSession:
         finally:
             await flow.aclose()
 
-    async def _exchange(self, pool: httpcore.AsyncConnectionPool, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        raw = httpcore.Request(
-            request.method,
-            httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
-            headers=request.headers.raw,
-            content=request.content,
-            extensions={"timeout": self._timeouts},
-        )
-        answer = await pool.handle_async_request(raw)
+    async def _read_capped(self, response: httpx.Response) -> None:
+        """Have the whole body, within the cap. ExchangeTransport hands it over read and capped already
+        (it stops at the cap on the wire); another transport's stream is read here."""
         try:
-            headers = httpx.Headers(answer.headers)
-            body = await self._read_capped(headers, answer)
+            body = await response.aread()
         finally:
-            await answer.aclose()
-        return httpx.Response(answer.status, headers=headers, content=body, request=request)
-
-    async def _read_capped(self, headers: httpx.Headers, answer: httpcore.Response) -> bytes:
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise MinerProtocolError(
-                f"web body of {declared} bytes exceeds the {self.max_body_bytes}-byte cap"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in answer.aiter_stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise MinerProtocolError(f"web body exceeds the {self.max_body_bytes}-byte cap")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            await response.aclose()
+        if len(body) > self.max_body_bytes:
+            raise MinerProtocolError(f"web body exceeds the {self.max_body_bytes}-byte cap")
 
 
 _HEADERS = {"User-Agent": "fleetmon-collector", "Accept": "application/json"}
@@ -356,36 +344,30 @@ def _json_object(url: str, body: bytes) -> dict[str, object]:
     return data
 
 
-_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.CloseError, httpcore.ReadError, httpcore.WriteError)
-_TRANSPORT = (
-    httpx.TransportError,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-)
+_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.CloseError)
 
 
 @contextmanager
 def _translate(url: str, timeout: float) -> Iterator[None]:
-    """The one place where httpx, httpcore (and deadline) exceptions become `collectors.errors` ones."""
+    """The one place where httpx (and deadline) exceptions become `collectors.errors` ones."""
     try:
         yield
     except MinerError:
         raise
-    except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException) as exc:
+    except (TimeoutError, httpx.TimeoutException) as exc:
         raise MinerTimeoutError(f"{url}: web side did not answer within {timeout}s", phase="web") from exc
-    except (httpx.ConnectError, httpcore.ConnectError) as exc:
+    except httpx.ConnectError as exc:
         if _caused_by(exc, ConnectionRefusedError):
             raise MinerConnectionRefusedError(f"{url}: web port refused the connection") from exc
         raise MinerConnectionError(f"{url}: no web connection ({exc})") from exc
     except _DROPPED as exc:
         raise MinerConnectionResetError(f"{url}: web server dropped the connection") from exc
-    except (httpx.RemoteProtocolError, httpcore.RemoteProtocolError) as exc:
+    except httpx.RemoteProtocolError as exc:
         # h11 says "without sending a response" / "incomplete ... read" for a close mid-answer.
         if "without sending" in str(exc) or "incomplete" in str(exc).lower():
             raise MinerConnectionResetError(f"{url}: web server closed before a full answer") from exc
         raise MinerProtocolError(f"{url}: malformed HTTP answer ({exc})") from exc
-    except _TRANSPORT as exc:
+    except httpx.TransportError as exc:
         raise MinerConnectionError(f"{url}: web request failed ({type(exc).__name__})") from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise MinerProtocolError(f"{url}: unusable HTTP exchange ({type(exc).__name__})") from exc

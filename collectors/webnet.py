@@ -1,14 +1,21 @@
-"""The socket layer under the web readers: an httpcore network backend on asyncio's socket calls.
+"""The wire under the web readers: an httpx transport that speaks HTTP/1.1 through h11 on one socket.
 
-httpcore (httpx's engine) does the HTTP/1.1 work (h11); this module only moves its bytes. Its default
-backend goes through anyio's stream and lock layers, which cost more CPU than the whole API read of a
-device when a poller meets a few thousand miners' web pages at once; this one is a non-blocking socket
-driven by `loop.sock_connect` / `sock_recv` / `sock_sendall`, each wait bounded by the timeout httpcore
-passes.
+h11 (the HTTP/1.1 state machine httpcore itself runs on) does all the protocol work: request framing,
+status line and header parsing, Content-Length, chunked bodies, keep-alive. This module moves its bytes
+with asyncio's socket calls and answers httpx's transport interface, so `httpx.DigestAuth` and the
+httpx request/response models work on it unchanged, and any other httpx transport (respx's, in the unit
+tests) can stand in for it.
 
-The errors are httpcore's own (ConnectError, ConnectTimeout, ReadError, ReadTimeout, WriteError,
-WriteTimeout), raised from the OSError or TimeoutError underneath, so `web._translate` sees what the
-stock backend would have raised. TLS is refused: miner web UIs are plain HTTP on port 80.
+Why not httpcore's pool: a poller meets a few thousand miners' web pages in a cycle, each read once.
+The pool's per-request bookkeeping, anyio locks and cancellation shields cost more CPU than the device's
+whole API read; here a transport is one connection for one exchange (the digest 401 and its retry), and
+nothing is shared between devices.
+
+Errors are httpx's own (ConnectError, ConnectTimeout, ReadError, ReadTimeout, WriteError, WriteTimeout,
+RemoteProtocolError, UnsupportedProtocol), raised from the OSError, TimeoutError or h11 error beneath,
+so `web._translate` sees what any httpx transport would raise. TLS is refused: miner web UIs are plain
+HTTP on port 80. A body larger than `max_body` is MinerProtocolError, found from Content-Length before
+it is read when the server declares it.
 """
 
 from __future__ import annotations
@@ -17,115 +24,164 @@ import asyncio
 import ipaddress
 import select
 import socket
-import ssl
-from collections.abc import Iterable
 from typing import Any
 
-import httpcore
+import h11
+import httpx
 
-SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-"""The socket option shape httpcore passes through (`setsockopt` arguments)."""
+from collectors.errors import MinerProtocolError
+
+READ_CHUNK = 65_536
 
 
-class SocketStream(httpcore.AsyncNetworkStream):
-    """One connected non-blocking TCP socket."""
+class ExchangeTransport(httpx.AsyncBaseTransport):
+    """One connection for the requests of one exchange; `aclose` closes it.
 
-    __slots__ = ("_sock",)
+    The connection is kept between requests while both sides allow it (h11 ends the cycle cleanly and
+    the server has not closed the idle socket); otherwise the next request dials again.
+    `connect_s` bounds the connect, `io_s` each send and each wait for bytes.
+    """
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+    __slots__ = ("_conn", "_connect_s", "_io_s", "_max_body", "_sock")
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        loop = asyncio.get_running_loop()
+    def __init__(self, *, connect_s: float, io_s: float, max_body: int) -> None:
+        self._connect_s = connect_s
+        self._io_s = io_s
+        self._max_body = max_body
+        self._sock: socket.socket | None = None
+        self._conn: h11.Connection | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme != "http":
+            raise httpx.UnsupportedProtocol(
+                "miner web UIs are read over plain HTTP; TLS is not supported", request=request
+            )
+        if self._sock is not None and not _idle_and_open(self._sock):
+            self._close()
+        if self._sock is None:
+            self._sock = await self._connect(request)
+            self._conn = h11.Connection(h11.CLIENT)
+        assert self._conn is not None
         try:
-            async with asyncio.timeout(timeout):
-                return await loop.sock_recv(self._sock, max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(f"no bytes within {timeout}s") from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.sock_sendall(self._sock, buffer)
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(f"could not send within {timeout}s") from exc
-        except OSError as exc:
-            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            response = await self._round_trip(self._sock, self._conn, request)
+        except BaseException:
+            self._close()
+            raise
+        if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
+            self._conn.start_next_cycle()
+        else:
+            self._close()
+        return response
 
     async def aclose(self) -> None:
-        self._sock.close()
+        self._close()
 
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.UnsupportedProtocol("miner web UIs are read over plain HTTP; TLS is not supported")
+    def _close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._conn = None
 
-    def get_extra_info(self, info: str) -> Any:
-        if info == "socket":
-            return self._sock
-        if info == "is_readable":
-            # httpcore asks before reusing a kept-alive connection: readable means the server closed it
-            # (or sent bytes nobody asked for), so the connection must not carry another request.
-            if self._sock.fileno() < 0:
-                return True
-            poller = select.poll()  # not select(): descriptors past 1024 are the norm in a poller
-            poller.register(self._sock, select.POLLIN)
-            return bool(poller.poll(0))
-        if info == "server_addr":
-            return self._sock.getpeername()
-        if info == "client_addr":
-            return self._sock.getsockname()
-        return None
-
-
-class SocketBackend(httpcore.AsyncNetworkBackend):
-    """Opens `SocketStream`s. Literal IP addresses (every miner) skip the resolver."""
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def _connect(self, request: httpx.Request) -> socket.socket:
         loop = asyncio.get_running_loop()
+        host, port = request.url.host, request.url.port or 80
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(self._connect_s):
                 family, address = await _address(loop, host, port)
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 try:
                     sock.setblocking(False)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    for option in socket_options or ():
-                        sock.setsockopt(*option)
-                    if local_address is not None:
-                        sock.bind((local_address, 0))
                     await loop.sock_connect(sock, address)
                 except BaseException:
                     sock.close()
                     raise
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from exc
+            raise httpx.ConnectTimeout(f"no connection within {self._connect_s}s", request=request) from exc
         except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        return SocketStream(sock)
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        return sock
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.UnsupportedProtocol("miner web UIs are reached over TCP")
+    async def _round_trip(
+        self, sock: socket.socket, conn: h11.Connection, request: httpx.Request
+    ) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        try:
+            out = conn.send(
+                h11.Request(method=request.method, target=request.url.raw_path, headers=request.headers.raw)
+            )
+            body = request.content
+            if body:
+                out += conn.send(h11.Data(data=body))
+            out += conn.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from exc
+        reading = False
+        try:
+            async with asyncio.timeout(self._io_s) as limit:
+                await loop.sock_sendall(sock, out)
+                reading = True
+                head: h11.Response | None = None
+                chunks: list[bytes] = []
+                size = 0
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        limit.reschedule(loop.time() + self._io_s)
+                        conn.receive_data(await loop.sock_recv(sock, READ_CHUNK))
+                    elif isinstance(event, h11.Response):
+                        head = event
+                        self._check_declared_length(head)
+                    elif isinstance(event, h11.Data):
+                        size += len(event.data)
+                        if size > self._max_body:
+                            raise MinerProtocolError(f"web body exceeds the {self._max_body}-byte cap")
+                        chunks.append(bytes(event.data))
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    elif isinstance(event, h11.ConnectionClosed):
+                        raise httpx.RemoteProtocolError(
+                            "server disconnected without sending a response", request=request
+                        )
+                    # InformationalResponse (1xx): keep reading for the final answer.
+        except TimeoutError as exc:
+            late: type[httpx.TimeoutException] = httpx.ReadTimeout if reading else httpx.WriteTimeout
+            raise late(f"no progress within {self._io_s}s", request=request) from exc
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        except OSError as exc:
+            broken: type[httpx.NetworkError] = httpx.ReadError if reading else httpx.WriteError
+            raise broken(str(exc) or type(exc).__name__, request=request) from exc
+        assert head is not None
+        return httpx.Response(
+            head.status_code,
+            headers=list(head.headers),
+            content=b"".join(chunks),
+            request=request,
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        )
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    def _check_declared_length(self, head: h11.Response) -> None:
+        for name, value in head.headers:
+            if name == b"content-length" and value.isdigit() and int(value) > self._max_body:
+                raise MinerProtocolError(
+                    f"web body of {value.decode()} bytes exceeds the {self._max_body}-byte cap"
+                )
+
+
+def _idle_and_open(sock: socket.socket) -> bool:
+    """True when a kept-alive connection can carry another request: nothing is waiting to be read.
+    Readable while idle means the server closed it (or sent bytes nobody asked for)."""
+    if sock.fileno() < 0:
+        return False
+    poller = select.poll()  # not select(): descriptors past 1024 are the norm in a poller
+    poller.register(sock, select.POLLIN)
+    return not poller.poll(0)
 
 
 async def _address(loop: asyncio.AbstractEventLoop, host: str, port: int) -> tuple[int, tuple[Any, ...]]:
+    """Literal IP addresses (every miner) skip the resolver."""
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

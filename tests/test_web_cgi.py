@@ -1,8 +1,9 @@
 """The web readers (Antminer CGI with digest auth, VNish token API) on httpx.
 
-Unit tests of the HTTP layer mock the device with respx (the real capture as the body); the rest runs
-over real sockets: the simulator's web servers, and small local servers that speak HTTP/1.1 the way
-lighttpd does (keep-alive, chunked bodies) or misbehave on purpose.
+Unit tests of the HTTP layer mock the device with a respx router, handed to the session as its httpx
+transport (the real capture as the body); the rest runs over real sockets through the real transport:
+the simulator's web servers, and small local servers that speak HTTP/1.1 the way lighttpd does
+(keep-alive, chunked bodies) or misbehave on purpose.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import httpcore
 import httpx
 import pytest
 import respx
@@ -25,6 +25,7 @@ from collectors.errors import (
     MinerAuthError,
     MinerConnectionError,
     MinerConnectionRefusedError,
+    MinerConnectionResetError,
     MinerProtocolError,
     MinerTimeoutError,
 )
@@ -63,13 +64,28 @@ def capture(captures_dir: Path) -> bytes:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[WebSession]:
-    async with WebSession(connect_s=1.0, read_s=2.0, max_connections=4) as web:
+def router() -> respx.MockRouter:
+    """The mocked devices: a request no route matches fails the test."""
+    return respx.MockRouter(assert_all_mocked=True)
+
+
+def mocked(router: respx.MockRouter) -> Callable[[], httpx.AsyncBaseTransport]:
+    return lambda: httpx.MockTransport(router.async_handler)
+
+
+@pytest.fixture
+async def session(router: respx.MockRouter) -> AsyncIterator[WebSession]:
+    async with WebSession(connect_s=1.0, read_s=2.0, max_connections=4, transport=mocked(router)) as web:
         yield web
 
 
-def digest_route(router: respx.MockRouter, body: bytes) -> respx.Route:
+def digest_route(router: respx.MockRouter, body: bytes, seen: list[str | None] | None = None) -> respx.Route:
+    """The CGI behind digest auth. `seen` collects each request's Authorization header as it arrived
+    (httpx's auth flow sends the same Request object again, so the recorded calls show it as it ended)."""
+
     def answer(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request.headers.get("authorization"))
         if digest_valid(request.headers.get("authorization", ""), request.method, "root", "root"):
             return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
         return httpx.Response(401, headers={"WWW-Authenticate": CHALLENGE}, text="401 Unauthorized")
@@ -84,39 +100,38 @@ def test_system_info_capture_gives_serial_mac_hostname(capture: bytes) -> None:
     assert info.mac == "02:55:97:22:3M:72"
 
 
-async def test_digest_401_then_authorized_200_reads_the_capture(session: WebSession, capture: bytes) -> None:
-    with respx.mock(assert_all_called=True) as router:
-        route = digest_route(router, capture)
-        info = await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+async def test_digest_401_then_authorized_200_reads_the_capture(
+    router: respx.MockRouter, session: WebSession, capture: bytes
+) -> None:
+    seen: list[str | None] = []
+    route = digest_route(router, capture, seen)
+    info = await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
     assert (info.serial, info.mac, info.hostname) == ("THQING0BDJAB024NF", "02:55:97:22:3M:72", "Antminer")
     assert route.call_count == 2
-    first, second = (call.request for call in route.calls)
-    assert "authorization" not in first.headers
-    assert (
-        second.headers["authorization"].startswith("Digest ")
-        and 'realm="antMiner Configuration"' in (second.headers["authorization"])
-    )
+    first, second = seen
+    assert first is None
+    assert second is not None
+    assert second.startswith("Digest ") and 'realm="antMiner Configuration"' in second
 
 
 async def test_later_fetch_answers_the_cached_challenge_in_one_request(
-    session: WebSession, capture: bytes
+    router: respx.MockRouter, session: WebSession, capture: bytes
 ) -> None:
     device = session.device(GOOD, None)
-    with respx.mock() as router:
-        route = digest_route(router, capture)
-        await device.antminer_system_info(HOST, timeout=2)
-        await device.antminer_system_info(HOST, timeout=2)
+    seen: list[str | None] = []
+    route = digest_route(router, capture, seen)
+    await device.antminer_system_info(HOST, timeout=2)
+    await device.antminer_system_info(HOST, timeout=2)
     assert route.call_count == 3  # 401 + 200, then one authorized 200
-    assert "authorization" in route.calls[2].request.headers
+    assert seen[2] is not None and seen[2].startswith("Digest ")
 
 
 async def test_wrong_password_is_auth_error_naming_the_profile_not_the_password(
-    session: WebSession, capture: bytes
+    router: respx.MockRouter, session: WebSession, capture: bytes
 ) -> None:
-    with respx.mock() as router:
-        digest_route(router, capture)
-        with pytest.raises(MinerAuthError) as caught:
-            await session.device(WRONG, None).antminer_system_info(HOST, timeout=2)
+    digest_route(router, capture)
+    with pytest.raises(MinerAuthError) as caught:
+        await session.device(WRONG, None).antminer_system_info(HOST, timeout=2)
     text = f"{caught.value} {caught.value!r} {WRONG!r} {WRONG} {session.device(WRONG, None)!r}"
     assert "site-a" in str(caught.value)
     assert "hunter2" not in text
@@ -124,64 +139,68 @@ async def test_wrong_password_is_auth_error_naming_the_profile_not_the_password(
 
 @pytest.mark.parametrize("timeout_kind", [httpx.ConnectTimeout, httpx.ReadTimeout, httpx.PoolTimeout])
 async def test_httpx_timeouts_become_miner_timeout(
-    session: WebSession, timeout_kind: type[Exception]
+    router: respx.MockRouter, session: WebSession, timeout_kind: type[Exception]
 ) -> None:
-    with respx.mock() as router:
-        router.get(CGI_URL).mock(side_effect=timeout_kind("deadline"))
-        with pytest.raises(MinerTimeoutError) as caught:
-            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    router.get(CGI_URL).mock(side_effect=timeout_kind("deadline"))
+    with pytest.raises(MinerTimeoutError) as caught:
+        await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
     assert caught.value.phase == "web" and isinstance(caught.value.__cause__, timeout_kind)
 
 
-async def test_connect_error_becomes_miner_connection_error(session: WebSession) -> None:
+async def test_connect_error_becomes_miner_connection_error(
+    router: respx.MockRouter, session: WebSession
+) -> None:
     """respx replaces the exception's cause chain, so the refused errno is tested over a real socket
     (test_closed_web_port_is_connection_refused); here: no httpx exception leaks out."""
-    with respx.mock() as router:
-        router.get(CGI_URL).mock(side_effect=httpx.ConnectError("All connection attempts failed"))
-        with pytest.raises(MinerConnectionError) as caught:
-            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    router.get(CGI_URL).mock(side_effect=httpx.ConnectError("All connection attempts failed"))
+    with pytest.raises(MinerConnectionError) as caught:
+        await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
 
-async def test_chunked_body_in_pieces_is_read_whole(session: WebSession, capture: bytes) -> None:
+async def test_chunked_body_in_pieces_is_read_whole(
+    router: respx.MockRouter, session: WebSession, capture: bytes
+) -> None:
     class Pieces(httpx.AsyncByteStream):
         async def __aiter__(self) -> AsyncIterator[bytes]:
             for start in range(0, len(capture), 37):
                 yield capture[start : start + 37]
 
-    with respx.mock() as router:
-        router.get(CGI_URL).mock(
-            return_value=httpx.Response(200, headers={"Transfer-Encoding": "chunked"}, stream=Pieces())
-        )
-        info = await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    router.get(CGI_URL).mock(
+        return_value=httpx.Response(200, headers={"Transfer-Encoding": "chunked"}, stream=Pieces())
+    )
+    info = await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
     assert info.serial == "THQING0BDJAB024NF"
 
 
 @pytest.mark.parametrize(
     "body", [b"<html><body>Antminer</body></html>", b'["not", "an object"]', b'{"serinum": "trunc'], ids=str
 )
-async def test_body_that_is_not_a_json_object_is_protocol_error(session: WebSession, body: bytes) -> None:
-    with respx.mock() as router:
-        router.get(CGI_URL).mock(return_value=httpx.Response(200, content=body))
-        with pytest.raises(MinerProtocolError) as caught:
-            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+async def test_body_that_is_not_a_json_object_is_protocol_error(
+    router: respx.MockRouter, session: WebSession, body: bytes
+) -> None:
+    router.get(CGI_URL).mock(return_value=httpx.Response(200, content=body))
+    with pytest.raises(MinerProtocolError) as caught:
+        await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
     assert repr(body[:10])[2:-1] in str(caught.value)  # names the start of the bytes
 
 
-async def test_oversized_body_is_protocol_error() -> None:
+async def test_oversized_body_is_protocol_error(
+    router: respx.MockRouter,
+) -> None:
     huge = b'{"pad": "' + b"x" * 5000 + b'"}'
-    async with WebSession(connect_s=1, read_s=2, max_connections=1, max_body_bytes=4096) as small:
-        with respx.mock() as router:
-            router.get(CGI_URL).mock(return_value=httpx.Response(200, content=huge))
-            with pytest.raises(MinerProtocolError, match="cap"):
-                await small.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+    async with WebSession(
+        connect_s=1, read_s=2, max_connections=1, max_body_bytes=4096, transport=mocked(router)
+    ) as small:
+        router.get(CGI_URL).mock(return_value=httpx.Response(200, content=huge))
+        with pytest.raises(MinerProtocolError, match="cap"):
+            await small.device(GOOD, None).antminer_system_info(HOST, timeout=2)
 
 
-async def test_other_http_status_is_protocol_error(session: WebSession) -> None:
-    with respx.mock() as router:
-        router.get(CGI_URL).mock(return_value=httpx.Response(404, text="not found"))
-        with pytest.raises(MinerProtocolError, match="404"):
-            await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
+async def test_other_http_status_is_protocol_error(router: respx.MockRouter, session: WebSession) -> None:
+    router.get(CGI_URL).mock(return_value=httpx.Response(404, text="not found"))
+    with pytest.raises(MinerProtocolError, match="404"):
+        await session.device(GOOD, None).antminer_system_info(HOST, timeout=2)
 
 
 def vnish_routes(router: respx.MockRouter, token: str = "tok-1") -> tuple[respx.Route, respx.Route]:
@@ -204,34 +223,35 @@ def vnish_routes(router: respx.MockRouter, token: str = "tok-1") -> tuple[respx.
     )
 
 
-async def test_vnish_unlock_then_info_then_cached_token(session: WebSession) -> None:
+async def test_vnish_unlock_then_info_then_cached_token(
+    router: respx.MockRouter, session: WebSession
+) -> None:
     device = session.device(None, VNISH)
-    with respx.mock() as router:
-        unlock, info_route = vnish_routes(router)
-        info = await device.vnish_info(HOST, timeout=2)
-        again = await device.vnish_info(HOST, timeout=2)
+    unlock, info_route = vnish_routes(router)
+    info = await device.vnish_info(HOST, timeout=2)
+    again = await device.vnish_info(HOST, timeout=2)
     assert (info.serial, info.mac, info.hostname) == ("VN123", "AA:BB:CC:00:11:22", "vnish-7")
     assert again == info
     assert (unlock.call_count, info_route.call_count) == (1, 2)  # the second read reused the token
 
 
-async def test_vnish_rejected_token_unlocks_again(session: WebSession) -> None:
+async def test_vnish_rejected_token_unlocks_again(router: respx.MockRouter, session: WebSession) -> None:
     device = session.device(None, VNISH)
-    with respx.mock() as router:
-        vnish_routes(router, token="first")
-        await device.vnish_info(HOST, timeout=2)
-    with respx.mock() as router:  # the device rebooted: new token
-        unlock, info_route = vnish_routes(router, token="second")
-        info = await device.vnish_info(HOST, timeout=2)
+    vnish_routes(router, token="first")
+    await device.vnish_info(HOST, timeout=2)
+    router.clear()  # the device rebooted: new token
+    unlock, info_route = vnish_routes(router, token="second")
+    info = await device.vnish_info(HOST, timeout=2)
     assert info.serial == "VN123"
     assert (unlock.call_count, info_route.call_count) == (1, 2)
 
 
-async def test_vnish_wrong_password_is_auth_error_without_the_password(session: WebSession) -> None:
-    with respx.mock(assert_all_called=False) as router:
-        vnish_routes(router)
-        with pytest.raises(MinerAuthError) as caught:
-            await session.device(None, VNISH_WRONG).vnish_info(HOST, timeout=2)
+async def test_vnish_wrong_password_is_auth_error_without_the_password(
+    router: respx.MockRouter, session: WebSession
+) -> None:
+    vnish_routes(router)
+    with pytest.raises(MinerAuthError) as caught:
+        await session.device(None, VNISH_WRONG).vnish_info(HOST, timeout=2)
     assert "vnish-site-b" in str(caught.value) and "swordfish" not in f"{caught.value!r} {caught.value}"
 
 
@@ -388,4 +408,75 @@ async def test_malformed_status_line_is_protocol_error_not_an_httpx_one() -> Non
     ):
         with pytest.raises(MinerProtocolError) as caught:
             await session.device(GOOD, None).antminer_system_info("127.41.0.31", timeout=2, port=port)
-    assert isinstance(caught.value.__cause__, httpcore.RemoteProtocolError)  # h11's verdict, translated
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)  # h11's verdict, translated
+
+
+async def test_declared_oversized_body_is_refused_before_it_is_read() -> None:
+    sent = 0
+
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await reader.read(4096)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 500000000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(2000):
+                writer.write(b"x" * 65536)
+                await writer.drain()
+                sent += 65536
+
+    async with (
+        serve(huge, "127.41.0.32") as port,
+        WebSession(connect_s=1, read_s=2, max_connections=1, max_body_bytes=4096) as session,
+    ):
+        with pytest.raises(MinerProtocolError, match="500000000 bytes exceeds the 4096-byte cap"):
+            await session.device(GOOD, None).antminer_system_info("127.41.0.32", timeout=5, port=port)
+    assert sent < 64 * 1024 * 1024  # the client hung up; it did not drain the 500 MB
+
+
+async def test_endless_chunked_body_stops_at_the_cap() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            while True:
+                writer.write(b"1000\r\n" + b"y" * 4096 + b"\r\n")
+                await writer.drain()
+
+    async with (
+        serve(endless, "127.41.0.33") as port,
+        WebSession(connect_s=1, read_s=2, max_connections=1, max_body_bytes=100_000) as session,
+    ):
+        with pytest.raises(MinerProtocolError, match="exceeds the 100000-byte cap"):
+            await session.device(GOOD, None).antminer_system_info("127.41.0.33", timeout=5, port=port)
+
+
+async def test_close_in_the_middle_of_the_body_is_a_reset() -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n{"serinum": "SN')
+        await writer.drain()
+        writer.close()
+
+    async with (
+        serve(cut, "127.41.0.34") as port,
+        WebSession(connect_s=1, read_s=2, max_connections=1) as session,
+    ):
+        with pytest.raises(MinerConnectionResetError):
+            await session.device(GOOD, None).antminer_system_info("127.41.0.34", timeout=2, port=port)
+
+
+async def test_each_wait_for_bytes_is_bounded_by_read_s_not_only_the_fetch_timeout() -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    async with (
+        serve(stall, "127.41.0.35") as port,
+        WebSession(connect_s=1, read_s=0.2, max_connections=1) as session,
+    ):
+        with pytest.raises(MinerTimeoutError) as caught:
+            await session.device(GOOD, None).antminer_system_info("127.41.0.35", timeout=20, port=port)
+    # read_s ended it (the transport's ReadTimeout), not the 20 s fetch deadline (asyncio's TimeoutError).
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
