@@ -42,7 +42,7 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
     `connect_s` bounds the connect, `io_s` each send and each wait for bytes.
     """
 
-    __slots__ = ("_conn", "_connect_s", "_io_s", "_max_body", "_sock")
+    __slots__ = ("_conn", "_connect_s", "_io_s", "_max_body", "_origin", "_sock")
 
     def __init__(self, *, connect_s: float, io_s: float, max_body: int) -> None:
         self._connect_s = connect_s
@@ -50,6 +50,7 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
         self._max_body = max_body
         self._sock: socket.socket | None = None
         self._conn: h11.Connection | None = None
+        self._origin: tuple[str, int] | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -57,11 +58,13 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(
                 "miner web UIs are read over plain HTTP; TLS is not supported", request=request
             )
-        if self._sock is not None and not _idle_and_open(self._sock):
+        origin = (url.host, url.port or 80)
+        if self._sock is not None and (origin != self._origin or not _idle_and_open(self._sock)):
             self._close()
         if self._sock is None:
             self._sock = await self._connect(request)
             self._conn = h11.Connection(h11.CLIENT)
+            self._origin = origin
         assert self._conn is not None
         try:
             response = await self._round_trip(self._sock, self._conn, request)

@@ -30,7 +30,8 @@ from collectors.errors import (
     MinerTimeoutError,
 )
 from collectors.simulator.fleet import simulated_fleet
-from collectors.web import WebCredentials, WebSession, parse_system_info
+from collectors.web import MAX_BODY_BYTES, WebCredentials, WebSession, parse_system_info
+from collectors.webnet import ExchangeTransport
 
 GOOD = WebCredentials(profile="antminer-default", username="root", password=SecretStr("root"))
 WRONG = WebCredentials(profile="site-a", username="root", password=SecretStr("hunter2-secret"))
@@ -480,3 +481,18 @@ async def test_each_wait_for_bytes_is_bounded_by_read_s_not_only_the_fetch_timeo
             await session.device(GOOD, None).antminer_system_info("127.41.0.35", timeout=20, port=port)
     # read_s ended it (the transport's ReadTimeout), not the 20 s fetch deadline (asyncio's TimeoutError).
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+
+
+async def test_a_transport_never_sends_a_request_down_another_origins_connection(capture: bytes) -> None:
+    first, second = Lighttpd(capture), Lighttpd(capture)
+    transport = ExchangeTransport(connect_s=1, io_s=2, max_body=MAX_BODY_BYTES)
+    async with serve(first.handle, "127.41.0.36") as port_a, serve(second.handle, "127.41.0.37") as port_b:
+        try:
+            for host, port in (("127.41.0.36", port_a), ("127.41.0.37", port_b)):
+                request = httpx.Request("GET", f"http://{host}:{port}/cgi-bin/get_system_info.cgi")
+                response = await transport.handle_async_request(request)
+                assert response.status_code == 401
+        finally:
+            await transport.aclose()
+    assert (first.connections, len(first.requests)) == (1, 1)
+    assert (second.connections, len(second.requests)) == (1, 1)
