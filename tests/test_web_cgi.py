@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -331,9 +331,11 @@ class Lighttpd:
         writer.close()
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
-async def serve(handler: object, host: str) -> AsyncIterator[int]:
-    assert callable(handler)
+async def serve(handler: Handler, host: str) -> AsyncIterator[int]:
     server = await asyncio.start_server(handler, host, 0)
     try:
         yield server.sockets[0].getsockname()[1]
@@ -383,32 +385,38 @@ async def test_closed_web_port_is_connection_refused() -> None:
             await session.device(GOOD, None).antminer_system_info("127.41.0.41", timeout=2, port=port)
 
 
-async def test_silent_web_server_becomes_miner_timeout() -> None:
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        await asyncio.sleep(30)
+def canned(answer: bytes, *, then_close: bool = False) -> Handler:
+    """A web server that reads the request, sends `answer`, then closes or holds the connection."""
 
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(answer)
+        await writer.drain()
+        if then_close:
+            writer.close()
+        else:
+            await asyncio.sleep(30)
+
+    return handle
+
+
+async def fetch_from(handler: Handler, host: str, *, read_s: float = 2.0, timeout: float = 2.0) -> None:
+    """One Antminer CGI fetch from `handler` served on `host`, through the real transport."""
     async with (
-        serve(hold, "127.41.0.30") as port,
-        WebSession(connect_s=1, read_s=5, max_connections=1) as session,
+        serve(handler, host) as port,
+        WebSession(connect_s=1, read_s=read_s, max_connections=1) as session,
     ):
-        with pytest.raises(MinerTimeoutError):
-            await session.device(GOOD, None).antminer_system_info("127.41.0.30", timeout=0.3, port=port)
+        await session.device(GOOD, None).antminer_system_info(host, timeout=timeout, port=port)
+
+
+async def test_silent_web_server_becomes_miner_timeout() -> None:
+    with pytest.raises(MinerTimeoutError):
+        await fetch_from(canned(b""), "127.41.0.30", read_s=5, timeout=0.3)
 
 
 async def test_malformed_status_line_is_protocol_error_not_an_httpx_one() -> None:
-    async def bad(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\n{}")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    async with (
-        serve(bad, "127.41.0.31") as port,
-        WebSession(connect_s=1, read_s=2, max_connections=1) as session,
-    ):
-        with pytest.raises(MinerProtocolError) as caught:
-            await session.device(GOOD, None).antminer_system_info("127.41.0.31", timeout=2, port=port)
+    with pytest.raises(MinerProtocolError) as caught:
+        await fetch_from(canned(b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\n{}"), "127.41.0.31")
     assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)  # h11's verdict, translated
 
 
@@ -452,33 +460,15 @@ async def test_endless_chunked_body_stops_at_the_cap() -> None:
 
 
 async def test_close_in_the_middle_of_the_body_is_a_reset() -> None:
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n{"serinum": "SN')
-        await writer.drain()
-        writer.close()
-
-    async with (
-        serve(cut, "127.41.0.34") as port,
-        WebSession(connect_s=1, read_s=2, max_connections=1) as session,
-    ):
-        with pytest.raises(MinerConnectionResetError):
-            await session.device(GOOD, None).antminer_system_info("127.41.0.34", timeout=2, port=port)
+    answer = b'HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n{"serinum": "SN'
+    with pytest.raises(MinerConnectionResetError):
+        await fetch_from(canned(answer, then_close=True), "127.41.0.34")
 
 
 async def test_each_wait_for_bytes_is_bounded_by_read_s_not_only_the_fetch_timeout() -> None:
-    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(4096)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{")
-        await writer.drain()
-        await asyncio.sleep(30)
-
-    async with (
-        serve(stall, "127.41.0.35") as port,
-        WebSession(connect_s=1, read_s=0.2, max_connections=1) as session,
-    ):
-        with pytest.raises(MinerTimeoutError) as caught:
-            await session.device(GOOD, None).antminer_system_info("127.41.0.35", timeout=20, port=port)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"
+    with pytest.raises(MinerTimeoutError) as caught:
+        await fetch_from(canned(answer), "127.41.0.35", read_s=0.2, timeout=20)
     # read_s ended it (the transport's ReadTimeout), not the 20 s fetch deadline (asyncio's TimeoutError).
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
 
