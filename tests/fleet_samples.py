@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Table, func, select, text
 
 from collectors.sample import Board, DeviceError, Pool, Sample, State
 from fleetmon.storage.engine import make_engine, upgrade
+from fleetmon.storage.writer import SAMPLES
 
 T0 = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -147,3 +148,13 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, step:
 def files(directory: Path, pattern: str = "*") -> list[Path]:
     """The files in `directory` matching `pattern`, sorted (sync, for use from async tests)."""
     return sorted(directory.glob(pattern))
+
+
+def count_rows(url: str, table: Table = SAMPLES) -> int:
+    """How many rows `table` holds in the database at `url` (samples by default)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()

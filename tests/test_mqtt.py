@@ -13,8 +13,7 @@ import aiomqtt
 import fleet_samples
 import mqtt_broker
 import pytest
-from fleet_samples import T0, fleet_cycle, make_sample, wait_until
-from sqlalchemy import func, select
+from fleet_samples import T0, count_rows, fleet_cycle, make_sample, wait_until
 
 from collectors.sample import State
 from fleetmon.ingest import Ingester
@@ -23,22 +22,16 @@ from fleetmon.sinks.mqtt import MqttSink
 from fleetmon.sinks.topics import BrokerUrl, sample_topic, site_of, state_topic, status_topic
 from fleetmon.storage.engine import make_engine
 from fleetmon.storage.export import iter_samples
-from fleetmon.storage.writer import SAMPLES, SampleStore
+from fleetmon.storage.writer import SampleStore
 
 db_url = fleet_samples.db_url
 blank_db_url = fleet_samples.blank_db_url
 private_broker = mqtt_broker.private_broker
 
 
-def _count(url: str) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(SAMPLES)).scalar_one())
-
-
 async def _wait_for_count(url: str, expected: int, timeout: float = 60.0) -> int:
-    await wait_until(lambda: _count(url) >= expected, timeout=timeout, step=0.1)
-    return _count(url)
+    await wait_until(lambda: count_rows(url) >= expected, timeout=timeout, step=0.1)
+    return count_rows(url)
 
 
 @contextlib.asynccontextmanager
@@ -97,7 +90,7 @@ async def test_published_samples_are_stored_exactly_once_by_two_shared_ingesters
         await wait_until(lambda: first.stats.acked + second.stats.acked >= 160)
     assert first.stats.acked + second.stats.acked == 160
     assert first.stats.received > 0 and second.stats.received > 0  # the shared subscription split the load
-    assert _count(db_url) == 120
+    assert count_rows(db_url) == 120
     exported = sorted(s.to_json() for s in iter_samples(make_engine(db_url), site=site))
     assert exported == sorted(s.to_json() for s in produced)
 
@@ -160,6 +153,6 @@ async def test_a_restarted_ingester_gets_what_was_published_while_it_was_down(
     produced = fleet_cycle(50, 0)
     await sink.send(produced)
     await sink.close()
-    assert _count(db_url) == 0
+    assert count_rows(db_url) == 0
     async with _ingesting(private_broker.url, db_url, group=group, client_id="only"):
         assert await _wait_for_count(db_url, 50) == 50

@@ -24,11 +24,7 @@ from pathlib import Path
 import mqtt_broker
 import pytest
 from fleet_process import simulated_fleet_process, stop_process, wait_for
-from fleet_samples import create_schema, drop_schema
-from sqlalchemy import func, select
-
-from fleetmon.storage.engine import make_engine
-from fleetmon.storage.writer import SAMPLES
+from fleet_samples import count_rows, create_schema, drop_schema
 
 private_broker = mqtt_broker.private_broker
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,14 +81,6 @@ def _db_upgrade(db_url: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "fleetmon.cli.main", "db", "upgrade", "--db", db_url],
         cwd=ROOT, capture_output=True, text=True, check=False, env=os.environ.copy(),
     )  # fmt: skip
-
-
-def _count(url: str) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        count = int(conn.execute(select(func.count()).select_from(SAMPLES)).scalar_one())
-    engine.dispose()
-    return count
 
 
 def _cycles(out: Path) -> int:
@@ -159,7 +147,7 @@ def test_every_polled_sample_is_stored_exactly_once_through_broker_restart_and_i
         assert spooled > 0  # the broker outage really went through the spool
         assert (delivered, refused) == (len(produced), 0)
 
-        assert wait_for(lambda: _count(db_url) >= len(produced), 120, step=0.5)
+        assert wait_for(lambda: count_rows(db_url) >= len(produced), 120, step=0.5)
         # Let any late redelivery land, then check nothing was added twice and nothing is missing.
         time.sleep(2)
         export = subprocess.run(

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import fleet_samples
 import pytest
-from fleet_samples import T0, fleet_cycle, make_sample
-from sqlalchemy import func, inspect, select
+from fleet_samples import T0, count_rows, fleet_cycle, make_sample
+from sqlalchemy import inspect, select
 
 from collectors.sample import State
 from fleetmon.storage import errors as storage_errors
@@ -17,19 +17,11 @@ from fleetmon.storage.engine import current_revision, ensure_schema, head_revisi
 from fleetmon.storage.errors import SchemaNotReadyError, StorageError, StorageUnavailableError
 from fleetmon.storage.export import iter_samples
 from fleetmon.storage.models import Device
-from fleetmon.storage.writer import DEVICES, SAMPLES, SampleStore, SiteSample
+from fleetmon.storage.writer import DEVICES, SampleStore, SiteSample
 
 # The database fixtures (SQLite and PostgreSQL), shared with the other storage tests.
 blank_db_url = fleet_samples.blank_db_url
 db_url = fleet_samples.db_url
-
-
-def _count(url: str, table=SAMPLES) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        count = conn.execute(select(func.count()).select_from(table)).scalar_one()
-    engine.dispose()
-    return count
 
 
 def test_upgrade_creates_every_table_on_a_blank_database(blank_db_url: str) -> None:
@@ -66,8 +58,8 @@ def test_writing_the_same_batch_twice_stores_each_sample_once(db_url: str) -> No
     again = store.write(batch)
     assert (first.inserted, again.inserted) == (100, 0)
     assert again.duplicates == 100
-    assert _count(db_url) == 100
-    assert _count(db_url, DEVICES) == 50
+    assert count_rows(db_url) == 100
+    assert count_rows(db_url, DEVICES) == 50
 
 
 # The COPY staging table exists on PostgreSQL only: run on that dialect alone rather than skip on SQLite.
@@ -90,7 +82,7 @@ def test_a_batch_refused_by_postgresql_leaves_the_store_writing(db_url: str) -> 
     assert (refused.inserted, refused.rejected) == (0, 1)
     assert store.write([*stored, SiteSample("north", third)]).inserted == 1
     assert store.write([SiteSample("north", second)]).inserted == 1
-    assert _count(db_url) == 1102
+    assert count_rows(db_url) == 1102
 
 
 def test_a_fresh_store_absorbs_samples_an_earlier_process_wrote(db_url: str) -> None:
@@ -99,7 +91,7 @@ def test_a_fresh_store_absorbs_samples_an_earlier_process_wrote(db_url: str) -> 
     # A restarted ingester has empty caches; the database constraint alone must absorb the redelivery.
     result = SampleStore(make_engine(db_url)).write(batch + batch)
     assert result.inserted == 0
-    assert _count(db_url) == 20
+    assert count_rows(db_url) == 20
 
 
 def test_export_rebuilds_exactly_the_json_the_collector_produced(db_url: str) -> None:
@@ -185,7 +177,7 @@ async def test_batch_writer_flushes_by_size_and_by_interval(db_url: str) -> None
         assert writer.written == 100
         lone = await writer.submit(SiteSample("north", make_sample(500, T0)))
         await asyncio.wait_for(lone, 10)
-    assert _count(db_url) == 101
+    assert count_rows(db_url) == 101
 
 
 async def test_batch_writer_fails_the_futures_when_the_database_is_down() -> None:

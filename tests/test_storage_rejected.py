@@ -15,8 +15,7 @@ from pathlib import Path
 import fleet_samples
 import pytest
 from fleet_process import FLEETMON, ROOT
-from fleet_samples import T0, fleet_cycle, make_sample
-from sqlalchemy import func, select
+from fleet_samples import T0, count_rows, fleet_cycle, make_sample
 
 from collectors.sample import Sample
 from fleetmon.storage.batch import BatchWriter
@@ -24,18 +23,10 @@ from fleetmon.storage.engine import make_engine
 from fleetmon.storage.errors import StorageUnavailableError
 from fleetmon.storage.export import iter_samples
 from fleetmon.storage.rejected import REJECTED, Rejection, is_data_error, iter_rejections
-from fleetmon.storage.writer import SAMPLES, SampleStore, SiteSample
+from fleetmon.storage.writer import SampleStore, SiteSample
 
 blank_db_url = fleet_samples.blank_db_url
 db_url = fleet_samples.db_url
-
-
-def _count(url: str, table=SAMPLES) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        count = conn.execute(select(func.count()).select_from(table)).scalar_one()
-    engine.dispose()
-    return count
 
 
 def _poison(url: str) -> list[Sample]:
@@ -70,7 +61,7 @@ def test_batch_with_three_poison_samples_stores_the_997_good_and_keeps_the_3(
     with caplog.at_level(logging.ERROR, logger="fleetmon.storage.writer"):
         result = store.write(batch)
     assert (result.received, result.inserted, result.rejected, result.duplicates) == (1000, 997, 3, 0)
-    assert _count(db_url) == 997
+    assert count_rows(db_url) == 997
     exported = sorted(s.to_json() for s in iter_samples(make_engine(db_url)))
     assert exported == sorted(s.to_json() for s in good)
     kept = list(iter_rejections(make_engine(db_url)))
@@ -94,7 +85,7 @@ def test_a_payload_that_is_no_sample_is_kept_raw(db_url: str) -> None:
     (kept,) = iter_rejections(make_engine(db_url))
     assert kept.payload == raw
     assert kept.error == "not a sample\\x00"  # a text column holds no NUL: shown escaped
-    assert _count(db_url) == 1
+    assert count_rows(db_url) == 1
 
 
 async def test_batch_writer_resolves_the_futures_of_dead_lettered_samples(db_url: str) -> None:
@@ -102,7 +93,7 @@ async def test_batch_writer_resolves_the_futures_of_dead_lettered_samples(db_url
     async with BatchWriter(store, max_batch=100, flush_interval=0.05, retry=False) as writer:
         await writer.write([SiteSample("north", s) for s in fleet_cycle(40, 0) + _poison(db_url)])
     assert (writer.written, writer.rejected) == (40, 3)
-    assert _count(db_url, REJECTED) == 3
+    assert count_rows(db_url, REJECTED) == 3
 
 
 def test_an_outage_is_still_raised_for_retry_not_dead_lettered() -> None:
