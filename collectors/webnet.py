@@ -175,9 +175,8 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
 
 def _idle_and_open(sock: socket.socket) -> bool:
     """True when a kept-alive connection can carry another request: nothing is waiting to be read.
-    Readable while idle means the server closed it (or sent bytes nobody asked for)."""
-    if sock.fileno() < 0:
-        return False
+    Readable while idle means the server closed it (or sent bytes nobody asked for). A socket this
+    module closed is never asked about: `_close` drops it with the h11 state."""
     poller = select.poll()  # not select(): descriptors past 1024 are the norm in a poller
     poller.register(sock, select.POLLIN)
     return not poller.poll(0)
