@@ -7,9 +7,8 @@ import uuid
 
 import aiomqtt
 import fleet_samples
-from fleet_samples import T0, make_sample, wait_until
-from sqlalchemy import func, select
-from test_mqtt import _count, _ingesting, _wait_for_count
+from fleet_samples import T0, count_rows, make_sample, wait_until
+from test_mqtt import _ingesting, _wait_for_count
 
 from fleetmon.sinks.mqtt import MqttSink
 from fleetmon.sinks.topics import BrokerUrl, sample_topic
@@ -18,12 +17,6 @@ from fleetmon.storage.rejected import REJECTED, iter_rejections
 
 db_url = fleet_samples.db_url
 blank_db_url = fleet_samples.blank_db_url
-
-
-def _rejected(url: str) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(REJECTED)).scalar_one())
 
 
 async def test_forged_messages_are_dead_lettered_acked_and_the_following_ones_stored(
@@ -68,4 +61,4 @@ async def test_forged_messages_are_dead_lettered_acked_and_the_following_ones_st
         assert await _wait_for_count(db_url, 4) == 4
         assert await wait_until(lambda: again.stats.acked >= 1, timeout=10)
     assert again.stats.received == 1
-    assert (_count(db_url), _rejected(db_url)) == (4, 2)
+    assert (count_rows(db_url), count_rows(db_url, REJECTED)) == (4, 2)
