@@ -16,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collectors.errors import (
     MinerConnectionError,
     MinerConnectionRefusedError,
     MinerConnectionResetError,
+    MinerError,
     MinerTimeoutError,
 )
-from collectors.framing import read_nul_frame, read_v3_frame
+from collectors.framing import NulFrame, V3Frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +51,53 @@ class Limits:
     max_reply_bytes: int = 4 * 1024 * 1024
 
 
-FrameReader = Callable[[asyncio.StreamReader, int], Awaitable[bytes]]
+Frame = Callable[[int], NulFrame | V3Frame]
+"""Makes the accumulator for one reply, given the size cap (NulFrame or V3Frame)."""
 
-STREAM_BUFFER_BYTES = 64 * 1024
-"""What asyncio may buffer per connection before it stops reading the socket (it pauses past twice
-this). The frame readers read in chunks and enforce `Limits.max_reply_bytes` themselves, so this stays
-small: tied to the reply cap, a fleet of devices streaming oversized replies held ~1 MiB of buffer per
-connection, and the fault test's poller peaked at 434 MiB under CPU load."""
+
+class _ReplyProtocol(asyncio.Protocol):
+    """Feeds what one connection receives to a frame and resolves `reply` when the frame is complete,
+    the device closes, or the connection fails. Bytes after that are not kept."""
+
+    __slots__ = ("frame", "reply", "transport")
+
+    def __init__(self, frame: NulFrame | V3Frame, reply: asyncio.Future[bytes]) -> None:
+        self.frame = frame
+        self.reply = reply
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.reply.done():
+            return
+        try:
+            complete = self.frame.feed(data)
+        except MinerError as exc:
+            self.reply.set_exception(exc)
+            return
+        if complete:
+            self.reply.set_result(self.frame.reply())
+
+    def eof_received(self) -> bool:
+        self._end(None)
+        return False  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc)
+
+    def _end(self, exc: Exception | None) -> None:
+        if self.reply.done():
+            return
+        if exc is not None:
+            self.reply.set_exception(exc)
+            return
+        try:
+            self.reply.set_result(self.frame.at_eof())
+        except MinerError as error:
+            self.reply.set_exception(error)
 
 
 async def exchange(
@@ -66,12 +107,15 @@ async def exchange(
     *,
     timeouts: Timeouts,
     limits: Limits,
-    read_frame: FrameReader = read_nul_frame,
+    frame: Frame = NulFrame,
 ) -> bytes:
     """Connect, send `payload`, read one frame, close; return the frame's bytes (NUL not included)."""
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[bytes] = loop.create_future()
+    protocol = _ReplyProtocol(frame(limits.max_reply_bytes), reply)
     try:
         async with asyncio.timeout(timeouts.connect):
-            reader, writer = await asyncio.open_connection(host, port, limit=STREAM_BUFFER_BYTES)
+            transport, _ = await loop.create_connection(lambda: protocol, host, port)
     except TimeoutError as exc:
         raise MinerTimeoutError(
             f"{host}:{port}: no TCP connection within {timeouts.connect}s", phase="connect"
@@ -82,9 +126,8 @@ async def exchange(
         raise _os_error(host, port, exc) from exc
     try:
         async with asyncio.timeout(timeouts.read):
-            writer.write(payload)
-            await writer.drain()
-            data = await read_frame(reader, limits.max_reply_bytes)
+            transport.write(payload)
+            data = await reply
     except TimeoutError as exc:
         raise MinerTimeoutError(
             f"{host}:{port}: no complete reply within {timeouts.read}s", phase="read"
@@ -95,7 +138,7 @@ async def exchange(
         raise _os_error(host, port, exc) from exc
     finally:
         # We have the whole reply (or gave up): abort rather than wait for a FIN the device may never ack.
-        writer.transport.abort()
+        transport.abort()
     if not data:
         raise MinerConnectionResetError(f"{host}:{port}: connection closed without a reply")
     return data
@@ -103,7 +146,7 @@ async def exchange(
 
 async def exchange_v3(host: str, port: int, payload: bytes, *, timeouts: Timeouts, limits: Limits) -> bytes:
     """`exchange` with Whatsminer API v3 framing (4-byte little-endian length + JSON) for the reply."""
-    return await exchange(host, port, payload, timeouts=timeouts, limits=limits, read_frame=read_v3_frame)
+    return await exchange(host, port, payload, timeouts=timeouts, limits=limits, frame=V3Frame)
 
 
 def _os_error(host: str, port: int, exc: OSError) -> MinerConnectionError:

@@ -1,9 +1,9 @@
 """Bytes <-> JSON for the CGMiner-style API: request encoding, bounded reading, quirk repair.
 
-Reading (`read_nul_frame`): read until the first NUL or EOF, whichever comes first, never past
-`max_bytes` (MinerReplyTooLargeError, memory stays bounded). We stop at the NUL: some firmware keeps the
-socket open after replying, so waiting for a close could hang. Deadlines are the caller's
-(`connection.py` wraps every read in one).
+Reading (`NulFrame`): a reply is everything up to the first NUL or EOF, whichever comes first, never past
+`max_bytes` (MinerReplyTooLargeError, memory stays bounded). It is complete at the NUL: some firmware keeps
+the socket open after replying, so waiting for a close could hang. The frame classes only count and cut
+bytes; the connection (`connection.py`) feeds them what it receives and owns the deadlines.
 
 Decoding (`decode_reply`): valid JSON is parsed as is (the fast path, and the guarantee that a valid reply
 always means what it says). Values glued without their comma (bmminer's `}{`, on every stock Antminer
@@ -25,12 +25,11 @@ The plain-text reply form (`STATUS=S,...|SUMMARY,...|`) is parsed into the same 
 What cannot be repaired raises MinerProtocolError naming the start of the bytes; nothing else escapes.
 
 Whatsminer API v3 (port 4433) frames every message as a 4-byte little-endian length plus JSON:
-`encode_v3_frame` / `read_v3_frame`.
+`encode_v3_frame` / `V3Frame`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -42,7 +41,6 @@ from collectors.errors import MinerProtocolError, MinerReplyTooLargeError
 Reply = dict[str, Any]
 """One decoded reply: a JSON object exactly as the device sent it (after repair)."""
 
-_CHUNK = 65536
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z", re.ASCII)
 _NOT_A_NUMBER = frozenset(
     {"nan", "-nan", "+nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
@@ -68,44 +66,86 @@ def encode_v3_frame(message: dict[str, Any]) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------- reading
-async def read_nul_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
-    """Read one reply: up to the first NUL (excluded) or EOF; MinerReplyTooLargeError past `max_bytes`."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await reader.read(_CHUNK)
-        if not chunk:
-            break
+class NulFrame:
+    """One port-4028 reply as its bytes arrive: everything before the first NUL, or before EOF.
+
+    Sans-I/O: the connection feeds each chunk it receives (`feed` says True once the NUL came) and calls
+    `at_eof` when the device closes first. Memory stays bounded: past `max_bytes`, `feed` raises
+    MinerReplyTooLargeError, and bytes after the NUL are never kept.
+    """
+
+    __slots__ = ("_parts", "_size", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take one received chunk; True when the reply is complete (its NUL arrived)."""
         nul = chunk.find(b"\x00")
         if nul >= 0:
             chunk = chunk[:nul]
-        size += len(chunk)
-        if size > max_bytes:
-            start = parts[0] if parts else chunk
-            raise MinerReplyTooLargeError(f"reply exceeds the {max_bytes}-byte cap", data=start[:256])
-        parts.append(chunk)
-        if nul >= 0:
-            if size == 0:  # bytes came, but the reply before the NUL is empty: not a close
-                raise MinerProtocolError("empty reply before the NUL terminator", data=b"\x00")
-            break
-    return b"".join(parts)
+        self._size += len(chunk)
+        if self._size > self.max_bytes:
+            start = self._parts[0] if self._parts else chunk
+            raise MinerReplyTooLargeError(f"reply exceeds the {self.max_bytes}-byte cap", data=start[:256])
+        if chunk:
+            self._parts.append(chunk)
+        if nul >= 0 and self._size == 0:  # bytes came, but the reply before the NUL is empty: not a close
+            raise MinerProtocolError("empty reply before the NUL terminator", data=b"\x00")
+        return nul >= 0
+
+    def reply(self) -> bytes:
+        """The reply's bytes (NUL excluded); at EOF, what came (empty when nothing did)."""
+        return b"".join(self._parts)
+
+    at_eof = reply
 
 
-async def read_v3_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes:
-    """Read one API v3 frame (length-prefixed) and return its JSON bytes."""
-    try:
-        header = await reader.readexactly(4)
-    except asyncio.IncompleteReadError as exc:
-        raise MinerProtocolError("API v3 reply shorter than its 4-byte header", data=exc.partial) from exc
-    (length,) = struct.unpack("<I", header)
-    if length > max_bytes:
-        raise MinerReplyTooLargeError(f"API v3 frame announces {length} bytes, cap {max_bytes}", data=header)
-    try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError as exc:
+class V3Frame:
+    """One Whatsminer API v3 reply as its bytes arrive: a 4-byte little-endian length, then that many
+    bytes of JSON. Same interface as NulFrame; a length over `max_bytes` is refused from the header."""
+
+    __slots__ = ("_buffer", "_length", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._buffer = bytearray()
+        self._length: int | None = None
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take one received chunk; True when the whole frame is here (bytes past it are dropped)."""
+        self._buffer += chunk
+        if self._length is None:
+            if len(self._buffer) < 4:
+                return False
+            (length,) = struct.unpack_from("<I", self._buffer)
+            if length > self.max_bytes:
+                header = bytes(self._buffer[:4])
+                raise MinerReplyTooLargeError(
+                    f"API v3 frame announces {length} bytes, cap {self.max_bytes}", data=header
+                )
+            self._length = length
+            del self._buffer[:4]
+        if len(self._buffer) >= self._length:
+            del self._buffer[self._length :]
+            return True
+        return False
+
+    def reply(self) -> bytes:
+        """The frame's JSON bytes (call once `feed` said True)."""
+        return bytes(self._buffer)
+
+    def at_eof(self) -> bytes:
+        """The device closed before the frame was complete: MinerProtocolError, or b"" if nothing came."""
+        if self._length is None:
+            if not self._buffer:
+                return b""
+            raise MinerProtocolError("API v3 reply shorter than its 4-byte header", data=bytes(self._buffer))
         raise MinerProtocolError(
-            f"API v3 frame cut short ({len(exc.partial)} of {length} bytes)", data=exc.partial
-        ) from exc
+            f"API v3 frame cut short ({len(self._buffer)} of {self._length} bytes)", data=bytes(self._buffer)
+        )
 
 
 # --------------------------------------------------------------------------------------------- decoding
