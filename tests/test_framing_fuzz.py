@@ -1,8 +1,10 @@
-"""Fuzzing framing and repair: only MinerProtocolError escapes, and valid JSON keeps its meaning."""
+"""Fuzzing framing and repair: only MinerProtocolError escapes, valid JSON keeps its meaning, and the
+reply frames cut at the same byte however the reply is split into chunks."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.errors import MinerProtocolError
-from collectors.framing import _reject_constant, _with_missing_commas, decode_reply, repair
+from collectors.framing import NulFrame, V3Frame, _reject_constant, _with_missing_commas, decode_reply, repair
 
 CAPTURES = sorted(
     p.read_bytes()
@@ -118,3 +120,42 @@ def test_stock_antminer_stats_takes_the_comma_fast_path() -> None:
         if fast is not None:
             assert fast == json.loads(repair(text))
     assert any(_fast(c.decode().strip().rstrip("\x00")) is not None for c in glued)
+
+
+def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(points)] or [b""]
+
+
+def _feed(frame: NulFrame | V3Frame, chunks: list[bytes]) -> bytes | None:
+    """What the connection would get: the reply at completion or EOF, MinerProtocolError, nothing else."""
+    try:
+        for chunk in chunks:
+            if frame.feed(chunk):
+                return frame.reply()
+        return frame.at_eof()
+    except MinerProtocolError:
+        return None
+
+
+@FUZZ
+@given(st.binary(max_size=600), st.lists(st.integers(min_value=0), max_size=8), st.integers(1, 700))
+def test_nul_frame_stops_at_the_first_nul_whatever_the_chunking(
+    data: bytes, cuts: list[int], cap: int
+) -> None:
+    before, nul, _after = data.partition(b"\x00")
+    got = _feed(NulFrame(cap), _chunks(data, cuts))
+    if len(before) > cap or (nul and not before):
+        assert got is None  # over the cap, or an empty reply before the NUL
+    else:
+        assert got == before  # never a byte past the NUL, whatever came after it
+
+
+@FUZZ
+@given(st.binary(max_size=600), st.lists(st.integers(min_value=0), max_size=8), st.integers(1, 700))
+def test_v3_frame_takes_exactly_its_announced_length(body: bytes, cuts: list[int], cap: int) -> None:
+    data = len(body).to_bytes(4, "little") + body + b"trailing"
+    got = _feed(V3Frame(cap), _chunks(data, cuts))
+    assert got == (body if len(body) <= cap else None)
+    cut_short = data[: len(data) - len(b"trailing") - 1]  # the device closes one byte early
+    assert _feed(V3Frame(cap), _chunks(cut_short, cuts)) is None
