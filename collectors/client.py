@@ -50,16 +50,19 @@ class MinerClient:
     timeouts: Timeouts
     limits: Limits = field(default_factory=Limits)
 
-    async def raw(self, command: str, parameter: str | None = None) -> Reply:
-        """Send one request and decode the reply without checking its STATUS."""
-        data = await exchange(
+    async def fetch(self, command: str, parameter: str | None = None) -> bytes:
+        """Send one request and return the reply's bytes as they came (NUL excluded), undecoded."""
+        return await exchange(
             self.host,
             self.port,
             encode_request(command, parameter),
             timeouts=self.timeouts,
             limits=self.limits,
         )
-        return decode_reply(data)
+
+    async def raw(self, command: str, parameter: str | None = None) -> Reply:
+        """Send one request and decode the reply without checking its STATUS."""
+        return decode_reply(await self.fetch(command, parameter))
 
     async def command(self, command: str, parameter: str | None = None) -> Reply:
         """One command; raises MinerAPIError on STATUS=E, MinerConnectionError/MinerProtocolError else."""

@@ -16,14 +16,13 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from collectors.client import CommandResults, MinerClient, WhatsminerV3Client
+from collectors.client import CommandResults, MinerClient, WhatsminerV3Client, check_status
 from collectors.connection import Limits, Timeouts
 from collectors.drivers import Driver, Reading, build_sample, driver_for
 from collectors.errors import (
@@ -34,7 +33,7 @@ from collectors.errors import (
     MinerProtocolError,
     MinerTimeoutError,
 )
-from collectors.framing import Reply
+from collectors.framing import Reply, decode_reply
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
 from collectors.sample import DeviceError, Sample, State
@@ -220,7 +219,7 @@ async def _identify(
     return identity, seed
 
 
-_NOT_STOCK_API = ("BOSMINER", "BOSER", "LUXMINER", "BTMINER", "BITMICRO", "AVALON", "KAONSU")
+_NOT_STOCK_API = (b"BOSMINER", b"BOSER", b"LUXMINER", b"BTMINER", b"BITMICRO", b"AVALON", b"KAONSU")
 
 
 async def _identify_from_stats(
@@ -235,7 +234,8 @@ async def _identify_from_stats(
     connection failure is raised at once, since the other route would fail the same way.
     """
     try:
-        stats = await client.command("stats")
+        data = await client.fetch("stats")
+        stats = check_status("stats", decode_reply(data))
     except (MinerAPIError, MinerProtocolError):
         return None
     except MinerConnectionError as exc:
@@ -245,7 +245,7 @@ async def _identify_from_stats(
     blocks = stats.get("STATS")
     if not isinstance(blocks, list) or not blocks or not isinstance(blocks[0], dict):
         return None
-    text = json.dumps(stats).upper()
+    text = data.upper()  # the bytes as sent: the markers may sit in any key or value
     if any(marker in text for marker in _NOT_STOCK_API):
         return None
     identity = classify({"VERSION": [blocks[0]]}, None, {"stats": stats}, host=host, port=port)
