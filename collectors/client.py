@@ -92,7 +92,12 @@ class MinerClient:
                     results.update(split)
         else:
             singles.extend(joinable)
-        if singles:
+        if len(singles) == 1:  # no task to spawn for one connection
+            try:
+                results[singles[0]] = await self.command(singles[0])
+            except MinerError as exc:
+                results[singles[0]] = exc
+        elif singles:
             outcomes = await asyncio.gather(*(self.command(name) for name in singles), return_exceptions=True)
             for name, outcome in zip(singles, outcomes, strict=True):
                 if isinstance(outcome, MinerError | dict):

@@ -128,10 +128,13 @@ async def _read(  # noqa: PLR0917
         if not any(name in replies for name in driver.required):
             return DeviceReading(_from_failures(host, port, identity, failures), identity)
         spec = lookup(identity.model, identity.make)
+        web_error: DeviceError | None = None
         try:
             reading = driver.parse(identity, replies, spec)
             if known is not None and _contradicts(known, reading):
                 return None
+            if web_task is not None and reading.serial is None:
+                web_error = _add_web_identity(reading, await _web_outcome(web_task, host, timeouts, started))
             sample = build_sample(host, port, identity, reading, spec)
         except ValidationError as exc:
             # A value the wire conversions let through that the Sample contract refuses: this device's
@@ -140,8 +143,8 @@ async def _read(  # noqa: PLR0917
             return DeviceReading(
                 _failure(host, port, identity, State.ERROR, "invalid_reading", message), identity
             )
-        if web_task is not None and sample.serial is None:
-            sample = _with_web_identity(sample, await _web_outcome(web_task, host, timeouts, started))
+        if web_error is not None:
+            sample = sample.model_copy(update={"errors": [*sample.errors, web_error]})
         return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
     finally:
         if web_task is not None and not web_task.done():
@@ -327,17 +330,15 @@ async def _web_outcome(
     return MinerTimeoutError(f"{host}: web identity not read within the device deadline", phase="web")
 
 
-def _with_web_identity(sample: Sample, outcome: SystemInfo | MinerError) -> Sample:
+def _add_web_identity(reading: Reading, outcome: SystemInfo | MinerError) -> DeviceError | None:
+    """Put what the web side said into the reading (its serial, MAC and hostname win over the API's);
+    a failed fetch is returned as the error to add to the sample, which still stands."""
     if isinstance(outcome, MinerError):
-        error = DeviceError(code=f"web_{outcome.code}", message=_message(outcome))
-        return sample.model_copy(update={"errors": [*sample.errors, error]})
-    return sample.model_copy(
-        update={
-            "serial": outcome.serial or sample.serial,
-            "mac": outcome.mac or sample.mac,
-            "hostname": outcome.hostname or sample.hostname,
-        }
-    )
+        return DeviceError(code=f"web_{outcome.code}", message=_message(outcome))
+    reading.serial = outcome.serial or reading.serial
+    reading.mac = outcome.mac or reading.mac
+    reading.hostname = outcome.hostname or reading.hostname
+    return None
 
 
 def _from_failures(host: str, port: int, identity: Identity, failures: dict[str, MinerError]) -> Sample:
