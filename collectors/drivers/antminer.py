@@ -30,12 +30,20 @@ SLEEP_MODE = 254
 _INDEXED = re.compile(r"^([a-z_]+?)(\d+)$")
 
 
-def _indexed(record: dict[str, Any], prefix: str) -> dict[int, object]:
-    """`{N: value}` for keys `prefixN` (e.g. `chain_acn3` -> 3)."""
-    found: dict[int, object] = {}
+_DIGITS = "0123456789"
+Indexed = dict[str, dict[int, object]]
+"""Values of numbered keys by prefix: `{"chain_acn": {1: 76, 2: 76, 3: 76}}`."""
+
+
+def _indexed(record: dict[str, Any], *prefixes: str) -> Indexed:
+    """`{prefix: {N: value}}` for the keys `prefixN` (e.g. `chain_acn3` -> 3), in one pass over the
+    record (a stats record has a hundred keys or so); prefixes must not end in a digit."""
+    found: Indexed = {prefix: {} for prefix in prefixes}
     for key, value in record.items():
-        if key.startswith(prefix) and key[len(prefix) :].isdigit():
-            found[int(key[len(prefix) :])] = value
+        stem = key.rstrip(_DIGITS)
+        group = found.get(stem)
+        if group is not None and len(stem) < len(key):
+            group[int(key[len(stem) :])] = value
     return found
 
 
@@ -49,7 +57,8 @@ def stats_record(reply: Reply | None) -> dict[str, Any]:
 
 def _all_chips_off(stats: dict[str, Any]) -> bool:
     """True when every populated `chain_acsN` shows only `x` (chips not hashing): X19 asleep."""
-    strings = [v for v in _indexed(stats, "chain_acs").values() if isinstance(v, str) and v.strip()]
+    chips = _indexed(stats, "chain_acs")["chain_acs"]
+    strings = [v for v in chips.values() if isinstance(v, str) and v.strip()]
     return bool(strings) and all(set(v) <= {" ", "x"} for v in strings)
 
 
@@ -81,7 +90,8 @@ class AntminerDriver(Driver):
         if unit is None:
             unit = spec.ghs_unit_ths if spec is not None else 1e-3
 
-        boards, chain_rates, empty_slots = self._boards(stats, unit, spec)
+        indexed = _indexed(stats, "chain_acn", "chain_rate", "fan")
+        boards, chain_rates, empty_slots = self._boards(stats, indexed, unit, spec)
         reading.boards = boards
         ghs = to_float(stats.get("GHS 5s"))
         if ghs is None:
@@ -95,7 +105,7 @@ class AntminerDriver(Driver):
         reading.hashrate_ths = round(hashrate, 12) if hashrate is not None else None
         ideal = to_float(stats.get("total_rateideal"))
         reading.expected_hashrate_ths = round(ideal * unit, 12) if ideal else None
-        reading.fans_rpm = self._fans(stats)
+        reading.fans_rpm = self._fans(stats, indexed["fan"])
         elapsed = stats.get("Elapsed", summary.get("Elapsed"))
         reading.uptime_s = to_int(elapsed)
         mode = to_int(stats.get("Mode"))
@@ -113,12 +123,12 @@ class AntminerDriver(Driver):
         return reading
 
     def _boards(
-        self, stats: dict[str, Any], unit: float, spec: ModelSpec | None
+        self, stats: dict[str, Any], indexed: Indexed, unit: float, spec: ModelSpec | None
     ) -> tuple[list[Board], list[float], bool]:
         """Boards (present chains, plus dead slots up to the model's board count), chain rates, and
         whether a board slot sent an empty `chain_rateN` (the X19 sleeping signal)."""
-        acn = {i: to_int(v) for i, v in _indexed(stats, "chain_acn").items()}
-        rates = _indexed(stats, "chain_rate")
+        acn = {i: to_int(v) for i, v in indexed["chain_acn"].items()}
+        rates = indexed["chain_rate"]
         rate_values = {i: to_float(v) for i, v in rates.items()}
         present = sorted(
             i for i in set(acn) | set(rates) if (acn.get(i) or 0) > 0 or (rate_values.get(i) or 0) > 0
@@ -151,8 +161,7 @@ class AntminerDriver(Driver):
         return boards, chain_rates, empty_slots
 
     @staticmethod
-    def _fans(stats: dict[str, Any]) -> list[int]:
-        fans = _indexed(stats, "fan")
+    def _fans(stats: dict[str, Any], fans: dict[int, object]) -> list[int]:
         fans.pop(0, None)
         values = [to_int(fans[i]) for i in sorted(fans) if i < 100]
         spinning = [v for v in values if v]
