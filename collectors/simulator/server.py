@@ -1,8 +1,8 @@
 """Asyncio servers that put a fleet of SimDevices on loopback, each on its own 127.x.y.z.
 
-Ports are the real ones: 4028 (CGMiner API), 80 (web, HTTP/1.1, one request per connection) and
-4433 (Whatsminer API v3: 4-byte little-endian length + JSON, both ways). Every connection gets one
-reply and is then closed, as on the real firmwares.
+Ports are the real ones: 4028 (CGMiner API: one request, one reply, then the device closes), 80 (web:
+lighttpd's HTTP/1.1 with keep-alive) and 4433 (Whatsminer API v3: 4-byte little-endian length + JSON,
+both ways, one exchange per connection).
 
 Two listening modes:
 - per-device: one listening socket per (device, port). Exact semantics: a REFUSED device has no
@@ -13,9 +13,18 @@ Two listening modes:
   refusal. Needed because 10,000 devices x 2-3 ports exceed the 20,000 file-descriptor hard limit.
 `auto` picks per-device when the sockets fit under RLIMIT_NOFILE with a reserve, else shared.
 
-Faults (device.Fault) apply to whatever the port would have sent. Who closes: the server closes every
-connection it accepted, including hung ones, after `hold_s`; an idle client that never sends a
-request is dropped after `read_timeout_s`.
+Each accepted connection is one `asyncio.Protocol` (`_RpcConnection`, `_WebConnection`,
+`_V3Connection`), not a task over streams: the simulator is the device side of poll benchmarks, and a
+task, stream reader/writer and `wait_for` per connection cost more CPU than rendering the reply. A
+connection buffers what arrives until its port's framing says the request is complete, renders the
+reply, writes it and closes (or, on the web port, waits for the next request). Deadlines are
+`loop.call_later` handles, cancelled when met. Only the faults' slow paths keep state between
+callbacks: a timer per drip, a drain callback for flow control (`pause_writing`/`resume_writing`).
+
+Faults (device.Fault) apply to whatever the port would have sent (on the web port, to the first
+request's reply). Who closes: the server closes every connection it accepted, including hung ones,
+after `hold_s`; an idle client that never sends a request is dropped after `read_timeout_s`, an idle
+web keep-alive connection after WEB_KEEPALIVE_IDLE_S; `FleetServer.close()` drops every connection.
 """
 
 from __future__ import annotations
@@ -29,10 +38,11 @@ import resource
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from functools import partial
+from typing import ClassVar, Protocol, cast, runtime_checkable
 
 from collectors.simulator.device import Fault, Make, SimDevice
 from collectors.simulator.personalities.base import BadRequest, HttpRequest, HttpResponse, parse_rpc_request
@@ -47,6 +57,10 @@ WEB_KEEPALIVE_REQUESTS = 16  # like lighttpd's server.max-keep-alive-requests (i
 WEB_KEEPALIVE_IDLE_S = 5.0  # lighttpd: server.max-keep-alive-idle
 OVERSIZED_BYTES = 8 * 1024 * 1024
 _PAD = b'{"STATS":0,"pad":"' + b"x" * 65_000 + b'"},'  # shared by every oversized reply
+# cgminer answers an unparseable JSON request with its own error envelope (%d: the time).
+_INVALID_JSON = (
+    b'{"STATUS":[{"STATUS":"E","When":%d,"Code":23,"Msg":"Invalid JSON","Description":"cgminer"}],"id":1}\x00'
+)
 
 
 class ListenMode(StrEnum):
@@ -84,13 +98,13 @@ def _raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _reset(writer: asyncio.StreamWriter) -> None:
+def _reset(transport: asyncio.Transport) -> None:
     """Close with RST instead of FIN."""
-    sock = writer.get_extra_info("socket")
+    sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    transport.abort()
 
 
 class FleetServer:
@@ -110,7 +124,8 @@ class FleetServer:
         self.rpc_port, self.web_port, self.v3_port = ports
         self.web_enabled = True
         self._servers: list[asyncio.Server] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[_Connection] = set()  # accepted for a device and not yet lost
+        self._accepting = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -130,6 +145,7 @@ class FleetServer:
     async def start(self) -> None:
         """Bind every listener; returns when all devices accept connections."""
         self.mode = self.choose_mode()
+        self._accepting = True
         try:
             if self.mode is ListenMode.SHARED:
                 await self._start_shared()
@@ -141,7 +157,8 @@ class FleetServer:
         log.info("serving %d devices (%s mode, web %s)", len(self.devices), self.mode, self.web_enabled)
 
     async def _start_shared(self) -> None:
-        for port, handler in self._port_handlers():
+        loop = asyncio.get_running_loop()
+        for port, factory in self._port_protocols():
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -155,16 +172,17 @@ class FleetServer:
                     continue
                 raise
             sock.setblocking(False)
-            self._servers.append(await asyncio.start_server(handler, sock=sock, backlog=4096))
+            self._servers.append(await loop.create_server(factory, sock=sock, backlog=4096))
 
     async def _start_per_device(self) -> None:
+        loop = asyncio.get_running_loop()
         v3 = {d.ip for d in self._v3_devices()}
-        for port, handler in self._port_handlers():
+        for port, factory in self._port_protocols():
             for dev in self.devices.values():
                 if dev.fault is Fault.REFUSED or (port == self.v3_port and dev.ip not in v3):
                     continue
                 try:
-                    server = await asyncio.start_server(handler, host=dev.ip, port=port, backlog=64)
+                    server = await loop.create_server(factory, host=dev.ip, port=port, backlog=64)
                 except OSError as exc:
                     if port == self.web_port:
                         self._web_unavailable(exc)
@@ -181,28 +199,24 @@ class FleetServer:
             server.close()
             self._servers.remove(server)
 
-    def _port_handlers(
-        self,
-    ) -> list[tuple[int, Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]]]:
-        handlers: list[
-            tuple[int, Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]]
-        ] = [
-            (self.rpc_port, self._on_rpc),
-            (self.web_port, self._on_web),
+    def _port_protocols(self) -> list[tuple[int, Callable[[], asyncio.Protocol]]]:
+        protocols: list[tuple[int, Callable[[], asyncio.Protocol]]] = [
+            (self.rpc_port, partial(_RpcConnection, self)),
+            (self.web_port, partial(_WebConnection, self)),
         ]
         if self._v3_devices():
-            handlers.append((self.v3_port, self._on_v3))
-        return handlers
+            protocols.append((self.v3_port, partial(_V3Connection, self)))
+        return protocols
 
     async def close(self) -> None:
         """Stop listening and drop every open connection."""
+        self._accepting = False
         for server in self._servers:
             server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        for conn in list(self._connections):
+            conn.transport.abort()
+        # abort() queues connection_lost with call_soon: one turn of the loop runs every one of them.
+        await asyncio.sleep(0)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -213,124 +227,347 @@ class FleetServer:
         """How many listening sockets are open."""
         return sum(len(s.sockets) for s in self._servers)
 
-    # ---- connection handling -------------------------------------------------------------------
-
-    def _device_for(self, writer: asyncio.StreamWriter, port: int) -> SimDevice | None:
-        sockname = writer.get_extra_info("sockname")
+    def _device_at(self, sockname: tuple[str, int] | None, *, v3: bool) -> SimDevice | None:
+        """The device a connection to local address `sockname` reaches, None when it must be reset."""
         dev = self.devices.get(sockname[0]) if sockname else None
-        if dev is None or dev.fault is Fault.REFUSED:
+        if dev is None or dev.fault is Fault.REFUSED or not self._accepting:
             return None
-        if port == self.v3_port and not (dev.spec.make is Make.WHATSMINER and dev.whatsminer_api_v3):
+        if v3 and not (dev.spec.make is Make.WHATSMINER and dev.whatsminer_api_v3):
             return None
         return dev
 
-    async def _guard(self, writer: asyncio.StreamWriter, work: Awaitable[None]) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+
+# ---- connections -------------------------------------------------------------------------------
+
+
+class _Connection(asyncio.Protocol):
+    """One accepted connection to a device: buffers its request, answers it, and closes.
+
+    Subclasses frame one port's requests in `_feed`, which runs whenever bytes or the client's EOF
+    arrive while `reading`. `_deliver` sends a reply the way the device's fault says.
+    """
+
+    __slots__ = (
+        "buffer",
+        "dev",
+        "drained",
+        "eof",
+        "holding",
+        "paused",
+        "reading",
+        "server",
+        "timer",
+        "transport",
+    )
+
+    v3: ClassVar[bool] = False  # only Whatsminers with API v3 answer on this port
+    transport: asyncio.Transport
+    dev: SimDevice
+
+    def __init__(self, server: FleetServer) -> None:
+        self.server = server
+        self.buffer = b""
+        self.reading = False  # a request is awaited; bytes that arrive are buffered for it
+        self.holding = False  # HANG / NO_CLOSE: waiting for the client to close, or for hold_s
+        self.eof = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.paused = False
+        self.drained: Callable[[], None] | None = None  # runs once the transport takes writes again
+
+    # ---- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        dev = self.server._device_at(transport.get_extra_info("sockname"), v3=self.v3)
+        if dev is None:
+            _reset(self.transport)
+            return
+        self.dev = dev
+        self.reading = True
+        self.server._connections.add(self)
+        self._deadline(self.server.timings.read_timeout_s)
+
+    def data_received(self, data: bytes) -> None:
+        if self.reading:
+            self.buffer = self.buffer + data if self.buffer else data
+            self._feed_guarded()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.reading:
+            self._feed_guarded()
+        elif self.holding:
+            self._close()
+        return True  # keep the transport open: a reply may still be written after the client's EOF
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reading = self.holding = False
+        self.drained = None
+        if self.timer is not None:
+            self.timer.cancel()
+        self.server._connections.discard(self)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        drained, self.drained = self.drained, None
+        if drained is not None:
+            drained()
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _feed(self) -> None:
+        raise NotImplementedError
+
+    def _feed_guarded(self) -> None:
         try:
-            await work
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
+            self._feed()
         except Exception:
             log.exception("simulator connection failed")
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            if not writer.transport.is_closing():
-                writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            self._close()
 
-    async def _on_rpc(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        dev = self._device_for(writer, self.rpc_port)
-        if dev is None:
-            _reset(writer)
-            return
-        await self._guard(writer, self._rpc(dev, reader, writer))
+    def _deadline(self, seconds: float) -> None:
+        """Close the connection in `seconds` unless another deadline replaces this one."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(seconds, self._close)
 
-    async def _on_web(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        dev = self._device_for(writer, self.web_port)
-        if dev is None:
-            _reset(writer)
-            return
-        await self._guard(writer, self._web(dev, reader, writer))
+    def _cancel_deadline(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
-    async def _on_v3(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        dev = self._device_for(writer, self.v3_port)
-        if dev is None:
-            _reset(writer)
-            return
-        await self._guard(writer, self._v3(dev, reader, writer))
+    def _close(self) -> None:
+        """FIN: written bytes are flushed first."""
+        self.reading = self.holding = False
+        self.transport.close()
 
-    async def _rpc(self, dev: SimDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raw = await asyncio.wait_for(_read_rpc_request(reader), self.timings.read_timeout_s)
-        if not raw:
-            return
-        try:
-            request = parse_rpc_request(raw)
-        except BadRequest:
-            # cgminer answers an unparseable JSON request with its own error envelope.
-            payload = (
-                b'{"STATUS":[{"STATUS":"E","When":%d,"Code":23,"Msg":"Invalid JSON",'
-                b'"Description":"cgminer"}],"id":1}\x00' % int(time.time())
+    def _reset(self) -> None:
+        self.reading = self.holding = False
+        _reset(self.transport)
+
+    def _when_drained(self, then: Callable[[], None]) -> None:
+        """Run `then` now, or once the transport's write buffer is below its high-water mark again."""
+        if self.paused:
+            self.drained = then
+        else:
+            then()
+
+    # ---- faults ----------------------------------------------------------------------------------
+
+    def _deliver(self, payload: bytes) -> None:
+        """Send `payload` the way the device's fault says, then close."""
+        self.reading = False
+        self._cancel_deadline()
+        fault = self.dev.fault
+        transport = self.transport
+        if fault is None:
+            transport.write(payload)
+            transport.close()
+        elif fault is Fault.HANG:
+            self._hold()
+        elif fault is Fault.SLOW_DRIP:
+            self._drip(payload, 0)
+        elif fault is Fault.RESET:
+            transport.write(payload[: max(1, len(payload) // 2)])
+            self._when_drained(self._reset)
+        elif fault is Fault.GARBAGE:
+            rng = random.Random(self.dev.seed ^ int(time.time()))
+            transport.write(rng.randbytes(rng.randint(64, 2048)))
+            transport.close()
+        elif fault is Fault.OVERSIZED:
+            # The real reply's envelope around megabytes of padding, streamed from one shared buffer.
+            head = (
+                b'{"STATUS":[{"STATUS":"S","When":%d,"Code":70,"Msg":"CGMiner stats",'
+                b'"Description":"cgminer 1.0.0"}],"STATS":[' % int(time.time())
             )
+            transport.write(head)
+            self._pad(len(head))
+        else:
+            transport.write(payload)
+            if fault is Fault.NO_CLOSE:
+                self._when_drained(self._hold)
+            else:
+                transport.close()
+
+    def _hold(self) -> None:
+        """Keep the connection until the client closes its side, or for `hold_s`."""
+        if self.eof:
+            self._close()
+            return
+        self.holding = True
+        self._deadline(self.server.timings.hold_s)
+
+    def _drip(self, payload: bytes, start: int) -> None:
+        if self.transport.is_closing():
+            return
+        if start >= len(payload):
+            self._close()
+            return
+        step, interval = self.server.timings.drip_bytes, self.server.timings.drip_interval_s
+        self.transport.write(payload[start : start + step])
+        self._when_drained(partial(self._after, interval, partial(self._drip, payload, start + step)))
+
+    def _after(self, seconds: float, then: Callable[[], None]) -> None:
+        self.timer = asyncio.get_running_loop().call_later(seconds, then)
+
+    def _pad(self, sent: int) -> None:
+        transport = self.transport
+        while sent < OVERSIZED_BYTES:
+            if transport.is_closing():
+                return
+            transport.write(_PAD)
+            sent += len(_PAD)
+            if self.paused:
+                self.drained = partial(self._pad, sent)
+                return
+        transport.write(b'{"STATS":1}],"id":1}\x00')
+        self._close()
+
+
+class _RpcConnection(_Connection):
+    """Port 4028: one request (a complete JSON object, or the first chunk of a plain-text command)."""
+
+    __slots__ = ()
+
+    def _feed(self) -> None:
+        data = self.buffer
+        if not data:
+            if self.eof:
+                self._close()  # the client left without asking anything
+            return
+        if len(data) < MAX_REQUEST and not self.eof and data.lstrip().startswith(b"{"):
+            try:
+                json.loads(data.rstrip(b"\x00\r\n "))
+            except ValueError:
+                return  # wait for the rest of the object
+        self.reading = False
+        try:
+            request = parse_rpc_request(data[:MAX_REQUEST])
+        except BadRequest:
+            payload = _INVALID_JSON % int(time.time())
         else:
             try:
-                payload = personality_for(dev).rpc(dev, request, time.time())
+                payload = personality_for(self.dev).rpc(self.dev, request, time.time())
             except PersonalityMissing:
-                _reset(writer)
+                self._reset()
                 return
-        await self._deliver(dev, reader, writer, payload)
+        self._deliver(payload)
 
-    async def _web(self, dev: SimDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # The miners' lighttpd speaks HTTP/1.1 with keep-alive: the digest 401 and the authorized retry
-        # usually travel on one connection. A healthy device keeps the connection for up to
-        # WEB_KEEPALIVE_REQUESTS requests while the client does not ask to close and is not idle longer
-        # than the read timeout; a faulty one misbehaves on the first request as on 4028.
-        for served in range(1, WEB_KEEPALIVE_REQUESTS + 1):
-            timeout = self.timings.read_timeout_s if served == 1 else WEB_KEEPALIVE_IDLE_S
-            try:
-                request = await asyncio.wait_for(_read_http_request(reader), timeout)
-            except (TimeoutError, asyncio.IncompleteReadError):
-                if served == 1:
-                    raise
-                return  # the client went away or idled out between requests
-            if request is None:
+
+class _WebConnection(_Connection):
+    """Port 80: HTTP/1.1 requests (head up to CRLFCRLF, then a Content-Length body), kept alive.
+
+    The miners' lighttpd speaks HTTP/1.1 with keep-alive: the digest 401 and the authorized retry
+    usually travel on one connection. A healthy device keeps the connection for up to
+    WEB_KEEPALIVE_REQUESTS requests while the client does not ask to close and is not idle longer
+    than WEB_KEEPALIVE_IDLE_S between them; a faulty one misbehaves on the first request as on 4028.
+    """
+
+    __slots__ = ("served",)
+
+    def __init__(self, server: FleetServer) -> None:
+        super().__init__(server)
+        self.served = 0
+
+    def _feed(self) -> None:
+        while self.reading:
+            data = self.buffer
+            end = data.find(b"\r\n\r\n")
+            if end < 0 and len(data) - 3 <= MAX_REQUEST and not self.eof:
+                self._await_request()
                 return
-            try:
-                response = personality_for(dev).http(dev, request, time.time())
-            except PersonalityMissing:
-                _reset(writer)
+            if end < 0 or end > MAX_REQUEST:
+                self._close()  # the client left mid-request, or its head is over the limit
                 return
-            keep = (
-                dev.fault is None
-                and served < WEB_KEEPALIVE_REQUESTS
-                and request.headers.get("connection", "").lower() != "close"
-                and request.version == "HTTP/1.1"
+            head = _parse_http_head(data[: end + 4])
+            if head is None:
+                self._close()
+                return
+            method, target, version, headers = head
+            length = int(headers.get("content-length", "0") or "0")
+            stop = end + 4 + (min(length, MAX_REQUEST) if length > 0 else 0)
+            if len(data) < stop:
+                if self.eof:
+                    self._close()
+                else:
+                    self._await_request()
+                return
+            self.buffer = data[stop:]
+            path, _, query = target.partition("?")
+            request = HttpRequest(
+                method=method,
+                path=path,
+                query=query,
+                headers=headers,
+                body=data[end + 4 : stop],
+                version=version,
             )
-            payload = _http_bytes(response, request.method == "HEAD", keep_alive=keep)
-            if not keep:
-                await self._deliver(dev, reader, writer, payload)
-                return
-            writer.write(payload)
-            await writer.drain()
+            self._answer(request)
 
-    async def _v3(self, dev: SimDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        header = await asyncio.wait_for(reader.readexactly(4), self.timings.read_timeout_s)
-        length = int.from_bytes(header, "little")
-        if length <= 0 or length > MAX_REQUEST:
-            _reset(writer)
-            return
-        body = await asyncio.wait_for(reader.readexactly(length), self.timings.read_timeout_s)
+    def _await_request(self) -> None:
+        """Wait for (the rest of) a request; between requests, for at most WEB_KEEPALIVE_IDLE_S."""
+        if self.timer is None:
+            self._deadline(WEB_KEEPALIVE_IDLE_S)
+
+    def _answer(self, request: HttpRequest) -> None:
+        self._cancel_deadline()
+        self.served += 1
+        dev = self.dev
         try:
-            request = json.loads(body)
+            response = personality_for(dev).http(dev, request, time.time())
+        except PersonalityMissing:
+            self._reset()
+            return
+        keep = (
+            dev.fault is None
+            and self.served < WEB_KEEPALIVE_REQUESTS
+            and request.headers.get("connection", "").lower() != "close"
+            and request.version == "HTTP/1.1"
+        )
+        payload = _http_bytes(response, request.method == "HEAD", keep_alive=keep)
+        if keep:
+            self.transport.write(payload)
+        else:
+            self._deliver(payload)
+
+
+class _V3Connection(_Connection):
+    """Port 4433: a 4-byte little-endian length, then that many bytes of JSON; reset on a bad length."""
+
+    __slots__ = ("length",)
+    v3 = True
+
+    def __init__(self, server: FleetServer) -> None:
+        super().__init__(server)
+        self.length = 0  # of the body, once the length prefix is in
+
+    def _feed(self) -> None:
+        data = self.buffer
+        if not self.length:
+            if len(data) < 4:
+                if self.eof:
+                    self._close()
+                return
+            length = int.from_bytes(data[:4], "little")
+            if length <= 0 or length > MAX_REQUEST:
+                self._reset()
+                return
+            self.length = length
+            self.buffer = data = data[4:]
+            self._deadline(self.server.timings.read_timeout_s)  # the body gets a deadline of its own
+        if len(data) < self.length:
+            if self.eof:
+                self._close()
+            return
+        self.reading = False
+        try:
+            request = json.loads(data[: self.length])
         except ValueError:
             request = None
-        personality = personality_for(dev)
+        personality = personality_for(self.dev)
         if not isinstance(request, dict) or not isinstance(personality, V3Personality):
             reply: dict[str, object] = {
                 "code": -1,
@@ -339,85 +576,13 @@ class FleetServer:
                 "desc": "",
             }
         else:
-            reply = personality.v3(dev, request, time.time())
-        data = json.dumps(reply, separators=(",", ":")).encode()
-        await self._deliver(dev, reader, writer, len(data).to_bytes(4, "little") + data)
-
-    async def _deliver(
-        self, dev: SimDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
-    ) -> None:
-        """Send `payload` the way the device's fault says, then close."""
-        fault = dev.fault
-        t = self.timings
-        if fault is Fault.HANG:
-            await _wait_client_close(reader, t.hold_s)
-            return
-        if fault is Fault.SLOW_DRIP:
-            for start in range(0, len(payload), t.drip_bytes):
-                writer.write(payload[start : start + t.drip_bytes])
-                await writer.drain()
-                await asyncio.sleep(t.drip_interval_s)
-            return
-        if fault is Fault.RESET:
-            writer.write(payload[: max(1, len(payload) // 2)])
-            await writer.drain()
-            _reset(writer)
-            return
-        if fault is Fault.GARBAGE:
-            rng = random.Random(dev.seed ^ int(time.time()))
-            writer.write(rng.randbytes(rng.randint(64, 2048)))
-            await writer.drain()
-            return
-        if fault is Fault.OVERSIZED:
-            await _send_oversized(writer, payload)
-            return
-        writer.write(payload)
-        await writer.drain()
-        if fault is Fault.NO_CLOSE:
-            await _wait_client_close(reader, t.hold_s)
+            reply = personality.v3(self.dev, request, time.time())
+        body = json.dumps(reply, separators=(",", ":")).encode()
+        self._deliver(len(body).to_bytes(4, "little") + body)
 
 
-async def _wait_client_close(reader: asyncio.StreamReader, hold_s: float) -> None:
-    with contextlib.suppress(TimeoutError, ConnectionError):
-        await asyncio.wait_for(reader.read(), hold_s)
-
-
-async def _send_oversized(writer: asyncio.StreamWriter, payload: bytes) -> None:
-    """The real reply's envelope around megabytes of padding, streamed from one shared buffer."""
-    head = (
-        b'{"STATUS":[{"STATUS":"S","When":%d,"Code":70,"Msg":"CGMiner stats",'
-        b'"Description":"cgminer 1.0.0"}],"STATS":[' % int(time.time())
-    )
-    writer.write(head)
-    sent = len(head)
-    while sent < OVERSIZED_BYTES:
-        writer.write(_PAD)
-        sent += len(_PAD)
-        await writer.drain()
-    writer.write(b'{"STATS":1}],"id":1}\x00')
-    await writer.drain()
-
-
-async def _read_rpc_request(reader: asyncio.StreamReader) -> bytes:
-    """One request: a complete JSON object, or the first chunk of a plain-text command."""
-    data = await reader.read(MAX_REQUEST)
-    if not data.lstrip().startswith(b"{"):
-        return data
-    while len(data) < MAX_REQUEST:
-        try:
-            json.loads(data.rstrip(b"\x00\r\n "))
-            return data
-        except ValueError:
-            pass
-        more = await reader.read(MAX_REQUEST)
-        if not more:
-            return data
-        data += more
-    return data
-
-
-async def _read_http_request(reader: asyncio.StreamReader) -> HttpRequest | None:
-    head = await reader.readuntil(b"\r\n\r\n")
+def _parse_http_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
+    """Method, target, version and headers (lower-cased names) of a request head; None if malformed."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) < 2:
@@ -427,13 +592,8 @@ async def _read_http_request(reader: asyncio.StreamReader) -> HttpRequest | None
         name, sep, value = line.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0") or "0")
-    body = await reader.readexactly(min(length, MAX_REQUEST)) if length > 0 else b""
-    path, _, query = parts[1].partition("?")
     version = parts[2] if len(parts) > 2 else "HTTP/1.0"
-    return HttpRequest(
-        method=parts[0].upper(), path=path, query=query, headers=headers, body=body, version=version
-    )
+    return parts[0].upper(), parts[1], version, headers
 
 
 _REASONS = {200: "OK", 307: "Temporary Redirect", 401: "Unauthorized", 404: "Not Found"}
