@@ -202,34 +202,34 @@ class SimDevice:
         # Slow sinusoidal ambient swing plus noise, as a farm sees over a day.
         self.env_temp_c = 24.0 + 4.0 * math.sin(now / 13_750.0 + self.seed % 97) + rng.uniform(-0.3, 0.3)
         hot = self.state is SimState.OVERHEATING
+        mining, spec, env_temp_c = self.mining, self.spec, self.env_temp_c
         total = 0.0
         for board in self.boards:
-            if not self.mining or not board.alive:
+            if not mining or not board.alive:
                 board.hashrate_ths = 0.0
-                board.temp_pcb_c = self.env_temp_c + rng.uniform(1.0, 3.0)
+                board.temp_pcb_c = env_temp_c + rng.uniform(1.0, 3.0)
                 board.temp_chip_c = board.temp_pcb_c + rng.uniform(0.5, 2.0)
                 continue
-            healthy = self.spec.nominal_ths * board.share
+            healthy = spec.nominal_ths * board.share
             board.hashrate_ths = max(0.0, healthy * rng.gauss(1.0, 0.015))
             base = 95.0 if hot else 62.0
-            board.temp_pcb_c = base + (self.env_temp_c - 24.0) * 0.6 + rng.uniform(-1.5, 1.5)
+            board.temp_pcb_c = base + (env_temp_c - 24.0) * 0.6 + rng.uniform(-1.5, 1.5)
             board.temp_chip_c = board.temp_pcb_c + rng.uniform(10.0, 14.0)
             total += board.hashrate_ths
             board.hw_errors += int(rng.random() < dt / 600.0)
         self.hashrate_ths = total
-        fan_base = 6000 if hot else (4200 if self.mining else 1200)
-        self.fans_rpm = [max(0, int(rng.gauss(fan_base, 60))) for _ in range(self.spec.fans)]
-        if self.mining:
-            self.power_w = self.spec.power_w * (
-                total / self.spec.nominal_ths if self.spec.nominal_ths else 0.0
-            )
+        fan_base = 6000 if hot else (4200 if mining else 1200)
+        gauss = rng.gauss
+        self.fans_rpm = [max(0, int(gauss(fan_base, 60))) for _ in range(spec.fans)]
+        if mining:
+            self.power_w = spec.power_w * (total / spec.nominal_ths if spec.nominal_ths else 0.0)
             self.power_w = max(self.power_w, 0.0) + rng.uniform(-15.0, 15.0)
         else:
             self.power_w = 60.0 + rng.uniform(-5.0, 5.0)
         # Shares found at a rate proportional to hashrate; about one every ten seconds at nominal.
-        if self.mining:
+        if mining:
             for pool in self.pools:
                 if pool.active and pool.alive:
-                    found = int(dt * (total / max(self.spec.nominal_ths, 1.0)) / 10.0)
+                    found = int(dt * (total / max(spec.nominal_ths, 1.0)) / 10.0)
                     pool.accepted += found
                     pool.rejected += int(found * 0.002 + (rng.random() < 0.01))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import cache
 
 from collectors.simulator.device import BoardState, SimDevice, SimState
 from collectors.simulator.personalities import cgminer_reply as cg
@@ -44,6 +45,7 @@ WEB_USER, WEB_PASSWORD = "root", "root"
 SLOTS = 4  # X19/X21 firmware always reports four chain slots
 
 
+@cache  # strptime is slow and a fleet has a handful of firmware versions
 def compile_time(firmware_version: str) -> str:
     """bmminer's CompileTime for a "YYYYMMDD" firmware build date: "Tue Dec  6 16:12:30 CST 2022"."""
     try:
@@ -53,6 +55,7 @@ def compile_time(firmware_version: str) -> str:
     return time.strftime("%a %b ", t) + f"{t.tm_mday:2d}" + time.strftime(" 16:12:30 CST %Y", t)
 
 
+@cache  # a few (chips, mark) pairs per fleet, rendered on every stats reply
 def chip_string(chips: int, mark: str) -> str:
     """`chain_acsN`: one character per chip in space-separated groups (" ooo ooo ...")."""
     if chips <= 0:
@@ -65,7 +68,7 @@ def chip_string(chips: int, mark: str) -> str:
 
 
 def _dashes(values: list[int]) -> str:
-    return "-".join(str(v) for v in values)
+    return "-".join(map(str, values))
 
 
 def board_temps(dev: SimDevice, board: BoardState) -> tuple[list[int], list[int], list[int]]:

@@ -55,9 +55,12 @@ def error(code: int, msg: str, description: str, when: float) -> Json:
     return {"STATUS": [status("E", code, msg, description, when)], "id": 1}
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps would build one per call
+
+
 def dump(obj: object) -> str:
     """Compact JSON, as cgminer prints it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(obj)
 
 
 def render_json(reply: Mapping[str, object], glue: Iterable[str] = ()) -> str:

@@ -13,11 +13,12 @@ import re
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse
 
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per call
 
 
 def json_response(obj: object, status: int = 200, reason: str = "OK") -> HttpResponse:
     """A JSON body with the content type embedded web servers send."""
-    body = json.dumps(obj, separators=(",", ":")).encode()
+    body = _COMPACT.encode(obj).encode()
     return HttpResponse(status, reason, [("Content-Type", "application/json")], body)
 
 
