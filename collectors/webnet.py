@@ -21,14 +21,13 @@ it is read when the server declares it.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import select
 import socket
-from typing import Any
 
 import h11
 import httpx
 
+from collectors.connection import resolve
 from collectors.errors import MinerProtocolError
 
 READ_CHUNK = 65_536
@@ -91,7 +90,7 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
         host, port = request.url.host, request.url.port or 80
         try:
             async with asyncio.timeout(self._connect_s):
-                family, address = await _address(loop, host, port)
+                family, address = await resolve(loop, host, port)
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 try:
                     sock.setblocking(False)
@@ -180,18 +179,3 @@ def _idle_and_open(sock: socket.socket) -> bool:
     poller = select.poll()  # not select(): descriptors past 1024 are the norm in a poller
     poller.register(sock, select.POLLIN)
     return not poller.poll(0)
-
-
-async def _address(loop: asyncio.AbstractEventLoop, host: str, port: int) -> tuple[int, tuple[Any, ...]]:
-    """Literal IP addresses (every miner) skip the resolver."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        if not infos:
-            raise OSError(f"{host} resolves to no address") from None
-        family, _type, _proto, _name, address = infos[0]
-        return family, address
-    if ip.version == 6:
-        return socket.AF_INET6, (str(ip), port, 0, 0)
-    return socket.AF_INET, (str(ip), port)
