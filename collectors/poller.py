@@ -34,7 +34,7 @@ from types import TracebackType
 from collectors.connection import Limits, Timeouts
 from collectors.identify import Identity
 from collectors.reader import read_device
-from collectors.sample import DeviceError, Sample, State
+from collectors.sample import Sample, State
 from collectors.targets import Target
 from collectors.web import WEB_MAX_CONNECTIONS, DeviceWeb, WebCredentials, WebSession
 
@@ -203,27 +203,16 @@ class Poller:
         return self._web.device(self.settings.credentials, self.settings.vnish_credentials)
 
     async def _read(self, target: Target, state: _DeviceState) -> tuple[Sample, Identity | None]:
-        deadline = self.settings.deadline_s
-        known = state.identity
-        try:
-            async with asyncio.timeout(deadline):
-                reading = await read_device(
-                    target.host,
-                    target.port,
-                    timeouts=self._timeouts,
-                    limits=self._limits,
-                    web=state.web,
-                    known=known,
-                )
-        except TimeoutError:
-            # read_device keeps its own deadline; this is the backstop that makes the bound hard.
-            sample = Sample(
-                ip=target.host,
-                port=target.port,
-                state=State.UNREACHABLE,
-                errors=[DeviceError(code="timeout", message=f"{target}: no reading within {deadline}s")],
-            )
-            return sample, known
+        # read_device runs the whole read inside one asyncio.timeout of `timeouts.device` (the poller's
+        # deadline) and turns its expiry into a `timeout` sample: that is the hard per-device bound.
+        reading = await read_device(
+            target.host,
+            target.port,
+            timeouts=self._timeouts,
+            limits=self._limits,
+            web=state.web,
+            known=state.identity,
+        )
         return reading.sample, reading.identity
 
     def _transition(self, target: Target, state: _DeviceState, up: bool, sample: Sample) -> None:

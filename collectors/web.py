@@ -143,11 +143,15 @@ class WebSession:
         self._slots = asyncio.Semaphore(max_connections)
         self._connect_s = connect_s
         self._read_s = read_s
-        self._transport = transport or self._exchange_transport
+        self._transport = transport
         self._closed = False
 
-    def _exchange_transport(self) -> httpx.AsyncBaseTransport:
-        return ExchangeTransport(connect_s=self._connect_s, io_s=self._read_s, max_body=self.max_body_bytes)
+    def _exchange_transport(self, timeout: float) -> httpx.AsyncBaseTransport:
+        if self._transport is not None:
+            return self._transport()
+        # A per-wait bound no shorter than the whole exchange's can never fire first: leave it out.
+        io_s = self._read_s if self._read_s < timeout else None
+        return ExchangeTransport(connect_s=self._connect_s, io_s=io_s, max_body=self.max_body_bytes)
 
     def device(self, antminer: WebCredentials | None, vnish: WebCredentials | None) -> DeviceWeb:
         """The web side of one device, with fresh login state (keep it for the device's lifetime)."""
@@ -188,7 +192,7 @@ class WebSession:
         with _translate(url, timeout):
             request = httpx.Request(method, url, headers={**_HEADERS, **(headers or {})}, content=content)
             async with asyncio.timeout(timeout), self._slots:
-                transport = self._transport()
+                transport = self._exchange_transport(timeout)
                 try:
                     response = await self._send(transport, request, auth or httpx.Auth())
                 finally:

@@ -38,12 +38,13 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
 
     The connection is kept between requests while both sides allow it (h11 ends the cycle cleanly and
     the server has not closed the idle socket); otherwise the next request dials again.
-    `connect_s` bounds the connect, `io_s` each send and each wait for bytes.
+    `connect_s` bounds the connect, `io_s` each send and each wait for bytes (None: no bound of its own,
+    for an exchange whose whole deadline is shorter anyway; each bound is a timer to schedule and cancel).
     """
 
     __slots__ = ("_conn", "_connect_s", "_io_s", "_max_body", "_origin", "_sock")
 
-    def __init__(self, *, connect_s: float, io_s: float, max_body: int) -> None:
+    def __init__(self, *, connect_s: float, io_s: float | None, max_body: int) -> None:
         self._connect_s = connect_s
         self._io_s = io_s
         self._max_body = max_body
@@ -130,7 +131,8 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
                 while True:
                     event = conn.next_event()
                     if event is h11.NEED_DATA:
-                        limit.reschedule(loop.time() + self._io_s)
+                        if self._io_s is not None:
+                            limit.reschedule(loop.time() + self._io_s)
                         conn.receive_data(await loop.sock_recv(sock, READ_CHUNK))
                     elif isinstance(event, h11.Response):
                         head = event
