@@ -16,10 +16,11 @@ Two listening modes:
 Each accepted connection is one `asyncio.Protocol` (`_RpcConnection`, `_WebConnection`,
 `_V3Connection`), not a task over streams: the simulator is the device side of poll benchmarks, and a
 task, stream reader/writer and `wait_for` per connection cost more CPU than rendering the reply. A
-connection buffers what arrives until its port's framing says the request is complete, renders the
-reply, writes it and closes (or, on the web port, waits for the next request). Deadlines are
-`loop.call_later` handles, cancelled when met. Only the faults' slow paths keep state between
-callbacks: a timer per drip, a drain callback for flow control (`pause_writing`/`resume_writing`).
+connection buffers what arrives until its port's framing says the request is complete; a healthy
+exchange is then rendered, written and closed inside that one `data_received` call (on the web port the
+connection instead waits for the next request). Deadlines are `loop.call_later` handles, cancelled when
+met. The faults' slow paths run on the same callbacks: a timer per drip, a hold deadline, and a drain
+callback for flow control (`pause_writing`/`resume_writing`) while streaming an oversized reply.
 
 Faults (device.Fault) apply to whatever the port would have sent (on the web port, to the first
 request's reply). Who closes: the server closes every connection it accepted, including hung ones,
