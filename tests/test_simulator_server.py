@@ -365,3 +365,36 @@ async def test_close_drops_open_connections(fault: Fault | None) -> None:
         with contextlib.suppress(ConnectionResetError):
             await asyncio.wait_for(reader.read(), 1.0)  # the server's end is gone: EOF or reset
         writer.close()
+
+
+# ---- faults under flow control -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", [Fault.OVERSIZED, Fault.SLOW_DRIP, Fault.RESET, Fault.NO_CLOSE])
+async def test_slow_reader_gets_the_whole_faulty_reply_without_loop_errors(fault: Fault) -> None:
+    """The client lets the server's buffers fill before reading: the reply still arrives whole (cut, for
+    RESET), and nothing goes wrong inside the event loop's transports on the way."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    timings = ServerTimings(read_timeout_s=2.0, hold_s=1.0, drip_interval_s=0.01, drip_bytes=256)
+    try:
+        async with serving("antminer:1", subnet="127.35.5.0/29", timings=timings) as server:
+            dev = next(iter(server.devices.values()))
+            dev.fault = fault
+            reader, writer = await asyncio.open_connection(dev.ip, server.rpc_port)
+            writer.write(b'{"command":"stats"}')
+            await asyncio.sleep(0.5)
+            data = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := await asyncio.wait_for(reader.read(1 << 16), 10):
+                    data += chunk
+            writer.close()
+    finally:
+        loop.set_exception_handler(None)
+    assert not errors
+    if fault is Fault.RESET:
+        assert not data.endswith(b"\x00")  # Linux drops what the client had not read yet on the RST
+    else:
+        assert data.endswith(b"\x00")
+        assert (len(data) > server_module.OVERSIZED_BYTES) == (fault is Fault.OVERSIZED)

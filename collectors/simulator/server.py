@@ -313,8 +313,15 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
+        if self.drained is not None:
+            # Not from inside this call: the transport calls it halfway through its own write handler,
+            # which, if the buffer is empty by then and we have closed meanwhile, calls
+            # connection_lost a second time.
+            asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
         drained, self.drained = self.drained, None
-        if drained is not None:
+        if drained is not None and not self.transport.is_closing():
             drained()
 
     # ---- helpers ---------------------------------------------------------------------------------
