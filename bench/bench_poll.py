@@ -5,6 +5,9 @@ shared as in a deployment (poller on one side, devices on the other). Figures pr
 - fleetmon, cycle 1: one `Poller.poll_once` over every device, identification and the web serial
   fetch included (a fresh Poller);
 - fleetmon, cycle 2: the same Poller again, identities (and serials) known;
+- the same two cycles from a PollerPool of `--workers` processes (default: one per core), each worker
+  reading its own share of the fleet; the workers are started before the clock runs, as a collector
+  starts them once;
 - pyasic: `pyasic.get_miner(ip)` + `get_data()` per device under an asyncio.Semaphore(200);
 - floor: a bare asyncio loop, one `{"command":"stats"}` per device (stock X19 refuses multi-commands,
   so one single command is the least one request per device can be), concurrency 1000.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -36,6 +40,7 @@ from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.sample import State
 from collectors.targets import Target
 from collectors.web import WebCredentials
+from collectors.workers import PollerPool
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_CONCURRENCY = 1000
@@ -73,16 +78,21 @@ def start_simulator(devices: int, subnet: str, manifest: Path) -> subprocess.Pop
     raise SystemExit("the simulator did not start within 120 s")
 
 
-async def fleetmon_cycles(ips: list[str], concurrency: int, cycles: int) -> list[tuple[float, int]]:
-    """Seconds and devices read for `cycles` consecutive cycles of one Poller."""
-    poller = Poller(
-        PollerSettings(
-            concurrency=concurrency,
-            deadline_s=DEADLINE_S,
-            connect_s=5.0,
-            credentials=WebCredentials(profile="antminer-default", username="root", password="root"),
-        )
+async def fleetmon_cycles(
+    ips: list[str], concurrency: int, cycles: int, workers: int = 1
+) -> list[tuple[float, int]]:
+    """Seconds and devices read for `cycles` consecutive cycles of one Poller (or of one PollerPool of
+    `workers` processes, started before the clock runs, as a collector starts them once)."""
+    settings = PollerSettings(
+        concurrency=concurrency,
+        deadline_s=DEADLINE_S,
+        connect_s=5.0,
+        credentials=WebCredentials(profile="antminer-default", username="root", password="root"),
     )
+    poller: Poller | PollerPool = Poller(settings)
+    if workers > 1:
+        poller = PollerPool(settings, workers)
+        await poller.start()
     targets = [Target(ip) for ip in ips]
     results = []
     async with poller:
@@ -139,6 +149,12 @@ def main() -> None:
     parser.add_argument("--subnet", default="127.60.0.0/16")
     parser.add_argument("--big", action="store_true", help="only one fleetmon cycle: seconds and peak RSS")
     parser.add_argument("--skip-pyasic", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="also measure a PollerPool of this many worker processes (default: one per core)",
+    )
     args = parser.parse_args()
 
     tune_gc_for_polling()  # as the CLI's polling commands do
@@ -158,28 +174,26 @@ def main() -> None:
                       f"peak RSS {peak_mib:.0f} MiB (concurrency {args.concurrency})")  # fmt: skip
                 return
             floor_s, floor_ok = asyncio.run(floor(ips))
-            (c1_s, c1_ok), (c2_s, c2_ok) = asyncio.run(fleetmon_cycles(ips, args.concurrency, 2))
-            rates = {
-                "floor": len(ips) / floor_s,
-                "fleetmon cycle 1 (identify + web serial + poll)": len(ips) / c1_s,
-                "fleetmon cycle 2 (identities known)": len(ips) / c2_s,
-            }
             print(f"floor:      {floor_s:6.2f} s  {floor_ok} replies")
-            print(f"fleetmon 1: {c1_s:6.2f} s  {c1_ok} read")
-            print(f"fleetmon 2: {c2_s:6.2f} s  {c2_ok} read")
+            rates = {"floor": len(ips) / floor_s}
+            for workers in sorted({1, args.workers}):
+                (c1_s, c1_ok), (c2_s, c2_ok) = asyncio.run(fleetmon_cycles(ips, args.concurrency, 2, workers))
+                label = "1 process" if workers == 1 else f"{workers} worker processes"
+                print(f"fleetmon, {label}, cycle 1: {c1_s:6.2f} s  {c1_ok} read")
+                print(f"fleetmon, {label}, cycle 2: {c2_s:6.2f} s  {c2_ok} read")
+                rates[f"fleetmon {label} cycle 1 (identify + web serial + poll)"] = len(ips) / c1_s
+                rates[f"fleetmon {label} cycle 2 (identities known)"] = len(ips) / c2_s
             if not args.skip_pyasic:
                 py_s, py_ok = asyncio.run(pyasic_run(ips))
                 print(f"pyasic:     {py_s:6.2f} s  {py_ok} read")
                 rates["pyasic (get_miner + get_data)"] = len(ips) / py_s
             for name, rate in rates.items():
                 print(f"{rate:9.0f} devices/s  {name}")
-            first = rates["fleetmon cycle 1 (identify + web serial + poll)"]
-            second = rates["fleetmon cycle 2 (identities known)"]
-            if "pyasic (get_miner + get_data)" in rates:
-                py = rates["pyasic (get_miner + get_data)"]
-                print(f"fleetmon/pyasic: {first / py:.1f}x (cycle 1), {second / py:.1f}x (cycle 2)")
-            base = rates["floor"]
-            print(f"fleetmon/floor:  {first / base:.2f} (cycle 1), {second / base:.2f} (cycle 2)")
+            py = rates.get("pyasic (get_miner + get_data)")
+            for name, rate in rates.items():
+                if name.startswith("fleetmon"):
+                    versus = f"{rate / py:5.1f}x pyasic, " if py else ""
+                    print(f"{versus}{rate / rates['floor']:.2f} of the floor  {name}")
         finally:
             sim.send_signal(signal.SIGINT)
             try:

@@ -19,10 +19,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
+from collectors.poller import PollerSettings, tune_gc_for_polling
 from collectors.sample import Sample
 from collectors.targets import Target, parse_targets
-from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings
+from fleetmon.cli.polling import CliError, add_poller_flags, poller_for, poller_settings
 from fleetmon.collect import CollectLoop, CollectStats
 from fleetmon.sinks.base import Sink
 from fleetmon.sinks.database import DbSink
@@ -98,7 +98,15 @@ def run(args: argparse.Namespace) -> int:
     log.info("collecting from %d targets every %.1f s", len(targets), args.interval)
     tune_gc_for_polling()
     stats = asyncio.run(
-        _serve(settings, targets, make_sink=make_sink, spool=spool, interval=args.interval, out=out)
+        _serve(
+            settings,
+            targets,
+            make_sink=make_sink,
+            spool=spool,
+            interval=args.interval,
+            out=out,
+            workers=args.workers,
+        )
     )
     log.warning(
         "collect stopped: %d cycles, %d samples, %d delivered, %d spooled, %d refused by a full spool",
@@ -119,8 +127,9 @@ async def _serve(
     spool: Spool,
     interval: float,
     out: JsonlSink | None,
+    workers: int = 1,
 ) -> CollectStats:
-    async with Poller(settings) as poller:
+    async with poller_for(settings, workers) as poller:
 
         async def poll_cycle() -> list[Sample]:
             return await poller.poll_once(targets)

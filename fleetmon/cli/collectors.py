@@ -29,6 +29,7 @@ from collectors.sample import Sample, State
 from collectors.scanner import FoundDevice, ScanSettings, scan
 from collectors.targets import Target, TargetError, parse_address, parse_targets
 from collectors.web import WebSession
+from collectors.workers import PollerPool
 from fleetmon.cli.polling import (
     DEFAULT_CONNECT_S,
     DEFAULT_TIMEOUT_S,
@@ -221,7 +222,9 @@ async def _poll(args: argparse.Namespace) -> int:
         return await _cycles(args, poller, targets, out)
 
 
-async def _cycles(args: argparse.Namespace, poller: Poller, targets: list[Target], out: TextIO | None) -> int:
+async def _cycles(
+    args: argparse.Namespace, poller: Poller | PollerPool, targets: list[Target], out: TextIO | None
+) -> int:
     try:
         if args.once:
             started = time.monotonic()

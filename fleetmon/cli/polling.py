@@ -2,7 +2,8 @@
 
 Both commands read a fleet the same way, so they take the same flags with the same defaults and build
 their `Poller` here: `--concurrency` (devices in flight, capped by the file-descriptor limit),
-`--timeout` (the hard per-device deadline) and the web credential flags.
+`--timeout` (the hard per-device deadline), `--workers` (poller processes, see collectors.workers) and
+the web credential flags.
 
 Web credentials: stock Antminer's CGI uses profile `antminer-default` (root/root, the vendor default),
 VNish's web API profile `vnish-default` (password admin). `--web-user-env`/`--web-password-env` (and
@@ -19,6 +20,7 @@ from pydantic import SecretStr
 
 from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.web import WebCredentials
+from collectors.workers import PollerPool
 
 DEFAULT_CONCURRENCY = 1000
 DEFAULT_TIMEOUT_S = 5.0
@@ -56,8 +58,14 @@ def add_web_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_poller_flags(parser: argparse.ArgumentParser) -> None:
-    """`--concurrency`, `--timeout` and the web flags, as `build_poller` reads them."""
+    """`--concurrency`, `--timeout`, `--workers` and the web flags, as `build_poller` reads them."""
     parser.add_argument("--concurrency", type=count, default=DEFAULT_CONCURRENCY, help="devices in flight")
+    parser.add_argument(
+        "--workers",
+        type=count,
+        default=1,
+        help="poller processes, each reading a fixed share of the fleet (up to one per core; default 1)",
+    )
     parser.add_argument(
         "--timeout",
         type=positive,
@@ -120,8 +128,14 @@ def poller_settings(args: argparse.Namespace) -> PollerSettings:
     )
 
 
-def build_poller(args: argparse.Namespace) -> Poller:
-    """A Poller for the flags (create it inside the event loop that will use it; close it after).
-    Polling is this process's job from here on, so the garbage collector is tuned for it."""
+def build_poller(args: argparse.Namespace) -> Poller | PollerPool:
+    """A Poller for the flags, or a PollerPool with `--workers` above 1 (create it inside the event loop
+    that will use it; close it after). Polling is this process's job from here on, so the garbage
+    collector is tuned for it."""
     tune_gc_for_polling()
-    return Poller(poller_settings(args))
+    return poller_for(poller_settings(args), args.workers)
+
+
+def poller_for(settings: PollerSettings, workers: int) -> Poller | PollerPool:
+    """One in-process Poller, or a pool of `workers` poller processes."""
+    return Poller(settings) if workers == 1 else PollerPool(settings, workers)
