@@ -87,6 +87,23 @@ def test_poll_flags_an_address_where_nothing_listens(fleet: list[dict[str, objec
     assert sample["hashrate_ths"] is None
 
 
+def test_poll_with_workers_writes_every_target_in_order(
+    fleet: list[dict[str, object]], tmp_path: Path
+) -> None:
+    out = tmp_path / "samples.jsonl"
+    polled = _run("poll", "127.44.0.0/27", "--once", "--timeout", "5", "--workers", "2", "--out", str(out))
+    assert polled.returncode == 0, polled.stderr
+    summary = json.loads(polled.stdout.strip().splitlines()[-1])
+    nothing_there = 30 - len(fleet)  # the /27's hosts beyond the fleet refuse
+    assert (summary["devices"], summary["ok"], summary["failed"]) == (30, len(fleet), nothing_there)
+    samples = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [s["ip"] for s in samples] == [f"127.44.0.{i}" for i in range(1, 31)]
+    serials = {
+        str(r["ip"]): r["serial"] for r in fleet if r["make"] == "antminer" and r["firmware"] == "stock"
+    }
+    assert serials and all(s["serial"] == serials[s["ip"]] for s in samples if s["ip"] in serials)
+
+
 def test_bad_target_is_a_clear_error(tmp_path: Path) -> None:
     proc = _run("poll", "10.0.0.300", "--once")
     assert proc.returncode == 2
