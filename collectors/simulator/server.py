@@ -13,14 +13,15 @@ Two listening modes:
   refusal. Needed because 10,000 devices x 2-3 ports exceed the 20,000 file-descriptor hard limit.
 `auto` picks per-device when the sockets fit under RLIMIT_NOFILE with a reserve, else shared.
 
-Each accepted connection is one `asyncio.Protocol` (`_RpcConnection`, `_WebConnection`,
+Each accepted connection is one `asyncio.BufferedProtocol` (`_RpcConnection`, `_WebConnection`,
 `_V3Connection`), not a task over streams: the simulator is the device side of poll benchmarks, and a
 task, stream reader/writer and `wait_for` per connection cost more CPU than rendering the reply. A
 connection buffers what arrives until its port's framing says the request is complete; a healthy
-exchange is then rendered, written and closed inside that one `data_received` call (on the web port the
-connection instead waits for the next request). Deadlines are `loop.call_later` handles, cancelled when
-met. The faults' slow paths run on the same callbacks: a timer per drip, a hold deadline, and a drain
-callback for flow control (`pause_writing`/`resume_writing`) while streaming an oversized reply.
+exchange is then rendered, written and closed inside that one `buffer_updated` call (on the web port the
+connection instead waits for the next request). Every connection reads into one shared buffer (see
+FleetServer._inbox). Deadlines are `loop.call_later` handles, cancelled when met. The faults' slow paths
+run on the same callbacks: a timer per drip, a hold deadline, and a drain callback for flow control
+(`pause_writing`/`resume_writing`) while streaming an oversized reply.
 
 Faults (device.Fault) apply to whatever the port would have sent (on the web port, to the first
 request's reply). Who closes: the server closes every connection it accepted, including hung ones,
@@ -111,6 +112,10 @@ def _reset(transport: asyncio.Transport) -> None:
 class FleetServer:
     """Serves a list of devices on their addresses until closed."""
 
+    # The serving loop (set by start), for the connections' timers: asyncio.get_running_loop() makes a
+    # getpid() system call on every call in Python 3.11.
+    _loop: asyncio.AbstractEventLoop
+
     def __init__(
         self,
         devices: Iterable[SimDevice],
@@ -127,6 +132,10 @@ class FleetServer:
         self._servers: list[asyncio.Server] = []
         self._connections: set[_Connection] = set()  # accepted for a device and not yet lost
         self._accepting = False
+        # Every connection receives into this one buffer and copies out what arrived at once. With
+        # data_received, asyncio would allocate 256 KiB per read, which glibc often serves by mmap,
+        # mremap and munmap: three system calls per request.
+        self._inbox = memoryview(bytearray(MAX_REQUEST))
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -146,6 +155,7 @@ class FleetServer:
     async def start(self) -> None:
         """Bind every listener; returns when all devices accept connections."""
         self.mode = self.choose_mode()
+        self._loop = asyncio.get_running_loop()
         self._accepting = True
         try:
             if self.mode is ListenMode.SHARED:
@@ -200,8 +210,8 @@ class FleetServer:
             server.close()
             self._servers.remove(server)
 
-    def _port_protocols(self) -> list[tuple[int, Callable[[], asyncio.Protocol]]]:
-        protocols: list[tuple[int, Callable[[], asyncio.Protocol]]] = [
+    def _port_protocols(self) -> list[tuple[int, Callable[[], asyncio.BaseProtocol]]]:
+        protocols: list[tuple[int, Callable[[], asyncio.BaseProtocol]]] = [
             (self.rpc_port, partial(_RpcConnection, self)),
             (self.web_port, partial(_WebConnection, self)),
         ]
@@ -241,7 +251,7 @@ class FleetServer:
 # ---- connections -------------------------------------------------------------------------------
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(asyncio.BufferedProtocol):
     """One accepted connection to a device: buffers its request, answers it, and closes.
 
     Subclasses frame one port's requests in `_feed`, which runs whenever bytes or the client's EOF
@@ -254,6 +264,7 @@ class _Connection(asyncio.Protocol):
         "drained",
         "eof",
         "holding",
+        "loop",
         "paused",
         "reading",
         "server",
@@ -267,6 +278,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: FleetServer) -> None:
         self.server = server
+        self.loop = server._loop
         self.buffer = b""
         self.reading = False  # a request is awaited; bytes that arrive are buffered for it
         self.holding = False  # HANG / NO_CLOSE: waiting for the client to close, or for hold_s
@@ -275,7 +287,7 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.drained: Callable[[], None] | None = None  # runs once the transport takes writes again
 
-    # ---- asyncio.Protocol ----------------------------------------------------------------------
+    # ---- asyncio.BufferedProtocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -288,8 +300,12 @@ class _Connection(asyncio.Protocol):
         self.server._connections.add(self)
         self._deadline(self.server.timings.read_timeout_s)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server._inbox
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.reading:
+            data = self.server._inbox[:nbytes].tobytes()
             self.buffer = self.buffer + data if self.buffer else data
             self._feed_guarded()
 
@@ -317,7 +333,7 @@ class _Connection(asyncio.Protocol):
             # Not from inside this call: the transport calls it halfway through its own write handler,
             # which, if the buffer is empty by then and we have closed meanwhile, calls
             # connection_lost a second time.
-            asyncio.get_running_loop().call_soon(self._resume)
+            self.loop.call_soon(self._resume)
 
     def _resume(self) -> None:
         drained, self.drained = self.drained, None
@@ -340,7 +356,7 @@ class _Connection(asyncio.Protocol):
         """Close the connection in `seconds` unless another deadline replaces this one."""
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = asyncio.get_running_loop().call_later(seconds, self._close)
+        self.timer = self.loop.call_later(seconds, self._close)
 
     def _cancel_deadline(self) -> None:
         if self.timer is not None:
@@ -419,7 +435,7 @@ class _Connection(asyncio.Protocol):
         self._when_drained(partial(self._after, interval, partial(self._drip, payload, start + step)))
 
     def _after(self, seconds: float, then: Callable[[], None]) -> None:
-        self.timer = asyncio.get_running_loop().call_later(seconds, then)
+        self.timer = self.loop.call_later(seconds, then)
 
     def _pad(self, sent: int) -> None:
         transport = self.transport
