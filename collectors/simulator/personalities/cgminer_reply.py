@@ -66,7 +66,7 @@ def dump(obj: object) -> str:
 def render_json(reply: Mapping[str, object], glue: Iterable[str] = ()) -> str:
     """Render a reply object; lists under a `glue` key lose their separating commas (`}{`)."""
     glued = set(glue)
-    if not glued:
+    if glued.isdisjoint(reply):
         return dump(reply)
     parts: list[str] = []
     for key, value in reply.items():
