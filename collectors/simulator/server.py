@@ -137,7 +137,7 @@ class FleetServer:
         # mremap and munmap: three system calls per request.
         self._inbox = memoryview(bytearray(MAX_REQUEST))
 
-    # ---- lifecycle ---------------------------------------------------------------------------
+    # ---- lifecycle -------------------------------------------------------------------------------
 
     def _v3_devices(self) -> list[SimDevice]:
         return [d for d in self.devices.values() if d.spec.make is Make.WHATSMINER and d.whatsminer_api_v3]
@@ -287,7 +287,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.paused = False
         self.drained: Callable[[], None] | None = None  # runs once the transport takes writes again
 
-    # ---- asyncio.BufferedProtocol ----------------------------------------------------------------------
+    # ---- asyncio.BufferedProtocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
