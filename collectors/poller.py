@@ -100,6 +100,27 @@ class _DeviceState:
     web: DeviceWeb | None = None
 
 
+Cycle = Callable[..., Awaitable[list[Sample]]]
+"""A `poll_once`: targets in, one Sample per target out; takes `spread_s` by keyword."""
+
+
+async def repeat_cycles(
+    poll_once: Cycle, deadline_s: float, interval: float, sink: Sink, targets: Sequence[Target]
+) -> None:
+    """Run `poll_once` every `interval` seconds until cancelled, handing each cycle's samples to `sink`;
+    device starts are spread over the part of the interval the deadline leaves free. A cycle that
+    overruns the interval starts the next one immediately rather than piling cycles up."""
+    if interval <= 0:
+        raise ValueError("interval must be positive")
+    loop = asyncio.get_running_loop()
+    spread = max(0.0, interval - deadline_s) * 0.9
+    while True:
+        started = loop.time()
+        samples = await poll_once(targets, spread_s=spread)
+        await sink(samples)
+        await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+
 class Poller:
     """Reads a fleet with bounded concurrency and a hard per-device deadline; keeps identities and
     availability between cycles (one Poller per fleet, reused for every cycle)."""
@@ -167,15 +188,7 @@ class Poller:
         A cycle that overruns the interval (more devices than the concurrency clears in time) starts the
         next one immediately rather than piling cycles up.
         """
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        loop = asyncio.get_running_loop()
-        spread = max(0.0, interval - self.settings.deadline_s) * 0.9
-        while True:
-            started = loop.time()
-            samples = await self.poll_once(targets, spread_s=spread)
-            await sink(samples)
-            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+        await repeat_cycles(self.poll_once, self.settings.deadline_s, interval, sink, targets)
 
     def _offsets(self, count: int, spread_s: float) -> list[float]:
         if spread_s <= 0 or count == 0:

@@ -13,8 +13,8 @@ Contract (the same as `Poller`'s, across processes):
 - Workers are `python -m collectors.workers` processes talking JSON lines over their stdin/stdout. The
   settings, credentials included, travel over that pipe, never in argv or the environment.
 - A worker that is gone when a cycle starts is started again (its share is identified afresh). One
-  that dies during a cycle costs that cycle its share: those targets get an `error` sample with code
-  `worker_failed`; the other workers' samples are unaffected.
+  that cannot start, or dies during a cycle, costs that cycle its share: those targets get an `error`
+  sample with code `worker_failed`; the other workers' samples are unaffected.
 - `aclose()` (or `async with`) ends the workers: stdin closed, then killed if still there after 5 s.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from collectors.poller import Poller, PollerSettings, Sink, tune_gc_for_polling
+from collectors.poller import Poller, PollerSettings, Sink, repeat_cycles, tune_gc_for_polling
 from collectors.sample import DeviceError, Sample, State
 from collectors.targets import Target
 from collectors.web import WebCredentials
@@ -106,18 +106,14 @@ class PollerPool:
 
     async def run(self, interval: float, sink: Sink, *, targets: Sequence[Target]) -> None:
         """Poll every `interval` seconds until cancelled, as `Poller.run` does."""
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        loop = asyncio.get_running_loop()
-        spread = max(0.0, interval - self.settings.deadline_s) * 0.9
-        while True:
-            started = loop.time()
-            samples = await self.poll_once(targets, spread_s=spread)
-            await sink(samples)
-            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+        await repeat_cycles(self.poll_once, self.settings.deadline_s, interval, sink, targets)
 
     async def _cycle(self, index: int, targets: list[Target], spread_s: float) -> list[Sample]:
-        proc = await self._running(index)
+        try:
+            proc = await self._running(index)
+        except (OSError, RuntimeError) as exc:
+            log.error("poll worker %d cannot start: %s", index, exc)
+            return [_worker_failed(target, index) for target in targets]
         assert proc.stdin is not None and proc.stdout is not None
         request = {"targets": [[t.host, t.port] for t in targets], "spread_s": spread_s}
         try:
@@ -191,7 +187,7 @@ def _worker_failed(target: Target, index: int) -> Sample:
         ip=target.host,
         port=target.port,
         state=State.ERROR,
-        errors=[DeviceError(code="worker_failed", message=f"poll worker {index} died during the cycle")],
+        errors=[DeviceError(code="worker_failed", message=f"poll worker {index} failed during the cycle")],
     )
 
 
