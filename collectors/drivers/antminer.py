@@ -9,7 +9,6 @@ board slot (X19).
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from collectors.drivers.base import (
@@ -27,9 +26,6 @@ from collectors.wire import dash_temps, first, section, temperature, to_float, t
 
 RATE_UNIT_THS = {"H": 1e-12, "KH": 1e-9, "MH": 1e-6, "GH": 1e-3, "TH": 1.0}
 SLEEP_MODE = 254
-_INDEXED = re.compile(r"^([a-z_]+?)(\d+)$")
-
-
 _DIGITS = "0123456789"
 Indexed = dict[str, dict[int, object]]
 """Values of numbered keys by prefix: `{"chain_acn": {1: 76, 2: 76, 3: 76}}`."""
