@@ -51,7 +51,9 @@ def tune_gc_for_polling() -> None:
     the default threshold the collector ran ~600 times per 2,000-device cycle and rescanned the long-
     lived device states each time: 0.6 s of a 5 s cycle. Freezing what startup built and collecting
     the young generation every 50,000 allocations instead cut that to 0.07 s (bench/bench_poll.py).
-    Process-wide, so the library never does it on import: the CLI's polling commands and the bench do.
+    Process-wide, so the library never does it on import: the CLI's polling commands, the poll workers,
+    the bench and `fleetmon simulate` (whose connections churn the same way; 3-8% of its CPU per device)
+    do.
     """
     gc.freeze()
     _young, middle, old = gc.get_threshold()

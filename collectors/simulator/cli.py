@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import gc
 import logging
 import signal
 import time
 from pathlib import Path
 
+from collectors.poller import tune_gc_for_polling
 from collectors.simulator.fleet import (
     DEFAULT_MIX,
     DEFAULT_SUBNET,
@@ -22,22 +22,6 @@ from collectors.simulator.fleet import (
 from collectors.simulator.server import ListenMode
 
 log = logging.getLogger(__name__)
-
-GC_GEN0_THRESHOLD = 50_000
-
-
-def _tune_gc() -> None:
-    """Make the cyclic garbage collector cheap for a process whose job is serving the fleet.
-
-    Every connection allocates transports, protocols and handles that reference counting frees; at the
-    default threshold the collector still ran every few dozen connections and rescanned the devices'
-    long-lived state. Freezing what startup built and collecting the young generation every 50,000
-    allocations took 0.02-0.05 ms (3-8%) off the simulator's CPU per device in a first poll cycle.
-    Process-wide, so only this command does it, never an import.
-    """
-    gc.freeze()
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(_young, GC_GEN0_THRESHOLD), middle, old)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,7 +91,8 @@ async def _serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         listen=ListenMode(args.listen),
     ) as running:
-        _tune_gc()
+        # Serving the fleet churns connection objects as polling does; the fleet is frozen with startup.
+        tune_gc_for_polling()
         if args.manifest is not None:
             write_manifest(running.devices, args.manifest)
             print(f"manifest: {args.manifest} ({len(running.devices)} devices)")
