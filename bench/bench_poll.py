@@ -36,11 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
+from collectors.poller import PollerSettings, tune_gc_for_polling
 from collectors.sample import State
 from collectors.targets import Target
 from collectors.web import WebCredentials
-from collectors.workers import PollerPool
+from collectors.workers import PollerPool, poller_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_CONCURRENCY = 1000
@@ -89,9 +89,8 @@ async def fleetmon_cycles(
         connect_s=5.0,
         credentials=WebCredentials(profile="antminer-default", username="root", password="root"),
     )
-    poller: Poller | PollerPool = Poller(settings)
-    if workers > 1:
-        poller = PollerPool(settings, workers)
+    poller = poller_for(settings, workers)
+    if isinstance(poller, PollerPool):
         await poller.start()
     targets = [Target(ip) for ip in ips]
     results = []

@@ -175,6 +175,11 @@ class PollerPool:
             await proc.wait()
 
 
+def poller_for(settings: PollerSettings, workers: int) -> Poller | PollerPool:
+    """One in-process Poller for `workers` 1, else a pool of that many poller processes."""
+    return Poller(settings) if workers == 1 else PollerPool(settings, workers)
+
+
 async def _line(stream: asyncio.StreamReader) -> bytes:
     line = await stream.readline()
     if not line.endswith(b"\n"):

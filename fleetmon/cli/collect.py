@@ -22,7 +22,8 @@ from pathlib import Path
 from collectors.poller import PollerSettings, tune_gc_for_polling
 from collectors.sample import Sample
 from collectors.targets import Target, parse_targets
-from fleetmon.cli.polling import CliError, add_poller_flags, poller_for, poller_settings
+from collectors.workers import poller_for
+from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings
 from fleetmon.collect import CollectLoop, CollectStats
 from fleetmon.sinks.base import Sink
 from fleetmon.sinks.database import DbSink

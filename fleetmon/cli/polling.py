@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.web import WebCredentials
-from collectors.workers import PollerPool
+from collectors.workers import PollerPool, poller_for
 
 DEFAULT_CONCURRENCY = 1000
 DEFAULT_TIMEOUT_S = 5.0
@@ -134,8 +134,3 @@ def build_poller(args: argparse.Namespace) -> Poller | PollerPool:
     collector is tuned for it."""
     tune_gc_for_polling()
     return poller_for(poller_settings(args), args.workers)
-
-
-def poller_for(settings: PollerSettings, workers: int) -> Poller | PollerPool:
-    """One in-process Poller, or a pool of `workers` poller processes."""
-    return Poller(settings) if workers == 1 else PollerPool(settings, workers)
