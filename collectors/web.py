@@ -143,12 +143,12 @@ class WebSession:
         self._slots = asyncio.Semaphore(max_connections)
         self._connect_s = connect_s
         self._read_s = read_s
-        self._transport = transport
+        self._factory = transport  # None: an ExchangeTransport per exchange
         self._closed = False
 
     def _exchange_transport(self, timeout: float) -> httpx.AsyncBaseTransport:
-        if self._transport is not None:
-            return self._transport()
+        if self._factory is not None:
+            return self._factory()
         # A per-wait bound no shorter than the whole exchange's can never fire first: leave it out.
         io_s = self._read_s if self._read_s < timeout else None
         return ExchangeTransport(connect_s=self._connect_s, io_s=io_s, max_body=self.max_body_bytes)
