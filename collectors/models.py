@@ -2,7 +2,7 @@
 
 A new model is a new row, never a class. Columns: canonical name, maker, algorithm, hashboards, chips per
 board, fans, nominal hashrate (TH/s) and nominal power (W); then the wire spellings that mean it.
-Nominal hashrate/power come from ../shared/reference/models.csv where it has them (None elsewhere: we do
+Nominal hashrate/power come from fleetmon/supplychain/data/models.csv where it has them (None elsewhere: we do
 not invent figures); boards/chips/fans are pyasic 0.79's model facts, or what the real captures show where
 pyasic has none (E3, Z11, T15, S9k). An unknown model still works: `lookup` returns None and the sample
 simply has no expectations.

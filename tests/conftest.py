@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = Path(os.environ.get("FLEETMON_REFERENCE", ROOT.parent / "shared" / "reference"))
-CAPTURES = REFERENCE / "device-responses"
+# Real device replies copied into the repository (provenance in tests/captures/device-responses/SOURCES.md).
+CAPTURES = ROOT / "tests" / "captures" / "device-responses"
 
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
@@ -46,11 +46,7 @@ def need_service(name: str, host: str, port: int) -> None:
 
 @pytest.fixture(scope="session")
 def captures_dir() -> Path:
-    """The folder of real captured device replies (../shared/reference/device-responses)."""
-    if not CAPTURES.is_dir():
-        if services_required():
-            pytest.fail(f"reference captures not found at {CAPTURES}")
-        pytest.skip(f"reference captures not found at {CAPTURES}")
+    """The folder of real captured device replies shipped with the tests (tests/captures/device-responses)."""
     return CAPTURES
 
 

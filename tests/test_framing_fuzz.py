@@ -16,7 +16,7 @@ from collectors.framing import NulFrame, V3Frame, _reject_constant, _with_missin
 
 CAPTURES = sorted(
     p.read_bytes()
-    for p in (Path(__file__).resolve().parents[2] / "shared/reference/device-responses").rglob("*")
+    for p in (Path(__file__).resolve().parent / "captures" / "device-responses").rglob("*")
     if p.suffix in (".json", ".txt") and p.name != "SOURCES.md"
 )
 FUZZ = settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])

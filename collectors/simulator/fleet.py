@@ -3,7 +3,7 @@
 Everything is drawn from one `random.Random(seed)`: the same arguments give the same fleet, byte for
 byte in the manifest and inventory.
 
-Assembly countries follow ../shared/reference/supply-chain.md:
+Assembly countries follow the sources listed in docs/supply-chain.md:
 - Bitmain: factories in MY, TH and ID; a US line delivering from Dec 2024 (new units only); units
   entered before 2021 are mostly CN (before the move to South-East Asia).
 - Canaan: MY; a US pilot completed by Jun 2025, so a small US share from Jul 2025; older units CN.

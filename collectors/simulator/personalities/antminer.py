@@ -1,6 +1,6 @@
 """Stock Antminer X19/X21 firmware: bmminer's API on 4028 ("cgminer 1.0.0") and the digest-auth web CGI.
 
-Shapes, key order, value types and units follow the captures in ../shared/reference/device-responses/
+Shapes, key order, value types and units follow the captures in tests/captures/device-responses/
 antminer/: s19pro_* (2022 firmware, asic-rs), s19-sleeping/-overheating/-really-cold (2020 firmware,
 foreman-apps) and s21_web_get_system_info. Quirks kept on purpose:
 - STATS elements are glued with `}{` (no comma), as bmminer-family firmware prints them.

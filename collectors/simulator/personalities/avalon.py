@@ -1,7 +1,7 @@
 """Avalon (Canaan cgminer 4.11.x) on TCP 4028, and its web page.
 
 Shapes, key order, value types and units come from the captures in
-`../shared/reference/device-responses/avalon/` (provenance in collectors/simulator/SOURCES.md):
+`tests/captures/device-responses/avalon/` (provenance in collectors/simulator/SOURCES.md):
 
 - `version`: PROD "AvalonMiner <MODEL>", MODEL from the model table ("15-194", "1246-83"), MAC without
   colons (avalon1566_version.json).

@@ -1,6 +1,6 @@
 """The simulator's model table: one row per miner model it can impersonate.
 
-Nominal hashrate, power and release year come from ../shared/reference/models.csv. Boards, chips per
+Nominal hashrate, power and release year come from fleetmon/supplychain/data/models.csv. Boards, chips per
 board and fans are the figures pyasic 0.79 expects for the same model (its `miners/device/models/`),
 so that a pyasic client sees no "missing chips" where the simulated device is healthy.
 

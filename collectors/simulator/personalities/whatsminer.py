@@ -1,7 +1,7 @@
 """Whatsminer (MicroBT btminer): API v1.x/v2.x on TCP 4028, API v3 on TCP 4433, and the web redirect.
 
 Shapes, key order, value types and units come from the captures in
-`../shared/reference/device-responses/whatsminer/` (provenance in collectors/simulator/SOURCES.md):
+`tests/captures/device-responses/whatsminer/` (provenance in collectors/simulator/SOURCES.md):
 
 - The cgminer-side commands (`summary`, `pools`, `edevs`/`devs`, `devdetails`) keep cgminer's envelope;
   hashrates are MH/s (`MHS 1m`), except `Factory GHS` (GH/s). `stats` is not served: `E 14 "invalid cmd"`.

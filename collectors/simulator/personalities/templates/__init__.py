@@ -1,4 +1,4 @@
-"""Capture-derived reply templates (JSON data copied from ../shared/reference/device-responses).
+"""Capture-derived reply templates (JSON data copied from tests/captures/device-responses).
 
 See collectors/simulator/SOURCES.md for where each file came from.
 """
