@@ -1,6 +1,6 @@
 """The Avalon personality against the real captures: keys, JSON types, units, MM ID0 tokens; states as named.
 
-Model specs come from ../shared/reference/models.csv (hashrate, power) and pyasic 0.79's model
+Model specs come from fleetmon/supplychain/data/models.csv (hashrate, power) and pyasic 0.79's model
 definitions (3 boards; 120 chips and 4 fans on the A1246, 160 chips and 2 fans on the A1566).
 """
 

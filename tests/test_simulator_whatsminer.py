@@ -1,7 +1,8 @@
 """The Whatsminer personality against the real captures: same keys, JSON types and units; states as named.
 
-Model specs are built here from ../shared/reference/models.csv (nominal hashrate, power) and pyasic 0.79's
-model definitions (boards, chips, fans), so these tests do not depend on the simulator's model table.
+Model specs are built here from fleetmon/supplychain/data/models.csv (nominal hashrate, power) and
+pyasic 0.79's model definitions (boards, chips, fans), so these tests do not depend on the simulator's
+model table.
 """
 
 from __future__ import annotations

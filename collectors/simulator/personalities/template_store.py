@@ -1,4 +1,4 @@
-"""Loads the capture-derived reply templates shipped in `templates/` (package data: nothing outside the package is read).
+"""Loads the capture-derived reply templates shipped in `templates/` (package data, read from the package).
 
 Personalities patch a fresh deep copy of a template with the device's state, so the key set, key order
 and value types stay those of the real capture.
