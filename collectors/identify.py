@@ -9,11 +9,13 @@ Hiveon, MaraFW, MSKminer, asicseer, A.P. and other vendors read from the Type an
 
 Positive evidence only. A make is named when a reply names the brand (a `Type` or model string that
 starts with a known brand, "Antminer S19", "Whatsminer M30S", "SealMiner A2") or a firmware only that
-maker's machines run names itself (btminer, BDMiner, GCMiner/FluxOS, LUXminer, BOSminer, an Avalon MM
-string). A reply *layout* proves nothing: other makers' cgminer forks copy Bitmain's stats keys
-(`GHS 5s`, `chain_acn1`) whole. A device whose replies name no brand keeps its reported type string as
-`model`, gets `make=None` (so it counts as unknown in every maker figure, never as Bitmain's) and is still
-read by the closest dialect, so its hashrate, temperatures and pools are reported.
+maker's machines run names itself (btminer, BDMiner, GCMiner/FluxOS, LUXminer, BOSminer, VNish) or
+leaves its own mark (btminer's `Power_RT`/`Factory GHS` summary fields, cgminer's Avalon driver
+`MM ID` strings and `AV` device IDs). A reply *layout* proves nothing: other makers' cgminer forks copy
+Bitmain's stats keys (`GHS 5s`, `chain_acn1`) whole. A device whose replies name no brand keeps its
+reported type string as `model`, gets `make=None` (so it counts as unknown in every maker figure, never
+as Bitmain's) and is still read by the closest dialect, so its hashrate, temperatures and pools are
+reported.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A new model is a new row, never a class. Columns: canonical name, maker, algorit
 board, fans, nominal hashrate (TH/s) and nominal power (W); then the wire spellings that mean it.
 Nominal hashrate/power come from fleetmon/supplychain/data/models.csv where it has them (None elsewhere: we do
 not invent figures); boards/chips/fans are pyasic 0.79's model facts, or what the real captures show where
-pyasic has none (E3, Z11, T15, S9k). An unknown model still works: `lookup` returns None and the sample
-simply has no expectations.
+pyasic has none (E3, Z11, T15, S9k, SealMiner A2). An unknown model still works: `lookup` returns None
+and the sample simply has no expectations.
 
 `ghs_unit_ths` is what one unit of an Antminer "GHS" field is worth in TH/s for the model's algorithm:
 cgminer forks kept the SHA-256 key names on other coins (an L3+ "GHS 5s" of 504 is 504 MH/s).
