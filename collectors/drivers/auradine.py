@@ -45,8 +45,9 @@ class AuradineDriver(Driver):
     """GCMiner/FluxOS replies -> one Reading."""
 
     dialect: ClassVar[Dialect] = Dialect.AURADINE
-    joinable: ClassVar[tuple[str, ...]] = ("summary", "devs", "pools")
-    separate: ClassVar[tuple[str, ...]] = ("temperature", "fan", "psu", "mode")
+    # Auradine's own commands go in the same multi-command: one connection per poll where GCMiner joins
+    # them, and the client falls back to one command per connection where it refuses.
+    joinable: ClassVar[tuple[str, ...]] = ("summary", "devs", "pools", "temperature", "fan", "psu", "mode")
     required: ClassVar[tuple[str, ...]] = ("summary", "devs")
 
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
