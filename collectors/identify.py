@@ -4,8 +4,18 @@
 those say too little, summary/stats/pools) and returns an Identity. `classify_web` does the same for an
 HTTP answer from port 80 (status, headers, body), for the scanner. `identify_device` in `reader.py` does
 the I/O. Classification follows protocols.md 2.4/2.5: Braiins (BOSminer/BOSer) -> Whatsminer
-(btminer/bitmicro) -> LuxOS -> Hiveon -> MaraFW (KAONSU) -> MSKminer (rwglr) -> Antminer (with VNish,
-asicseer, A.P. and other vendors read from the Type and miner strings) -> Avalon.
+(btminer/bitmicro) -> LuxOS -> Auradine (GCMiner/FluxOS) -> SealMiner (BDMiner) -> Antminer (with VNish,
+Hiveon, MaraFW, MSKminer, asicseer, A.P. and other vendors read from the Type and miner strings) -> Avalon.
+
+Positive evidence only. A make is named when a reply names the brand (a `Type` or model string that
+starts with a known brand, "Antminer S19", "Whatsminer M30S", "SealMiner A2") or a firmware only that
+maker's machines run names itself (btminer, BDMiner, GCMiner/FluxOS, LUXminer, BOSminer, VNish) or
+leaves its own mark (btminer's `Power_RT`/`Factory GHS` summary fields, cgminer's Avalon driver
+`MM ID` strings and `AV` device IDs). A reply *layout* proves nothing: other makers' cgminer forks copy
+Bitmain's stats keys (`GHS 5s`, `chain_acn1`) whole. A device whose replies name no brand keeps its
+reported type string as `model`, gets `make=None` (so it counts as unknown in every maker figure, never
+as Bitmain's) and is still read by the closest dialect, so its hashrate, temperatures and pools are
+reported.
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ class Dialect(StrEnum):
     WHATSMINER = "whatsminer"
     WHATSMINER_V3 = "whatsminer_v3"
     AVALON = "avalon"
+    AURADINE = "auradine"
+    SEALMINER = "sealminer"
     UNKNOWN = "unknown"
 
 
@@ -59,9 +71,45 @@ class Identity:
 
 
 def canonical_model(wire_model: str, make: str | None) -> str:
-    """The table name for a wire model string, or the cleaned wire string when the table lacks it."""
-    spec = lookup(wire_model, make)
+    """The table name for a wire model string, or the cleaned wire string when the table lacks it.
+
+    Without a make the wire string is kept as sent: a device that names no brand must not borrow one
+    from a look-alike model code ("S19 Pro" on a clone is not an Antminer S19 Pro).
+    """
+    spec = lookup(wire_model, make) if make else None
     return spec.name if spec is not None else wire_model.strip()
+
+
+BRANDS: tuple[tuple[str, str], ...] = (
+    ("ANTMINER", "Antminer"),
+    ("BITMAIN", "Antminer"),
+    ("WHATSMINER", "Whatsminer"),
+    ("MICROBT", "Whatsminer"),
+    ("AVALONMINER", "Avalon"),
+    ("AVALON", "Avalon"),
+    ("CANAAN", "Avalon"),
+    ("SEALMINER", "SealMiner"),
+    ("BITDEER", "SealMiner"),
+    ("AURADINE", "Auradine"),
+    ("TERAFLUX", "Auradine"),
+)
+"""Brand words a model string may start with, and the make each names."""
+
+
+def brand_of(model: str | None) -> str | None:
+    """The make a model string names by its first word ("Antminer S19" -> "Antminer"), else None."""
+    if not model:
+        return None
+    words = model.strip().upper().split()
+    head = words[0] if words else ""
+    return next((make for brand, make in BRANDS if head == brand), None)
+
+
+def with_brand(make: str, wire_model: str | None) -> str | None:
+    """`wire_model` with the make's name in front when the firmware sends the bare code ("A2")."""
+    if not wire_model or brand_of(wire_model) is not None:
+        return wire_model
+    return f"{make} {wire_model.strip()}"
 
 
 _VENDOR_IN_TYPE = (
@@ -144,10 +192,31 @@ def classify(
         )
         return ident.with_model(antminer_type(model)[0] if model else None)
 
-    type_field = to_str(ver.get("Type"))
-    if type_field is None:
-        stats0 = first(probe.get("stats"), "STATS")
-        type_field = to_str(stats0.get("Type"))
+    # The firmware names itself in VERSION and in every reply's STATUS Description.
+    marks = text + _descriptions(probe)
+    stats0 = first(probe.get("stats"), "STATS")
+    if "GCMINER" in marks or "FLUXOS" in marks:
+        ident = replace(
+            base,
+            dialect=Dialect.AURADINE,
+            make="Auradine",
+            firmware_vendor="stock",
+            firmware_version=to_str(ver.get("GCMiner") or ver.get("FluxOS")),
+        )
+        return ident.with_model(with_brand("Auradine", to_str(dev.get("Model"))))
+
+    if "BDMINER" in marks:
+        wire = to_str(dev.get("Model")) or to_str(stats0.get("Model"))
+        ident = replace(
+            base,
+            dialect=Dialect.SEALMINER,
+            make="SealMiner",
+            firmware_vendor="stock",
+            firmware_version=to_str(ver.get("BDMiner")),
+        )
+        return ident.with_model(with_brand("SealMiner", wire))
+
+    type_field = to_str(ver.get("Type")) or to_str(stats0.get("Type"))
     if type_field and "ANTMINER" in type_field.upper():
         model, vendor, vendor_version = antminer_type(type_field)
         miner_string = " ".join(
@@ -177,7 +246,7 @@ def classify(
         )
         return ident.with_model(model)
 
-    if "AVALON" in text or _looks_avalon(probe):
+    if "AVALON" in marks or _looks_avalon(probe):
         wire = _avalon_model(ver, probe)
         mac = to_str(ver.get("MAC"))
         if mac and ":" not in mac and len(mac) == 12:
@@ -192,11 +261,21 @@ def classify(
         )
         return ident.with_model(wire)
 
-    if "VNISH" in text:
+    if "VNISH" in marks:  # VNish is built for Bitmain's control boards only
         return replace(base, dialect=Dialect.ANTMINER, make="Antminer", firmware_vendor="vnish")
-    if _looks_antminer(probe):
-        return replace(base, dialect=Dialect.ANTMINER, make="Antminer", firmware_vendor="stock")
+    if type_field or _looks_antminer(probe):
+        # bmminer's reply layout, but no reply names a brand (a clone, or a maker we do not know): read
+        # with the Antminer dialect, the make only from a brand word its type string starts with.
+        model = antminer_type(type_field)[0] if type_field else None
+        return replace(base, dialect=Dialect.ANTMINER, make=brand_of(model)).with_model(model)
     return base
+
+
+def _descriptions(probe: dict[str, Reply]) -> str:
+    """The STATUS Descriptions of the probe replies (where cgminer forks put their own name), upper-cased."""
+    return " ".join(
+        str(record.get("Description", "")) for reply in probe.values() for record in section(reply, "STATUS")
+    ).upper()
 
 
 def _after(text: str, marker: str) -> str | None:

@@ -4,8 +4,8 @@ A new model is a new row, never a class. Columns: canonical name, maker, algorit
 board, fans, nominal hashrate (TH/s) and nominal power (W); then the wire spellings that mean it.
 Nominal hashrate/power come from fleetmon/supplychain/data/models.csv where it has them (None elsewhere: we do
 not invent figures); boards/chips/fans are pyasic 0.79's model facts, or what the real captures show where
-pyasic has none (E3, Z11, T15, S9k). An unknown model still works: `lookup` returns None and the sample
-simply has no expectations.
+pyasic has none (E3, Z11, T15, S9k, SealMiner A2). An unknown model still works: `lookup` returns None
+and the sample simply has no expectations.
 
 `ghs_unit_ths` is what one unit of an Antminer "GHS" field is worth in TH/s for the model's algorithm:
 cgminer forks kept the SHA-256 key names on other coins (an L3+ "GHS 5s" of 504 is 504 MH/s).
@@ -44,9 +44,15 @@ class ModelSpec:
         return MANUFACTURERS.get(self.make, self.make)
 
 
-MANUFACTURERS = {"Antminer": "Bitmain", "Whatsminer": "MicroBT", "Avalon": "Canaan"}
+MANUFACTURERS = {
+    "Antminer": "Bitmain",
+    "Whatsminer": "MicroBT",
+    "Avalon": "Canaan",
+    "SealMiner": "Bitdeer",
+    "Auradine": "Auradine",
+}
 
-A, W, AV = "Antminer", "Whatsminer", "Avalon"
+A, W, AV, SM, AU = "Antminer", "Whatsminer", "Avalon", "SealMiner", "Auradine"
 
 # name, make, algo, boards, chips/board, fans, TH/s, W, aliases
 MODELS: tuple[ModelSpec, ...] = (
@@ -134,13 +140,30 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("Avalon A1366", AV, "sha256", 3, None, None, 130, 3250, ("Avalon 1366",)),
     ModelSpec("Avalon A1566", AV, "sha256", 3, 160, 2, 185, None, ("Avalon 1566", "15-194", "Avalon 15")),
     ModelSpec("Avalon Q", AV, "sha256", 1, 160, 2, aliases=("Avalon Q Home",)),
+    # Bitdeer SealMiner (BDMiner firmware; `stats` Model "A2"). A2: 3 boards x 153 chips and 4 fans as the
+    # capture sealminer/a2_stats.json reports them ("Board Count", "0 Chip Count", "Fan Count"); nominal
+    # 226 TH/s, 3729 W and A2 Hyd 446 TH/s, 7359 W from models.csv (Bitdeer's Oct 2024 announcement,
+    # power computed there from 16.5 J/TH). The A2 Hyd's boards, chips and fans have no source.
+    ModelSpec("SealMiner A2", SM, "sha256", 3, 153, 4, 226, 3729),
+    ModelSpec("SealMiner A2 Hyd", SM, "sha256", None, None, None, 446, 7359, ("SealMiner A2 Hydro",)),
+    # Auradine Teraflux (GCMiner/FluxOS; `devdetails` Model "AT2880"). Boards, chips and fans are pyasic
+    # 0.79's (miners/device/models/auradine): AT1500 3 x 132 chips, 4 fans; AT2860/AT2880 3 boards, 4 fans.
+    # models.csv has no Auradine nominal figures ("specs not found in sources"), so none here.
+    ModelSpec("Auradine AT1500", AU, "sha256", 3, 132, 4),
+    ModelSpec("Auradine AT2860", AU, "sha256", 3, None, 4),
+    ModelSpec("Auradine AT2880", AU, "sha256", 3, None, 4),
+    ModelSpec("Auradine AI3680", AU, "sha256"),
 )
 
 
 def normalize(model: str) -> str:
     """A lookup key: uppercase, maker prefix and punctuation dropped (`M30S+_VE40` -> `M30S+VE40`)."""
     key = model.upper().split("(")[0]
-    key = re.sub(r"^(BITMAIN\s+)?(ANTMINER|WHATSMINER|AVALONMINER|AVALON)\s*", "", key.strip())
+    key = re.sub(
+        r"^(BITMAIN\s+|BITDEER\s+)?(ANTMINER|WHATSMINER|AVALONMINER|AVALON|SEALMINER|AURADINE|TERAFLUX)\s*",
+        "",
+        key.strip(),
+    )
     key = key.replace("HYDRO", "HYD")
     return re.sub(r"[\s_\-]", "", key)
 
@@ -156,7 +179,7 @@ def lookup(model: str | None, make: str | None = None) -> ModelSpec | None:
     if not model:
         return None
     key = normalize(model)
-    makes = [make] if make else [A, W, AV]
+    makes = [make] if make else [A, W, AV, SM, AU]
     for candidate_make in makes:
         spec = _INDEX.get(f"{candidate_make}:{key}")
         if spec is not None:

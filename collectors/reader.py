@@ -6,6 +6,8 @@ Contract:
   `connection_reset`, `connection_failed`, `timeout`, `protocol_error` naming the bytes' start,
   `reply_too_large`, `api_error` with the device's code, `unknown_device`). It only raises on programming
   errors and on cancellation.
+- A device whose replies name no brand (identify.py: positive evidence only) is still read by the closest
+  dialect, with `make` None, its reported type string as `model`, and an `unknown_make` errors entry.
 - The whole call, identification included, ends within `timeouts.device` seconds (plus scheduling).
 - Every API socket is opened and closed inside the call; web connections live in the caller's
   WebSession pool (the caller owns and closes it).
@@ -127,7 +129,7 @@ async def _read(  # noqa: PLR0917
         replies, failures = await _poll(driver, identity, seed, timeouts, limits)
         if not any(name in replies for name in driver.required):
             return DeviceReading(_from_failures(host, port, identity, failures), identity)
-        spec = lookup(identity.model, identity.make)
+        spec = lookup(identity.model, identity.make) if identity.make else None
         web_error: DeviceError | None = None
         try:
             reading = driver.parse(identity, replies, spec)
@@ -143,8 +145,9 @@ async def _read(  # noqa: PLR0917
             return DeviceReading(
                 _failure(host, port, identity, State.ERROR, "invalid_reading", message), identity
             )
-        if web_error is not None:
-            sample = sample.model_copy(update={"errors": [*sample.errors, web_error]})
+        added = [e for e in (web_error, _unknown_make(identity, sample)) if e is not None]
+        if added:
+            sample = sample.model_copy(update={"errors": [*sample.errors, *added]})
         return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
     finally:
         if web_task is not None and not web_task.done():
@@ -152,6 +155,20 @@ async def _read(  # noqa: PLR0917
             # swallowing a cancellation of this read itself.
             web_task.cancel()
             await asyncio.wait({web_task})
+
+
+def _unknown_make(identity: Identity, sample: Sample) -> DeviceError | None:
+    """The `unknown_make` entry for a device read without any reply naming its brand, else None."""
+    if identity.make is not None:
+        return None
+    shown = repr(sample.model) if sample.model else "no type string"
+    return DeviceError(
+        code="unknown_make",
+        message=(
+            f"no reply names a known brand or firmware ({shown}); read with the {identity.dialect} "
+            "dialect, counted under an unknown maker"
+        ),
+    )
 
 
 def _contradicts(known: Identity, reading: Reading) -> bool:
@@ -222,7 +239,18 @@ async def _identify(
     return identity, seed
 
 
-_NOT_STOCK_API = (b"BOSMINER", b"BOSER", b"LUXMINER", b"BTMINER", b"BITMICRO", b"AVALON", b"KAONSU")
+_NOT_STOCK_API = (
+    b"BOSMINER",
+    b"BOSER",
+    b"LUXMINER",
+    b"BTMINER",
+    b"BITMICRO",
+    b"AVALON",
+    b"KAONSU",
+    b"BDMINER",
+    b"GCMINER",
+    b"FLUXOS",
+)
 
 
 async def _identify_from_stats(
@@ -252,8 +280,13 @@ async def _identify_from_stats(
     if any(marker in text for marker in _NOT_STOCK_API):
         return None
     identity = classify({"VERSION": [blocks[0]]}, None, {"stats": stats}, host=host, port=port)
-    if identity.dialect is not Dialect.ANTMINER or lookup(identity.model, identity.make) is None:
-        return None  # an unknown Type (e.g. "Antminer D3 Blissz v2.06 beta"): ask version as well
+    if (
+        identity.dialect is not Dialect.ANTMINER
+        or identity.make is None
+        or lookup(identity.model, identity.make) is None
+    ):
+        # An unknown Type ("Antminer D3 Blissz v2.06 beta") or no brand named: ask version as well.
+        return None
     return identity, {"stats": stats}
 
 

@@ -19,7 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from collectors.poller import Poller
-from collectors.simulator.fleet import FleetDevice, build_fleet, write_inventory
+from collectors.simulator.fleet import DEFAULT_MIX, FleetDevice, build_fleet, write_inventory
 from collectors.simulator.server import FleetServer
 from collectors.targets import Target
 from fleetmon.config import CollectorSettings, PduSettings, ServiceSettings, Settings, StorageSettings
@@ -73,15 +73,17 @@ def live_service(
     settings_base: Settings | None = None,
     pdus: Sequence[PduSettings] = (),
     subnet: str | None = None,
+    mix: str = DEFAULT_MIX,
 ) -> Iterator[LiveService]:
     """Start the fleet, poll it once into `db_url` (inventory imported, rollups run), serve in reader
     mode on a free port; stop everything on exit. `settings_base` lends its credential profiles;
     `pdus` are read in that first cycle (their communities must be in the environment); `subnet`
-    (default: a fresh one) fixes the fleet's addresses, which build_fleet derives from it and `seed`."""
+    (default: a fresh one) fixes the fleet's addresses, which build_fleet derives from it and `seed`;
+    `mix` is the simulator's make/firmware mix."""
     engine = make_engine(db_url)
     upgrade(engine)
     site = "test-site"
-    fleet = build_fleet(devices, subnet=subnet or next_subnet(), seed=seed)
+    fleet = build_fleet(devices, mix=mix, subnet=subnet or next_subnet(), seed=seed)
     inventory = tmp_path / "inventory.csv"
     write_inventory(fleet, inventory)
     store_inventory(

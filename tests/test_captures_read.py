@@ -298,6 +298,30 @@ EXPECTED: dict[str, tuple[str, str, str | None, State, float, float | None, list
         [5730, 5850, 5610],
         None,
     ),
+    # Auradine GCMiner: summary MHS 5s 20599767.1774699 / 1e6; chip max 51.41 (Hash Board 3 ChipTemp 0);
+    # psu PowerIn "58.94W". No devdetails capture, so the model is honestly unknown.
+    "auradine/gcminer": (
+        "Auradine",
+        "stock",
+        None,
+        State.MINING,
+        20.5997671774699,
+        51.41230102539066,
+        [7080, 7020, 7100, 7020],
+        58.94,
+    ),
+    # SealMiner BDMiner: stats MHS(1m) 220315525.22617 / 1e6; max of the "N Temp k" sensors 70;
+    # "0 Speed".."3 Speed" (Fan Count 4); PSU Input Power 3504; stats Model "A2".
+    "sealminer/a2": (
+        "SealMiner",
+        "stock",
+        "SealMiner A2",
+        State.MINING,
+        220.31552522617,
+        70.0,
+        [3723, 3723, 3753, 3723],
+        3504.0,
+    ),
 }
 
 
@@ -341,3 +365,48 @@ async def test_s19_sleeping_keeps_its_dead_board_with_zero_chips(sets: dict) -> 
         await server.close()
     assert [b.chips for b in sample.boards] == [0, 76, 76]
     assert sample.expected_hashrate_ths == pytest.approx(63.919)
+
+
+async def test_auradine_boards_pools_and_sensors_are_read_as_captured(sets: dict) -> None:
+    server = CaptureServer(sets["auradine/gcminer"])
+    port = await server.start()
+    try:
+        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
+    finally:
+        await server.close()
+    # devs MHS 5s per ASICBoard; temperature BoardTemp maxima 41.5/43.0/47.5, ChipTemp maxima as sent.
+    assert [b.hashrate_ths for b in sample.boards] == pytest.approx([6.8, 6.9, 7.0])
+    assert [b.temp_c for b in sample.boards] == [41.5, 43.0, 47.5]
+    assert [b.chip_temp_c for b in sample.boards] == pytest.approx(
+        [45.827271728515655, 48.220855712890625, 51.41230102539066]
+    )
+    assert [(p.url, p.status, p.accepted) for p in sample.pools] == [
+        ("stratum+tcp://btc.viabtc.io:3333", "Alive", 10),
+        ("stratum+tcp://stratum.slushpool.com:3333", "Dead", 0),
+        ("stratum+tcp://stratum.slushpool.com:3333", "Dead", 0),
+    ]
+    assert sample.firmware_version == "0.5"
+    assert sample.errors == []
+
+
+async def test_sealminer_boards_serial_and_nameplate_are_read_as_captured(sets: dict) -> None:
+    server = CaptureServer(sets["sealminer/a2"])
+    port = await server.start()
+    try:
+        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
+    finally:
+        await server.close()
+    assert [b.chips for b in sample.boards] == [153, 153, 153]
+    assert [b.hashrate_ths for b in sample.boards] == pytest.approx(
+        [73.905832003432, 73.626639194207, 72.846394903347]
+    )
+    assert sample.expected_hashrate_ths == pytest.approx(230.83940728559)  # MHS(Rated)
+    assert (sample.serial, sample.mac, sample.firmware_version) == (
+        "S127200252001850",
+        "50:d4:48:4b:86:78",
+        "4.11.1",
+    )
+    assert [(p.url, p.user, p.accepted, p.rejected) for p in sample.pools] == [
+        ("stratum+tcp://stratum.braiins.com:3333", "Dow_Mining.SealMinerA2", 322, 1)
+    ]
+    assert sample.errors == []

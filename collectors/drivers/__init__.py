@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collectors.drivers.antminer import AntminerDriver, LuxOSDriver
+from collectors.drivers.auradine import AuradineDriver
 from collectors.drivers.avalon import AvalonDriver
 from collectors.drivers.base import Driver, Reading, build_sample
 from collectors.drivers.braiins import BraiinsDriver
+from collectors.drivers.sealminer import SealMinerDriver
 from collectors.drivers.whatsminer import WhatsminerDriver
 from collectors.drivers.whatsminer_v3 import WhatsminerV3Driver
 from collectors.identify import Dialect
@@ -17,6 +19,8 @@ DRIVERS: dict[Dialect, Driver] = {
     Dialect.WHATSMINER: WhatsminerDriver(),
     Dialect.WHATSMINER_V3: WhatsminerV3Driver(),
     Dialect.AVALON: AvalonDriver(),
+    Dialect.AURADINE: AuradineDriver(),
+    Dialect.SEALMINER: SealMinerDriver(),
 }
 
 

@@ -93,7 +93,7 @@ def build_sample(
 ) -> Sample:
     """The one Sample for this reading: temperatures, efficiency and state computed the same for all."""
     identity = identity.with_model(reading.wire_model)
-    if spec is None:
+    if spec is None and identity.make is not None:  # no brand named: no model's expectations apply
         spec = lookup(identity.model, identity.make)
     expected = reading.expected_hashrate_ths
     if expected is None and spec is not None:

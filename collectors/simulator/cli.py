@@ -14,6 +14,7 @@ from collectors.poller import tune_gc_for_polling
 from collectors.simulator.fleet import (
     DEFAULT_MIX,
     DEFAULT_SUBNET,
+    MIX_KEYS,
     RunningFleet,
     simulated_fleet,
     write_inventory,
@@ -29,11 +30,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "simulate",
         help="serve a simulated fleet of miners on loopback",
-        description="Serve simulated Antminer/Whatsminer/Avalon devices, each on its own 127.x.y.z, "
+        description="Serve simulated Antminer/Whatsminer/Avalon/Auradine/SealMiner devices (and brandless "
+        "clones of the Antminer API), each on its own 127.x.y.z, "
         "on the real ports (4028 CGMiner API, 80 web, 4433 Whatsminer API v3), until interrupted.",
     )
     p.add_argument("--devices", type=int, required=True, help="number of devices")
-    p.add_argument("--mix", default=DEFAULT_MIX, help=f"make/firmware weights (default {DEFAULT_MIX})")
+    p.add_argument(
+        "--mix",
+        default=DEFAULT_MIX,
+        help=f"make/firmware weights, key:weight with keys {', '.join(MIX_KEYS)} (default {DEFAULT_MIX})",
+    )
     p.add_argument("--subnet", default=DEFAULT_SUBNET, help=f"loopback subnet (default {DEFAULT_SUBNET})")
     p.add_argument("--faults", type=float, default=0.0, help="fraction of devices given a transport fault")
     p.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same fleet")

@@ -21,6 +21,9 @@ class Make(StrEnum):
     ANTMINER = "antminer"
     WHATSMINER = "whatsminer"
     AVALON = "avalon"
+    AURADINE = "auradine"
+    SEALMINER = "sealminer"
+    CLONE = "clone"  # a made-up brand whose firmware copies the Antminer API (issue 14)
 
 
 class Firmware(StrEnum):

@@ -10,6 +10,9 @@ Assembly countries follow the sources listed in docs/supply-chain.md:
 - MicroBT: the sources say its first overseas factory opened in Sep 2020 but do not name the country.
   We put it in MY (decision: South-East Asia like its peers; a parameter, not a fact), with CN for units
   entered before 2021 and a small US share from 2025 (Blockspace: "a production line on American soil").
+- Auradine and Bitdeer (SealMiner): no source locates their assembly, and the clone's maker is unknown by
+  definition, so these devices carry no assembly country (and no origin evidence) in the manifest and
+  the inventory: the analytics must show them as unknown, not guess.
 Entry dates fall between the model's release year and 2026-10-31. Customs values are nominal TH/s
 times a street price per TH for the entry year (an estimate in the spirit of models.csv's deal prices).
 About 12% of devices are left out of the inventory: an operator's records are never complete.
@@ -46,6 +49,9 @@ MIX_KEYS: dict[str, tuple[Make, Firmware]] = {
     "braiins": (Make.ANTMINER, Firmware.BRAIINS),
     "luxos": (Make.ANTMINER, Firmware.LUXOS),
     "vnish": (Make.ANTMINER, Firmware.VNISH),
+    "auradine": (Make.AURADINE, Firmware.STOCK),
+    "sealminer": (Make.SEALMINER, Firmware.STOCK),
+    "clone": (Make.CLONE, Firmware.STOCK),
 }
 
 # Model weights inside a make (a fleet that grew over five years). S19k Pro is LuxOS-only here.
@@ -69,6 +75,9 @@ MODEL_WEIGHTS: dict[str, float] = {
     "Avalon A1246": 35,
     "Avalon A1366": 10,
     "Avalon A1566": 55,
+    "Auradine AT1500": 1,
+    "SealMiner A2": 1,
+    "ClonerX C1": 1,
 }
 LUXOS_MODELS = (
     "Antminer S19 Pro",
@@ -112,6 +121,13 @@ AVALON_BUILDS: dict[str, tuple[str, ...]] = {
     "Avalon A1366": ("22101801_4f7e3a1_b2c6d90",),
     "Avalon A1566": ("24102401_25462b2_9ddf522",),
 }
+# GCMiner builds as the captures' STATUS Descriptions name them; BDMiner as sealminer/a2_version.json;
+# the clone's firmware is a build date (its CompileTime), like stock Antminer.
+OTHER_BUILDS: dict[Make, tuple[str, ...]] = {
+    Make.AURADINE: ("2023-05.24-0ce5e7cc", "2023-12.27-9bf070ee"),
+    Make.SEALMINER: ("4.11.1",),
+    Make.CLONE: ("20230815", "20240302"),
+}
 AFTERMARKET_BUILDS: dict[Firmware, tuple[str, ...]] = {
     Firmware.BRAIINS: ("0.1.0-75912fc7", "0.1.0-11012d53"),
     Firmware.LUXOS: ("2025.4.8.220305-57b389c7", "2025.9.8.152528-e04420b4"),
@@ -141,10 +157,10 @@ class FleetDevice:
 
     device: SimDevice
     vendor: str  # firmware vendor for the manifest: bitmain, microbt, canaan, braiins, luxor, vnish
-    assembly_country: str  # ISO 3166 alpha-2
+    assembly_country: str | None  # ISO 3166 alpha-2; None where no source locates the maker's assembly
     entry_date: dt.date
     customs_value_usd: int
-    origin_evidence: str
+    origin_evidence: str | None
     in_inventory: bool
 
 
@@ -207,11 +223,20 @@ def _serial(rng: random.Random, make: Make, entry: dt.date) -> str:
     if make is Make.WHATSMINER:  # 20 characters, board-style: H5M14S69129A17K10002
         head = f"H{rng.randint(1, 9)}M{rng.randint(10, 99)}S{entry:%y%m}"
         return f"{head}{rng.randint(0, 99999):05d}K{rng.randint(10000, 99999)}"
+    if make is Make.SEALMINER:  # 16 characters, as the capture's Ctrl Board SN: S127200252001850
+        return f"S1272{entry:%y}{rng.randint(0, 999_999_999):09d}"
     return f"{rng.randint(0, 0xFFFFFFFFFFFF):012X}{entry:%y%m}"  # Avalon: DNA-derived hex + build month
 
 
 def _mac(rng: random.Random, make: Make) -> str:
-    first = {Make.ANTMINER: 0x02, Make.WHATSMINER: 0xC4, Make.AVALON: 0xB4}[make]
+    first = {
+        Make.ANTMINER: 0x02,
+        Make.WHATSMINER: 0xC4,
+        Make.AVALON: 0xB4,
+        Make.AURADINE: 0x0A,
+        Make.SEALMINER: 0x50,  # the capture's MAC starts 50:d4:48
+        Make.CLONE: 0x06,
+    }[make]
     rest = [rng.randint(0, 255) for _ in range(5)]
     return ":".join(f"{b:02X}" for b in [first, *rest])
 
@@ -221,7 +246,9 @@ def _entry_date(rng: random.Random, model: str) -> dt.date:
     return start + dt.timedelta(days=rng.randint(0, (LAST_ENTRY - start).days))
 
 
-def _country(rng: random.Random, make: Make, entry: dt.date) -> str:
+def _country(rng: random.Random, make: Make, entry: dt.date) -> str | None:
+    if make in (Make.AURADINE, Make.SEALMINER, Make.CLONE):
+        return None  # no source says where (see the module docstring)
     if make is Make.ANTMINER:
         if entry < dt.date(2021, 1, 1) and rng.random() < 0.6:
             return "CN"
@@ -248,6 +275,8 @@ def _firmware_version(rng: random.Random, model: str, firmware: Firmware, make: 
         return rng.choice(ANTMINER_BUILDS[model])
     if make is Make.WHATSMINER:
         return rng.choice(WHATSMINER_BUILDS[model])
+    if make in OTHER_BUILDS:
+        return rng.choice(OTHER_BUILDS[make])
     return rng.choice(AVALON_BUILDS[model])
 
 
@@ -258,13 +287,27 @@ def _vendor(make: Make, firmware: Firmware) -> str:
         return "luxor"
     if firmware is Firmware.VNISH:
         return "vnish"
-    return {Make.ANTMINER: "bitmain", Make.WHATSMINER: "microbt", Make.AVALON: "canaan"}[make]
+    return {
+        Make.ANTMINER: "bitmain",
+        Make.WHATSMINER: "microbt",
+        Make.AVALON: "canaan",
+        Make.AURADINE: "auradine",
+        Make.SEALMINER: "bitdeer",
+        Make.CLONE: "clonerx",
+    }[make]
 
 
 def _hostname(make: Make, firmware: Firmware) -> str:
     if firmware is Firmware.BRAIINS:
         return "braiins-os"
-    return {Make.ANTMINER: "Antminer", Make.WHATSMINER: "WhatsMiner", Make.AVALON: "Avalon"}[make]
+    return {
+        Make.ANTMINER: "Antminer",
+        Make.WHATSMINER: "WhatsMiner",
+        Make.AVALON: "Avalon",
+        Make.AURADINE: "Auradine",
+        Make.SEALMINER: "SealMiner",
+        Make.CLONE: "ClonerX",
+    }[make]
 
 
 def build_fleet(
@@ -330,14 +373,17 @@ def build_fleet(
             whatsminer_api_v3=make is Make.WHATSMINER and int(version[:8]) >= V3_FROM,
         )
         price = PRICE_PER_TH.get(entry.year, 15.0)
+        country = _country(rng, make, entry)  # the draws stay in their order: a seed gives the same fleet
+        value = round(spec.nominal_ths * price * rng.uniform(0.9, 1.1))
+        evidence = _weighted(rng, EVIDENCE)
         fleet.append(
             FleetDevice(
                 device=dev,
                 vendor=_vendor(make, firmware),
-                assembly_country=_country(rng, make, entry),
+                assembly_country=country,
                 entry_date=entry,
-                customs_value_usd=round(spec.nominal_ths * price * rng.uniform(0.9, 1.1)),
-                origin_evidence=_weighted(rng, EVIDENCE),
+                customs_value_usd=value,
+                origin_evidence=evidence if country is not None else None,
                 in_inventory=rng.random() < INVENTORY_SHARE,
             )
         )
@@ -404,8 +450,8 @@ def write_inventory(fleet: Sequence[FleetDevice], path: Path) -> int:
                 [
                     item.device.serial,
                     item.device.spec.name,
-                    item.assembly_country,
-                    item.origin_evidence,
+                    item.assembly_country or "",
+                    item.origin_evidence or "",
                     item.customs_value_usd,
                     item.entry_date.isoformat(),
                     HTS_CODE,

@@ -30,7 +30,8 @@ def device_unit(sample: Sample, inventory: Mapping[str, InventoryRecord], catalo
 
     The inventory is the authority on origin: a device it does not list gets the catalog's
     maker/model/year default (inferred) or stays unknown. Measured hashrate of an unreachable device
-    is None, not 0.
+    is None, not 0. A sample without a make (identification found no brand) resolves to no maker and
+    no catalog model, whatever its model string looks like.
     """
     record: dict[str, object] = {
         "serial": sample.serial,
@@ -41,7 +42,9 @@ def device_unit(sample: Sample, inventory: Mapping[str, InventoryRecord], catalo
         "hashrate_ths": sample.hashrate_ths,
         "ip": sample.ip,
     }
-    return build_unit(record, inventory=inventory, catalog=catalog, record_origin=False)
+    return build_unit(
+        record, inventory=inventory, catalog=catalog, record_origin=False, model_names_maker=False
+    )
 
 
 def snapshot_units(snapshot: FleetSnapshot) -> list[FleetUnit]:

@@ -74,6 +74,8 @@ MANUFACTURERS: dict[str, str] = {
     "whatsminer": "MicroBT",
     "avalon": "Canaan",
     "avalonminer": "Canaan",
+    "sealminer": "Bitdeer",
+    "auradine": "Auradine",
 }
 
 

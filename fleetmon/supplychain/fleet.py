@@ -60,6 +60,7 @@ def build_unit(
     catalog: Catalog | None = None,
     defaults: tuple[OriginDefault, ...] | None = None,
     record_origin: bool = True,
+    model_names_maker: bool = True,
 ) -> FleetUnit:
     """A FleetUnit from one plain record (units file or manifest entry) and its inventory line.
 
@@ -73,7 +74,9 @@ def build_unit(
     inv = inventory.get(serial) if inventory is not None and serial else None
     reported_model = _text(record, "model") or (inv.model if inv else None)
     make = _text(record, "make") or _text(record, "manufacturer")
-    spec: ModelSpec | None = cat.resolve(reported_model, make) if reported_model else None
+    spec: ModelSpec | None = None
+    if reported_model and (make or model_names_maker):
+        spec = cat.resolve(reported_model, make)
     maker = spec.maker if spec else None
     if maker is None and make:
         found = cat.manufacturer(make)

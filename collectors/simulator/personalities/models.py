@@ -20,6 +20,9 @@ from collectors.simulator.device import Make, ModelSpec
 A = Make.ANTMINER
 W = Make.WHATSMINER
 V = Make.AVALON
+AU = Make.AURADINE
+SM = Make.SEALMINER
+CL = Make.CLONE
 
 MODELS: tuple[ModelSpec, ...] = (
     # Antminer X19 / X21 (chips per board from pyasic's S19.py, S21.py, T21.py)
@@ -47,6 +50,16 @@ MODELS: tuple[ModelSpec, ...] = (
     # models.csv gives no power for the A1566: Canaan's launch card rates it 18.5 J/TH, so
     # 185 TH x 18.5 J/TH = 3422 W, rounded to 3420 W.
     ModelSpec(V, "Avalon A1566", "15-194", 3, 160, 2, 185.0, 3420.0),
+    # Auradine: 3 boards x 132 chips and 4 fans are pyasic 0.79's AT1500; no source gives a nominal
+    # hashrate or power, so the simulator runs at the target the captured machine was set to
+    # (auradine/gcminer_mode.json: "Ths": 160, "Power": 2000). A simulation figure, not a catalog fact.
+    ModelSpec(AU, "Auradine AT1500", "AT1500", 3, 132, 4, 160.0, 2000.0),
+    # SealMiner A2: boards, chips, fans from the capture (sealminer/a2_stats.json); 226 TH/s, 3729 W from
+    # models.csv (Bitdeer's Oct 2024 announcement).
+    ModelSpec(SM, "SealMiner A2", "A2", 3, 153, 4, 226.0, 3729.0),
+    # A made-up brand (issue 14's clone): S19-class figures (models.csv's Antminer S19 row), because
+    # what matters is that its firmware copies the Antminer API under a type string no maker uses.
+    ModelSpec(CL, "ClonerX C1", "ClonerX C1", 3, 76, 4, 95.0, 3250.0),
 )
 
 # Release years from models.csv (S19k Pro: 2023, Bitmain's launch). Entry dates are drawn after these.
@@ -67,6 +80,7 @@ RELEASE_YEAR: dict[str, int] = {
     "Avalon A1246": 2021,
     "Avalon A1366": 2022,
     "Avalon A1566": 2024,
+    "SealMiner A2": 2024,
 }
 
 # pyasic 0.79's model name for each row, as `MinerData.model` reports it (None: pyasic does not know it).
@@ -87,6 +101,9 @@ PYASIC_MODEL: dict[str, str | None] = {
     "Avalon A1246": "Avalon 1246",
     "Avalon A1366": None,
     "Avalon A1566": "Avalon 1566",
+    "Auradine AT1500": "AT1500",
+    "SealMiner A2": "A2",
+    "ClonerX C1": None,
 }
 
 

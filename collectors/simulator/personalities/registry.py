@@ -1,7 +1,8 @@
 """Which personality speaks for a device: (make, firmware) -> one shared, stateless instance.
 
-The Whatsminer and Avalon personalities live in their own modules; they are imported lazily so this
-registry works (and says clearly what is missing) before those modules exist.
+The other makes' personalities (Whatsminer, Avalon, Auradine, SealMiner, the brandless clone) live in
+their own modules; they are imported lazily so this registry works (and says clearly what is missing)
+before those modules exist.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _ANTMINER: dict[Firmware, Personality] = {
 _OTHER_MAKES: dict[Make, tuple[str, str]] = {
     Make.WHATSMINER: ("collectors.simulator.personalities.whatsminer", "WhatsminerPersonality"),
     Make.AVALON: ("collectors.simulator.personalities.avalon", "AvalonPersonality"),
+    Make.AURADINE: ("collectors.simulator.personalities.auradine", "AuradinePersonality"),
+    Make.SEALMINER: ("collectors.simulator.personalities.sealminer", "SealMinerPersonality"),
+    Make.CLONE: ("collectors.simulator.personalities.clone", "CloneMiner"),
 }
 
 
