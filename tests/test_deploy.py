@@ -23,12 +23,16 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import ROOT, services_required
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from fleetmon.config import Settings, load_settings, read_toml
 
@@ -253,6 +257,10 @@ def test_dockerfile_builds_a_non_root_python_311_image() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
     assert re.search(r"^RUN pip install \.", text, re.M)
+    # ... with the exact versions of deploy/constraints.txt.
+    assert re.search(r"^COPY deploy/constraints\.txt \./constraints\.txt$", text, re.M)
+    assert re.search(r"^RUN pip install \. -c constraints\.txt ", text, re.M)
+    assert not re.search(r"fleetmon/fleetmon:latest", text)
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and not user[-1].startswith(("root", "0")), user
 
@@ -562,3 +570,73 @@ def test_multisite_services_log_in_to_the_broker_as_their_acl_users() -> None:
     api = read_toml(DEPLOY / "multisite" / "api.toml")
     assert api["credentials"][api["mqtt"]["credential_profile"]]["username"] == "fleetmon-api"
     assert re.search(r"^user fleetmon-api\ntopic read fleetmon/v1/#$", acl, flags=re.M)
+
+
+# ---- the image's pinned dependencies -----------------------------------------------------------------
+
+
+def _runtime_tree() -> dict[str, list[Requirement]]:
+    """fleetmon's runtime dependencies, transitively, as installed here: canonical name -> the requirements
+    naming it. Top level from pyproject.toml (no test extra), below that from installed metadata, markers
+    evaluated for this interpreter and platform (the image's: CPython 3.11 on Linux)."""
+    found: dict[str, list[Requirement]] = {}
+    extras_seen: dict[str, set[str]] = {}
+    top = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    queue = [Requirement(raw) for raw in top]
+    while queue:
+        requirement = queue.pop()
+        name = canonicalize_name(requirement.name)
+        found.setdefault(name, []).append(requirement)
+        new = set(requirement.extras) - extras_seen.get(name, set())
+        if name in extras_seen and not new:
+            continue
+        extras_seen[name] = extras_seen.get(name, set()) | set(requirement.extras)
+        environments = [{"extra": extra} for extra in extras_seen[name] or {""}]
+        for raw in metadata.distribution(name).requires or []:
+            child = Requirement(raw)
+            if child.marker is None or any(child.marker.evaluate(env) for env in environments):
+                queue.append(child)
+    return found
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (DEPLOY / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_constraints_pin_exactly_the_runtime_tree_within_every_range() -> None:
+    tree, pins = _runtime_tree(), _pins()
+    assert {"fastapi", "starlette", "h11", "python-multipart", "psycopg-binary"} <= set(tree)
+    assert "pytest" not in tree and "fleetmon" not in pins
+    assert set(pins) == set(tree), {"unpinned": set(tree) - set(pins), "not needed": set(pins) - set(tree)}
+    for name, requirements in tree.items():
+        for requirement in requirements:
+            assert requirement.specifier.contains(pins[name], prereleases=True), (
+                name,
+                pins[name],
+                str(requirement),
+            )
+
+
+@pytest.mark.parametrize(
+    ("package", "floor"),
+    [
+        ("h11", "0.16.0"),
+        ("python-multipart", "0.0.31"),
+        ("starlette", "1.3.1"),
+        ("pydantic-settings", "2.14.2"),
+    ],
+)
+def test_dependency_floors_exclude_releases_with_published_advisories(package: str, floor: str) -> None:
+    top = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (requirement,) = [r for r in map(Requirement, top) if canonicalize_name(r.name) == package]
+    release = Version(floor).release
+    last = max(i for i, part in enumerate(release) if part)  # the release just below: 0.16.0 -> 0.15.999
+    just_below = ".".join(map(str, (*release[:last], release[last] - 1, *[999] * (len(release) - last - 1))))
+    assert requirement.specifier.contains(floor), str(requirement)
+    assert not requirement.specifier.contains(just_below), (str(requirement), just_below)
+    assert Version(_pins()[package]) >= Version(floor)
