@@ -31,8 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
+import paho.mqtt.client as paho
 import pytest
 from conftest import ROOT, services_required
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 MOSQUITTO_DIR = ROOT / "deploy" / "mosquitto"
 HOST = "127.74.0.1"  # this module's loopback address (127.74.0.0/16 belongs to these tests)
@@ -286,6 +289,30 @@ def test_the_tls_listener_does_not_speak_plain_mqtt(broker: Broker) -> None:
         except (ConnectionResetError, TimeoutError):
             reply = b""
     assert not reply.startswith(b"\x20"), "the TLS port answered a plain-text CONNECT with a CONNACK"
+
+
+def test_a_denied_publish_is_answered_not_authorized_so_the_collector_keeps_it(broker: Broker) -> None:
+    # fleetmon's MQTT sink treats a PUBACK reason of 0x80 or more as "broker unavailable" and keeps the
+    # samples in its spool: a collector logged in under the wrong site loses nothing, its spool grows.
+    acks: dict[int, ReasonCode] = {}
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.username_pw_set("tx1", PASSWORDS["tx1"])
+    client.on_publish = lambda _client, _userdata, mid, reason, _properties: acks.__setitem__(mid, reason)
+    client.connect(HOST, broker.plain_port)
+    client.loop_start()
+    try:
+        denied = client.publish("fleetmon/v1/ga2/10.30.0.9_4028/sample", b"{}", qos=1)
+        allowed = client.publish("fleetmon/v1/tx1/10.20.0.9_4028/sample", b"{}", qos=1)
+        denied.wait_for_publish(10)
+        allowed.wait_for_publish(10)
+        deadline = time.monotonic() + 10
+        while len(acks) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert acks[denied.mid].value == 0x87, acks[denied.mid]  # Not authorized
+    assert acks[allowed.mid].value < 0x80, acks[allowed.mid]  # success (0x10: nobody subscribed)
 
 
 # ---- the control group: the same checks see a forbidden message when the ACL lets it through ----------
