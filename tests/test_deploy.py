@@ -640,3 +640,25 @@ def test_dependency_floors_exclude_releases_with_published_advisories(package: s
     assert requirement.specifier.contains(floor), str(requirement)
     assert not requirement.specifier.contains(just_below), (str(requirement), just_below)
     assert Version(_pins()[package]) >= Version(floor)
+
+
+def test_real_alertmanager_lets_hot_chips_hold_back_the_same_boards_hot_board(alertmanager: str) -> None:
+    board = {"site": "tx1", "ip": "10.20.0.11", "model": "Antminer S19"}
+    _api(
+        f"{alertmanager}/alerts",
+        [
+            _alert("HotChips", "critical", board="2", **board),
+            _alert("HotBoard", "warning", board="2", **board),
+            _alert("HotBoard", "warning", board="0", **board),  # another board: its own warning
+        ],
+    )
+    deadline = time.monotonic() + 15
+    states: dict[tuple[str, str], str] = {}
+    expected = {("HotChips", "2"): "active", ("HotBoard", "2"): "suppressed", ("HotBoard", "0"): "active"}
+    while states != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        states = {
+            (a["labels"]["alertname"], a["labels"]["board"]): a["status"]["state"]
+            for a in _api(f"{alertmanager}/alerts")
+        }
+    assert states == expected
