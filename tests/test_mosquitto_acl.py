@@ -10,7 +10,8 @@ here. Then real MQTT 5 clients check what the configuration promises:
   telling a subscriber, so an ingester-user subscriber on the shared subscription must see site A's
   messages and none of what A published under site B (A's own message, published after, marks the end);
 - the ingester user reads but cannot publish, under any site, its own name included;
-- a collector's retained status topic reaches readers that subscribe later;
+- a collector's retained site status reaches readers that subscribe later, and no other site can
+  overwrite it; an ACL-denied QoS 1 publish is answered "not authorized" (so the collector spools it);
 - TLS on the second listener, verified against the test's certificate.
 
 A broker with a permissive ACL, started the same way, shows that each check sees a forbidden message
@@ -251,13 +252,13 @@ async def test_the_ingester_user_cannot_publish(broker: Broker) -> None:
     assert [topic for topic, _ in received] == ["fleetmon/v1/tx1/10.20.0.12_4028/sample"]
 
 
-async def test_retained_site_status_reaches_a_reader_that_subscribes_later(broker: Broker) -> None:
-    async with broker.client("ga2") as collector:
-        await collector.publish("fleetmon/v1/ga2/status", b"online", qos=1, retain=True)
-        # Not its site: dropped, so the retained status of tx1 cannot be forged by ga2.
-        await collector.publish("fleetmon/v1/tx1/status", b"offline", qos=1, retain=True)
+async def _site_statuses(broker: Broker) -> dict[str, bytes]:
+    """tx1 and ga2 retain "online"; ga2 then tries to retain "offline" for tx1. What a late reader gets."""
     async with broker.client("tx1") as collector:
         await collector.publish("fleetmon/v1/tx1/status", b"online", qos=1, retain=True)
+    async with broker.client("ga2") as collector:
+        await collector.publish("fleetmon/v1/ga2/status", b"online", qos=1, retain=True)
+        await collector.publish("fleetmon/v1/tx1/status", b"offline", qos=1, retain=True)
     async with broker.client("fleetmon-api") as reader:
         await reader.subscribe("fleetmon/v1/+/status", qos=1)
         statuses: dict[str, bytes] = {}
@@ -268,6 +269,13 @@ async def test_retained_site_status_reaches_a_reader_that_subscribes_later(broke
                 statuses[str(message.topic)] = payload
                 if len(statuses) == 2:
                     break
+    return statuses
+
+
+async def test_retained_site_status_reaches_a_later_reader_and_no_other_site_can_forge_it(
+    broker: Broker,
+) -> None:
+    statuses = await _site_statuses(broker)
     assert statuses == {"fleetmon/v1/ga2/status": b"online", "fleetmon/v1/tx1/status": b"online"}
 
 
@@ -279,16 +287,23 @@ async def test_a_site_publishes_over_tls_with_a_verified_certificate(broker: Bro
         assert [topic for topic, _ in await _received_until(ingester, marker)] == [marker]
 
 
-def test_the_tls_listener_does_not_speak_plain_mqtt(broker: Broker) -> None:
-    connect = bytes.fromhex("101000044d5154540502003c000000") + b"\x00\x00"  # MQTT 5 CONNECT, empty id
-    with socket.create_connection((HOST, broker.tls_port), timeout=5) as sock:
+def _reply_to_plain_connect(port: int) -> bytes:
+    """The first bytes a listener sends back to a plain-text MQTT 5 CONNECT (anonymous, empty id)."""
+    connect = bytes.fromhex("100d00044d5154540502003c000000")  # fixed header, 13 bytes
+    with socket.create_connection((HOST, port), timeout=5) as sock:
         sock.sendall(connect)
         sock.settimeout(5)
         try:
-            reply = sock.recv(16)
+            return sock.recv(16)
         except (ConnectionResetError, TimeoutError):
-            reply = b""
-    assert not reply.startswith(b"\x20"), "the TLS port answered a plain-text CONNECT with a CONNACK"
+            return b""
+
+
+def test_the_tls_listener_does_not_speak_plain_mqtt(broker: Broker) -> None:
+    # The plain listener answers the same bytes with a CONNACK (refusing the anonymous client): the
+    # probe is a well-formed CONNECT, so silence from the TLS port means TLS, not a broken probe.
+    assert _reply_to_plain_connect(broker.plain_port)[:1] == b"\x20"
+    assert _reply_to_plain_connect(broker.tls_port)[:1] != b"\x20"
 
 
 def test_a_denied_publish_is_answered_not_authorized_so_the_collector_keeps_it(broker: Broker) -> None:
@@ -332,3 +347,8 @@ async def test_harness_sees_an_ingester_publish_when_the_acl_allows_it(open_brok
         "fleetmon/v1/tx1/10.20.0.99_4028/sample",
         "fleetmon/v1/ingest/10.20.0.99_4028/sample",
     ]
+
+
+async def test_harness_sees_a_forged_site_status_when_the_acl_allows_it(open_broker: Broker) -> None:
+    statuses = await _site_statuses(open_broker)
+    assert statuses["fleetmon/v1/tx1/status"] == b"offline"
