@@ -184,6 +184,17 @@ def test_panel_ids_are_unique_and_panels_fit_the_grid() -> None:
             assert grid["x"] >= 0 and grid["w"] > 0 and grid["x"] + grid["w"] <= 24, (name, panel["title"])
 
 
+def resolved_uid(dashboard: Mapping[str, Any], uid: str) -> str:
+    """The datasource uid a panel's `uid` means: `${datasource}` is the datasource variable's default."""
+    match = re.fullmatch(r"\$\{(\w+)\}|\$(\w+)", uid)
+    if match is None:
+        return uid
+    name = match.group(1) or match.group(2)
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == name]
+    assert variable["type"] == "datasource", name
+    return str(variable["current"]["value"])
+
+
 def test_every_panel_and_query_uses_the_provisioned_datasource_by_uid() -> None:
     uids = datasource_uids()
     assert uids == {"fleetmon-prometheus"}
@@ -191,15 +202,39 @@ def test_every_panel_and_query_uses_the_provisioned_datasource_by_uid() -> None:
         panels = list(iter_panels(dashboard))
         assert panels, name
         for panel in panels:
-            assert panel["datasource"]["uid"] in uids, (name, panel["title"])
+            assert resolved_uid(dashboard, panel["datasource"]["uid"]) in uids, (name, panel["title"])
             assert panel["targets"], (name, panel["title"])
             ref_ids = [target["refId"] for target in panel["targets"]]
             assert len(set(ref_ids)) == len(ref_ids), (name, panel["title"])
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] in uids, (name, panel["title"], target["refId"])
+                uid = resolved_uid(dashboard, target["datasource"]["uid"])
+                assert uid in uids, (name, panel["title"], target["refId"])
         for variable in dashboard["templating"]["list"]:
             if variable["type"] == "query":
-                assert variable["datasource"]["uid"] in uids, (name, variable["name"])
+                assert resolved_uid(dashboard, variable["datasource"]["uid"]) in uids, (
+                    name,
+                    variable["name"],
+                )
+
+
+def test_dashboards_take_their_datasource_as_a_variable_not_a_wired_uid() -> None:
+    for name, dashboard in load_dashboards().items():
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        source = variables["datasource"]
+        assert source["type"] == "datasource" and source["query"] == "prometheus", name
+        assert source["current"]["value"] in datasource_uids(), name  # the provisioned one by default
+        assert dashboard["templating"]["list"][0] is source, f"{name}: the other variables query through it"
+        references = [panel["datasource"] for panel in iter_panels(dashboard)]
+        references += [
+            target["datasource"] for panel in iter_panels(dashboard) for target in panel["targets"]
+        ]
+        references += [v["datasource"] for v in variables.values() if v["type"] == "query"]
+        assert references, name
+        for reference in references:
+            assert reference == {"type": "prometheus", "uid": "${datasource}"}, (name, reference)
+        # Nothing else in the file names a Prometheus uid (annotations use Grafana's built-in source).
+        text = json.dumps({k: v for k, v in dashboard.items() if k != "templating"})
+        assert "fleetmon-prometheus" not in text, name
 
 
 def test_datasource_url_comes_from_the_environment() -> None:

@@ -19,6 +19,9 @@ from conftest import ROOT, services_required
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "fleetmon.rules.yml"
 RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+PROMETHEUS_CONFIGS = sorted((ROOT / "deploy").rglob("prometheus.yml"))
+ALERTS_DOC = ROOT / "docs" / "alerts.md"
+RUNBOOK_BASE = "https://github.com/fleetmon/fleetmon/blob/main/docs/alerts.md#"
 
 
 def promtool() -> str:
@@ -143,3 +146,58 @@ def test_every_threshold_the_alerts_read_is_recorded() -> None:
     }
     assert used, "no alert reads a recorded threshold"
     assert used - recorded == set(), f"thresholds read but never recorded: {sorted(used - recorded)}"
+
+
+# ---- every shipped prometheus.yml, and where alerts go -------------------------------------------------
+
+
+@pytest.mark.parametrize("config", PROMETHEUS_CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "deploy")))
+def test_every_shipped_prometheus_config_is_valid_and_sends_alerts_to_alertmanager(
+    config: Path, tmp_path: Path
+) -> None:
+    # Laid out as on a Prometheus host: the config, the shared rules beside it, and a token file.
+    layout = tmp_path / "prometheus"
+    layout.mkdir()
+    shutil.copy(config, layout / "prometheus.yml")
+    shutil.copytree(PROMETHEUS_DIR / "rules", layout / "rules")
+    (layout / "secrets").mkdir()
+    (layout / "secrets" / "fleetmon-token").write_text("fleetmon-test-key\n")
+    result = run_promtool("check", "config", str(layout / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fleetmon.rules.yml" in result.stdout
+    document = yaml.safe_load(config.read_text())
+    (manager,) = document["alerting"]["alertmanagers"]
+    assert manager["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+    jobs = {job["job_name"] for job in document["scrape_configs"]}
+    assert {"fleetmon", "fleetmon-collectors", "fleetmon-ingest"} <= jobs
+
+
+def test_shipped_prometheus_configs_are_the_two_known_layouts() -> None:
+    names = {str(p.relative_to(ROOT / "deploy")) for p in PROMETHEUS_CONFIGS}
+    assert names == {"prometheus/prometheus.yml", "multisite/prometheus.yml"}
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of the markdown's headings (lower case, spaces to dashes, punctuation dropped)."""
+    headings = re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-") for heading in headings}
+
+
+def test_every_alert_links_its_runbook_section_in_alerts_md() -> None:
+    anchors = _anchors(ALERTS_DOC.read_text())
+    assert "minerdown" in anchors and "delivery-alertmanager" in anchors
+    for rule in alert_rules():
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == RUNBOOK_BASE + str(rule["alert"]).lower(), rule["alert"]
+        assert url.removeprefix(RUNBOOK_BASE) in anchors, rule["alert"]
+
+
+def test_the_split_layouts_health_alerts_read_the_metrics_the_processes_export() -> None:
+    by_name: dict[str, list[str]] = {}
+    for rule in alert_rules():
+        by_name.setdefault(str(rule["alert"]), []).append(str(rule["expr"]))
+    assert any('up{job="fleetmon-collectors"' in expr for expr in by_name["CollectorDown"])
+    assert any("fleetmon_collector_last_cycle_timestamp_seconds" in e for e in by_name["CollectorDown"])
+    assert "fleetmon_site_collector_up" in by_name["CollectorStale"][0]
+    assert "fleetmon_ingest_lag_seconds" in by_name["IngestLagging"][0]
+    assert "fleetmon_ingest_rejected_total" in by_name["IngestRejecting"][0]
