@@ -16,7 +16,9 @@ of fleetmon's code, so the devices' side costs least). Figures printed (devices/
   starts them once;
 - pyasic: `pyasic.get_miner(ip)` + `get_data()` per device under an asyncio.Semaphore(200);
 - floor: a bare asyncio loop, one `{"command":"stats"}` per device (stock X19 refuses multi-commands,
-  so one single command is the least one request per device can be), concurrency 1000.
+  so one single command is the least one request per device can be), concurrency 1000;
+- first-cycle floor: a bare asyncio loop doing the exchanges a first cycle needs and nothing more
+  (`stats`, `pools`, the digest CGI's 401 and authenticated GET: four connections), concurrency 1000.
 and the ratios fleetmon/pyasic and fleetmon/floor.
 
 `--sweep` instead prints, for fleets of several sizes, cycle 1 of one process against cycle 1 of a pool
@@ -37,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -57,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOOR_CONCURRENCY = 1000
 PYASIC_CONCURRENCY = 200
 DEADLINE_S = 20.0
+CGI = "/cgi-bin/get_system_info.cgi"
 
 
 def start_simulator(
@@ -97,7 +102,10 @@ async def fleetmon_cycles(
     )
     poller = poller_for(settings, workers)
     if isinstance(poller, PollerPool) and not start_in_clock:
+        started = time.perf_counter()
         await poller.start()
+        ready_s = time.perf_counter() - started
+        print(f"pool of {workers} workers started (spawned, imported, ready) in {ready_s:.2f} s")
     targets = [Target(ip) for ip in ips]
     results = []
     async with poller:
@@ -153,6 +161,58 @@ def stop(sim: subprocess.Popen[bytes]) -> None:
         sim.wait(30)
     except subprocess.TimeoutExpired:
         sim.kill()
+
+
+async def _http_get(ip: str, authorization: str | None) -> tuple[bytes, bytes]:
+    """One GET of the system-info CGI on its own connection: (head, body)."""
+    reader, writer = await asyncio.open_connection(ip, 80)
+    extra = f"Authorization: {authorization}\r\n" if authorization else ""
+    writer.write(f"GET {CGI} HTTP/1.1\r\nHost: {ip}\r\n{extra}Connection: close\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    body = await reader.readexactly(int(length.group(1))) if length else b""
+    writer.transport.abort()
+    return head, body
+
+
+def _digest(head: bytes) -> str:
+    """The Authorization header answering a 401's digest challenge (root/root, qop auth, MD5)."""
+    challenge = dict(re.findall(r'(\w+)="([^"]*)"', head.decode("latin-1")))
+    realm, nonce, cnonce = challenge["realm"], challenge["nonce"], "0a4f113b"
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    answer = md5(f"{md5(f'root:{realm}:root')}:{nonce}:00000001:{cnonce}:auth:{md5(f'GET:{CGI}')}")
+    return (
+        f'Digest username="root", realm="{realm}", nonce="{nonce}", uri="{CGI}", qop=auth, '
+        f'nc=00000001, cnonce="{cnonce}", response="{answer}", algorithm=MD5'
+    )
+
+
+async def floor_first_cycle(ips: list[str]) -> tuple[float, int]:
+    """Bare asyncio doing a first cycle's exchanges and nothing else: `stats` and `pools` (one
+    connection each, as stock bmminer wants), then the digest CGI (401, then the authenticated GET);
+    no parsing beyond finding the challenge."""
+    semaphore = asyncio.Semaphore(FLOOR_CONCURRENCY)
+
+    async def command(ip: str, name: str) -> bytes:
+        reader, writer = await asyncio.open_connection(ip, 4028)
+        writer.write(json.dumps({"command": name}).encode())
+        data = await reader.readuntil(b"\x00")
+        writer.transport.abort()
+        return data
+
+    async def one(ip: str) -> bool:
+        async with semaphore:
+            stats, pools = await asyncio.gather(command(ip, "stats"), command(ip, "pools"))
+            head, _ = await _http_get(ip, None)
+            head, body = await _http_get(ip, _digest(head))
+            return len(stats) > 100 and len(pools) > 100 and head.startswith(b"HTTP/1.1 200") and b"{" in body
+
+    started = time.perf_counter()
+    done = await asyncio.gather(*(one(ip) for ip in ips))
+    return time.perf_counter() - started, sum(done)
 
 
 async def floor(ips: list[str]) -> tuple[float, int]:
@@ -232,6 +292,9 @@ def main() -> None:
             floor_s, floor_ok = asyncio.run(floor(ips))
             print(f"floor:      {floor_s:6.2f} s  {floor_ok} replies")
             rates = {"floor": len(ips) / floor_s}
+            first_s, first_ok = asyncio.run(floor_first_cycle(ips))
+            print(f"floor, a first cycle's 4 exchanges: {first_s:6.2f} s  {first_ok} devices")
+            rates["floor, first cycle's exchanges (stats, pools, digest 401 + GET)"] = len(ips) / first_s
             cycle_s, wall_s, cli_ok = cli_default_run(manifest, args.concurrency)
             auto = auto_workers(len(ips))
             print(f"fleetmon poll, default flags ({auto} workers, auto): cycle {cycle_s:6.2f} s, "
@@ -256,7 +319,9 @@ def main() -> None:
             for name, rate in rates.items():
                 if name.startswith(("fleetmon", "HEADLINE")):
                     versus = f"{rate / py:5.1f}x pyasic, " if py else ""
-                    print(f"{versus}{rate / rates['floor']:.2f} of the floor  {name}")
+                    first = rates["floor, first cycle's exchanges (stats, pools, digest 401 + GET)"]
+                    print(f"{versus}{rate / rates['floor']:.2f} of the floor, {rate / first:.2f} of the "
+                          f"first-cycle floor  {name}")  # fmt: skip
         finally:
             stop(sim)
     sys.stdout.flush()

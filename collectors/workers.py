@@ -50,10 +50,10 @@ LINE_LIMIT = 16 * 1024 * 1024
 STOP_GRACE_S = 5.0
 READY = {"ready": True}
 AUTO_SHARE_MIN = 500
-"""Targets each worker must have before `auto_workers` adds it. A worker costs ~0.3 s of wall time to
-start (interpreter and collectors/ imports) before its first reply, and a first cycle costs ~1.5 ms of
-CPU per stock Antminer: below ~1,000 targets a second process saves less than it costs to start
-(bench/bench_poll.py --sweep prints where the pool overtakes one process on this machine)."""
+"""Targets each worker must have before `auto_workers` adds it. A worker must start (an interpreter
+importing collectors/) before its first reply, and a first cycle costs a millisecond or two of CPU per
+device, so a small fleet is read sooner by one process than by a pool it must first start;
+`bench/bench_poll.py --sweep` prints where the pool overtakes one process on a given machine."""
 
 
 def usable_cores() -> int:
