@@ -15,7 +15,12 @@ Contract (the same as `Poller`'s, across processes):
 - A worker that is gone when a cycle starts is started again (its share is identified afresh). One
   that cannot start, or dies during a cycle, costs that cycle its share: those targets get an `error`
   sample with code `worker_failed`; the other workers' samples are unaffected.
+- `poll_device(target)` (a one-off read, the service's /probe) runs in this process, on a Poller of its
+  own: it never waits for a cycle in progress, and a worker's cache is not consulted.
 - `aclose()` (or `async with`) ends the workers: stdin closed, then killed if still there after 5 s.
+
+How many workers when the user names no number: `auto_workers(targets)`, one per usable core, but
+none (an in-process Poller) for a fleet too small to repay the start of a process.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 import zlib
 from collections.abc import Sequence
@@ -43,6 +49,26 @@ LINE_LIMIT = 16 * 1024 * 1024
 """Longest line a worker may send (one sample); real ones are a few KiB."""
 STOP_GRACE_S = 5.0
 READY = {"ready": True}
+AUTO_SHARE_MIN = 500
+"""Targets each worker must have before `auto_workers` adds it. A worker must start (an interpreter
+importing collectors/) before its first reply, and a first cycle costs a millisecond or two of CPU per
+device, so a small fleet is read sooner by one process than by a pool it must first start;
+`bench/bench_poll.py --sweep` prints where the pool overtakes one process on a given machine."""
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask, which container CPU sets restrict)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(targets: int, cores: int | None = None) -> int:
+    """Poller processes for `targets` devices when none are asked for: one per usable core, at most one
+    per AUTO_SHARE_MIN targets, so a small fleet gets 1 (an in-process Poller, no worker to start)."""
+    cores = usable_cores() if cores is None else cores
+    return max(1, min(cores, targets // AUTO_SHARE_MIN))
 
 
 def shard_of(target: Target, workers: int) -> int:
@@ -62,6 +88,7 @@ class PollerPool:
         self._worker_settings = _settings_line(settings, share)
         self._procs: list[asyncio.subprocess.Process | None] = [None] * workers
         self._lock = asyncio.Lock()
+        self._local: Poller | None = None  # poll_device's, created on first use
 
     async def __aenter__(self) -> PollerPool:
         return self
@@ -72,8 +99,11 @@ class PollerPool:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """End every worker."""
+        """End every worker (and close the one-off reads' poller)."""
         await asyncio.gather(*(self._stop(i) for i in range(self.workers)))
+        if self._local is not None:
+            await self._local.aclose()
+            self._local = None
 
     async def start(self) -> None:
         """Start every worker now and wait until each is ready (otherwise the first cycle starts them)."""
@@ -103,6 +133,12 @@ class PollerPool:
                     results[position] = sample
             assert all(sample is not None for sample in results)
             return [sample for sample in results if sample is not None]
+
+    async def poll_device(self, target: Target) -> Sample:
+        """Read one device now, in this process: a cycle in progress in the workers does not delay it."""
+        if self._local is None:
+            self._local = Poller(self.settings)
+        return await self._local.poll_device(target)
 
     async def run(self, interval: float, sink: Sink, *, targets: Sequence[Target]) -> None:
         """Poll every `interval` seconds until cancelled, as `Poller.run` does."""
@@ -177,6 +213,8 @@ class PollerPool:
 
 def poller_for(settings: PollerSettings, workers: int) -> Poller | PollerPool:
     """One in-process Poller for `workers` 1, else a pool of that many poller processes."""
+    if workers > 1:
+        log.info("polling with %d worker processes", workers)
     return Poller(settings) if workers == 1 else PollerPool(settings, workers)
 
 

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -79,6 +79,9 @@ class CollectorSettings(_Section):
     concurrency: int = Field(default=200, ge=1)
     timeout_s: float = Field(default=5.0, gt=0)  # hard deadline per device read
     connect_timeout_s: float = Field(default=1.0, gt=0)
+    # Poller processes: "auto" = one per core when the fleet is large enough to repay starting them
+    # (collectors.workers.auto_workers), else the in-process poller; a number fixes it (1: in-process).
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     credential_profile: str | None = None  # stock Antminer web CGI (serial numbers)
     vnish_credential_profile: str | None = None
 

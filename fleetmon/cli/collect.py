@@ -23,7 +23,7 @@ from collectors.poller import PollerSettings, tune_gc_for_polling
 from collectors.sample import Sample
 from collectors.targets import Target, parse_targets
 from collectors.workers import poller_for
-from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings
+from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings, worker_count
 from fleetmon.collect import CollectLoop, CollectStats
 from fleetmon.sinks.base import Sink
 from fleetmon.sinks.database import DbSink
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             spool=spool,
             interval=args.interval,
             out=out,
-            workers=args.workers,
+            workers=worker_count(args.workers, len(targets)),
         )
     )
     log.warning(

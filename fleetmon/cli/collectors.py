@@ -218,7 +218,7 @@ async def _poll(args: argparse.Namespace) -> int:
     if not targets:
         raise CliError("no targets")
     out = args.out.open("a", encoding="utf-8") if args.out is not None else None
-    async with build_poller(args) as poller:
+    async with build_poller(args, len(targets)) as poller:
         return await _cycles(args, poller, targets, out)
 
 

@@ -2,8 +2,9 @@
 
 Both commands read a fleet the same way, so they take the same flags with the same defaults and build
 their `Poller` here: `--concurrency` (devices in flight, capped by the file-descriptor limit),
-`--timeout` (the hard per-device deadline), `--workers` (poller processes, see collectors.workers) and
-the web credential flags.
+`--timeout` (the hard per-device deadline), `--workers` (poller processes, see collectors.workers:
+`auto`, the default, picks one per core for a fleet large enough to repay starting them) and the web
+credential flags.
 
 Web credentials: stock Antminer's CGI uses profile `antminer-default` (root/root, the vendor default),
 VNish's web API profile `vnish-default` (password admin). `--web-user-env`/`--web-password-env` (and
@@ -20,7 +21,7 @@ from pydantic import SecretStr
 
 from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.web import WebCredentials
-from collectors.workers import PollerPool, poller_for
+from collectors.workers import PollerPool, auto_workers, poller_for
 
 DEFAULT_CONCURRENCY = 1000
 DEFAULT_TIMEOUT_S = 5.0
@@ -49,6 +50,21 @@ def count(text: str) -> int:
     return value
 
 
+def workers(text: str) -> int | None:
+    """argparse type of `--workers`: `auto` (None: chosen from the cores and the fleet) or a count."""
+    if text == "auto":
+        return None
+    try:
+        return count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("must be auto or a number of at least 1") from exc
+
+
+def worker_count(requested: int | None, targets: int) -> int:
+    """The poller processes to run: the number asked for, else `auto_workers` for this many targets."""
+    return requested if requested is not None else auto_workers(targets)
+
+
 def add_web_flags(parser: argparse.ArgumentParser) -> None:
     """The web credential flags (`--no-web` and the environment-variable names)."""
     parser.add_argument("--no-web", action="store_true", help="never call the web CGI (no serial/MAC)")
@@ -62,9 +78,11 @@ def add_poller_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=count, default=DEFAULT_CONCURRENCY, help="devices in flight")
     parser.add_argument(
         "--workers",
-        type=count,
-        default=1,
-        help="poller processes, each reading a fixed share of the fleet (up to one per core; default 1)",
+        type=workers,
+        default=None,
+        metavar="N|auto",
+        help="poller processes, each reading a fixed share of the fleet (default auto: one per core when "
+        "the fleet is large enough to repay starting them, else 1)",
     )
     parser.add_argument(
         "--timeout",
@@ -128,9 +146,9 @@ def poller_settings(args: argparse.Namespace) -> PollerSettings:
     )
 
 
-def build_poller(args: argparse.Namespace) -> Poller | PollerPool:
-    """A Poller for the flags, or a PollerPool with `--workers` above 1 (create it inside the event loop
-    that will use it; close it after). Polling is this process's job from here on, so the garbage
-    collector is tuned for it."""
+def build_poller(args: argparse.Namespace, targets: int) -> Poller | PollerPool:
+    """A Poller for the flags, or a PollerPool when `--workers` (or its auto choice for `targets`
+    devices) is above 1; create it inside the event loop that will use it, close it after. Polling is
+    this process's job from here on, so the garbage collector is tuned for it."""
     tune_gc_for_polling()
-    return poller_for(poller_settings(args), args.workers)
+    return poller_for(poller_settings(args), worker_count(args.workers, targets))

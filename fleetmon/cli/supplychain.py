@@ -13,33 +13,29 @@ offline on a units JSON file (a simulator manifest, an export) joined with `--in
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import httpx
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from fleetmon.service.inventory import StoredInventory, upsert_inventory
-from fleetmon.service.supplychain import units_from_database
-from fleetmon.storage.engine import make_engine
-from fleetmon.storage.errors import StorageError
 from fleetmon.supplychain.errors import SupplyChainError
-from fleetmon.supplychain.fleet import load_units_file
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
-from fleetmon.supplychain.report import build_report, report_csv, report_json, report_table
 from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, apply_schedule_text, load_schedules, rate
-from fleetmon.supplychain.usitc import candidate_layer_toml, fetch_mfn, superseded_mfn_layer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from fleetmon.service.inventory import StoredInventory
+
+# The database, the service and HTTP are imported by the handlers that use them: `tariffs rate` answers
+# without loading SQLAlchemy, FastAPI or httpx (tests/test_cli_startup.py, bench/bench_startup.py).
 
 # Where imported inventory records go: takes the valid records and the source name, returns what was
 # stored. None = validate only (--dry-run).
-InventorySink = Callable[[Sequence[InventoryRecord], str], StoredInventory]
+InventorySink = Callable[[Sequence[InventoryRecord], str], "StoredInventory"]
 DB_HELP = "database URL (default: the SQLite file in FLEETMON_DATA_DIR); postgresql://user@host/db"
 
 
@@ -149,6 +145,12 @@ def handle_tariffs_rate(args: argparse.Namespace, out: TextIO = sys.stdout) -> i
 
 def handle_tariffs_fetch_hts(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the MFN rate USITC publishes for a code; with --out, write a candidate layer for review."""
+    import asyncio
+
+    import httpx
+
+    from fleetmon.supplychain.usitc import candidate_layer_toml, fetch_mfn, superseded_mfn_layer
+
     try:
         if args.timeout <= 0:
             raise ValueError(f"--timeout must be positive, not {args.timeout}")
@@ -213,6 +215,10 @@ def import_inventory(parsed: InventoryParse, sink: InventorySink | None) -> Stor
 
 def database_sink(engine: Engine) -> InventorySink:
     """A sink that upserts records into the database in one transaction."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fleetmon.service.inventory import upsert_inventory
+    from fleetmon.storage.errors import StorageError
 
     def store(records: Sequence[InventoryRecord], source: str) -> StoredInventory:
         try:
@@ -231,6 +237,9 @@ def handle_inventory_import(
     args: argparse.Namespace, out: TextIO = sys.stdout, sink: InventorySink | None = None
 ) -> int:
     """Store an inventory CSV's good lines, print counts and every rejected line; 1 if any was rejected."""
+    from fleetmon.storage.engine import make_engine
+    from fleetmon.storage.errors import StorageError
+
     try:
         parsed = read_inventory(args.file)
     except SupplyChainError as exc:
@@ -264,6 +273,14 @@ def handle_inventory_import(
 
 def handle_report_supply_chain(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Compute the supply-chain report from the database (or a units file) and print it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fleetmon.service.supplychain import units_from_database
+    from fleetmon.storage.engine import make_engine
+    from fleetmon.storage.errors import StorageError
+    from fleetmon.supplychain.fleet import load_units_file
+    from fleetmon.supplychain.report import build_report, report_csv, report_json, report_table
+
     inventory: InventoryParse | None = None
     try:
         if args.units is not None:

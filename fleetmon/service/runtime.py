@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from collectors.poller import Poller, PollerSettings
 from collectors.sample import Sample, State, utcnow
 from collectors.targets import Target
+from collectors.workers import PollerPool, auto_workers, poller_for
 from fleetmon.collect import CollectLoop
 from fleetmon.config import Settings
 from fleetmon.service.builder import build_snapshot
@@ -81,7 +82,7 @@ class ServiceRuntime:
     sites: dict[Target, str] = field(default_factory=dict)
     inventory: dict[str, InventoryRecord] = field(default_factory=dict)
     stats: dict[str, CollectorStats] = field(default_factory=dict)
-    poller: Poller | None = None
+    poller: Poller | PollerPool | None = None
     spool_dir: Path | None = None  # default: DATA_DIR/spool/service
     pdu_poller: PduPoller | None = None  # default: one over settings.pdus
     pdus: tuple[PduView, ...] = ()  # the latest PDU reads, added to every snapshot
@@ -109,7 +110,9 @@ class ServiceRuntime:
         if sites is None:
             configured = [] if settings.mqtt.url is not None else settings.collector.parsed_targets()
             sites = dict.fromkeys(configured, settings.collector.site)
-        poller = Poller(polling or poller_settings(settings))
+        workers = settings.collector.workers
+        count = workers if isinstance(workers, int) else auto_workers(len(sites))
+        poller = poller_for(polling or poller_settings(settings), count)
         return cls(settings=settings, engine=engine, sites=sites, poller=poller)
 
     @property
