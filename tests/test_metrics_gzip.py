@@ -66,6 +66,14 @@ async def test_gzip_body_is_compressed_once_per_version_and_decodes_to_the_plain
     assert (live.renders, live.compressions) == (2, 2)
 
 
+async def test_concurrent_first_scrapes_of_a_version_render_and_compress_it_once() -> None:
+    live = LiveFleet(_snapshot())
+    bodies = await asyncio.gather(*(live.metrics(gzip=i % 2 == 0) for i in range(6)))
+    assert (live.renders, live.compressions) == (1, 1)
+    fleet = render_snapshot(live.snapshot)
+    assert all(_fleet_part(_gunzip_one_member(b) if i % 2 == 0 else b) == fleet for i, b in enumerate(bodies))
+
+
 async def test_every_scrape_appends_fresh_runtime_families_to_the_cached_fleet_body() -> None:
     live = LiveFleet(_snapshot())
     names = _family_names(await live.metrics())
