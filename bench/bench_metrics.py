@@ -5,10 +5,12 @@ miner, 40 per PDU, unless --no-pdus) and times one cold render three ways:
 - `render`: fleetmon's /metrics path (the per-miner table written straight to text);
 - `families`: collect() into client_python families, then fleetmon's generic family writer;
 - `generate_latest`: client_python's own writer over the same collector.
-Then serves the largest snapshot through the real app on a free port (uvicorn, an API key checked
-against a SQLite database) and times scrapes of /metrics over HTTP: the first scrape of a snapshot
-version renders (in a worker thread), the later ones return the cached body. The machine is shared:
-repeat, read min and median.
+Then compresses that body at the served gzip level and at zlib's default (bytes, seconds), serves the
+largest snapshot through the real app on a free port (uvicorn, an API key checked against a SQLite
+database) and times scrapes of /metrics over HTTP with a real client, plain (`Accept-Encoding:
+identity`) and gzip: the first scrape after a new snapshot version renders (and compresses) in a
+worker thread, later ones reuse that and add only the process's runtime families. Printed: wire and
+body bytes, seconds from request to decoded body. The machine is shared: repeat, read min and median.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import statistics
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -32,12 +36,9 @@ from prometheus_client import generate_latest
 
 from collectors.sample import Board, Pool, Sample, State
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, PduReading, Vendor
-from fleetmon.service.exposition import render, write_families
+from fleetmon.service.exposition import GZIP_LEVEL, render, write_families
 from fleetmon.service.metrics import FleetRegistry, build_registry
 from fleetmon.service.snapshot import CollectorStats, DeviceView, FleetSnapshot, PduView
-
-ScrapeTimes = tuple[float, list[float], int]
-
 
 OUTLETS_PER_PDU = 40
 
@@ -151,8 +152,20 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
         thread.join(30)
 
 
-def scrape_over_http(snap: FleetSnapshot, repeat: int) -> ScrapeTimes:
-    """(first scrape s, later scrapes s, body bytes) of /metrics through the real app and an API key."""
+@dataclass
+class Scrapes:
+    """Seconds and wire bytes of /metrics scrapes of one kind (plain or gzip)."""
+
+    first: list[float] = field(default_factory=list)  # the first scrape after a new snapshot
+    later: list[float] = field(default_factory=list)  # scrapes of a version already rendered
+    wire_bytes: int = 0
+    body_bytes: int = 0
+
+
+def scrape_over_http(snap: FleetSnapshot, repeat: int, firsts: int) -> dict[str, Scrapes]:
+    """/metrics through the real app and an API key, plain and gzip: `firsts` first scrapes after a new
+    snapshot version (render, and for gzip the compression, included) and `repeat` later scrapes each.
+    Times are the client's: request sent to body read and (gzip) decompressed."""
     from fleetmon.config import ServiceSettings, Settings, StorageSettings
     from fleetmon.service.app import create_app
     from fleetmon.service.auth import Role, create_key
@@ -160,27 +173,61 @@ def scrape_over_http(snap: FleetSnapshot, repeat: int) -> ScrapeTimes:
     from fleetmon.service.runtime import ServiceRuntime
     from fleetmon.storage.engine import make_engine, upgrade
 
+    results = {"plain": Scrapes(), "gzip": Scrapes()}
+    encodings = {"plain": "identity", "gzip": "gzip"}
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         engine = make_engine(url)
         upgrade(engine)
         _, key = create_key(engine, Role.VIEWER, "bench")
         settings = Settings(storage=StorageSettings(), service=ServiceSettings())
-        runtime = ServiceRuntime(settings=settings, engine=engine, live=LiveFleet(snap))
+        live = LiveFleet(snap)
+        runtime = ServiceRuntime(settings=settings, engine=engine, live=live)
         with (
             serve_in_thread(create_app(runtime, manage_runtime=False)) as base,
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client,
         ):
-            t0 = time.perf_counter()
-            body = client.get("/metrics").content
-            first = time.perf_counter() - t0
-            later = []
-            for _ in range(repeat):
+
+            def scrape(kind: str) -> float:
                 t0 = time.perf_counter()
-                client.get("/metrics").raise_for_status()
-                later.append(time.perf_counter() - t0)
+                with client.stream(
+                    "GET", "/metrics", headers={"Accept-Encoding": encodings[kind]}
+                ) as response:
+                    response.raise_for_status()
+                    body = response.read()  # decoded (gunzipped) as a scraper must
+                    seconds = time.perf_counter() - t0
+                    results[kind].wire_bytes = response.num_bytes_downloaded
+                    results[kind].body_bytes = len(body)
+                return seconds
+
+            for _ in range(firsts):
+                for kind, scrapes in results.items():
+                    # A new version: the next scrape renders (and compresses) again. Swapped between
+                    # requests, when no scrape is in flight.
+                    live.swap(snap)
+                    scrapes.first.append(scrape(kind))
+            for kind, scrapes in results.items():
+                scrapes.later.extend(scrape(kind) for _ in range(repeat))
         engine.dispose()
-    return first, later, len(body)
+    return results
+
+
+def time_gzip_levels(snap: FleetSnapshot, repeat: int) -> None:
+    """Compressing one rendered body at the served level and at zlib's default: bytes and seconds."""
+    body = render(build_registry(lambda: snap))
+    for level in (GZIP_LEVEL, 6):
+        times = []
+        size = 0
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            size = len(compressor.compress(body) + compressor.flush())
+            times.append(time.perf_counter() - t0)
+        print(
+            f"metrics gzip level={level}{' (served)' if level == GZIP_LEVEL else ''} body={len(body)} "
+            f"compressed={size} ratio={len(body) / size:.1f} "
+            f"median={statistics.median(times):.3f}s min={min(times):.3f}s (n={repeat})"
+        )
 
 
 def families_path(registry: FleetRegistry) -> bytes:
@@ -213,19 +260,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--scrapes", type=int, default=20, help="cached scrapes to time over HTTP")
+    parser.add_argument("--scrapes", type=int, default=20, help="later (cached) scrapes to time over HTTP")
+    parser.add_argument("--firsts", type=int, default=5, help="first scrapes of a new snapshot to time")
     parser.add_argument("--no-pdus", action="store_true", help="leave PDUs out of the snapshot")
     args = parser.parse_args()
     snap = FleetSnapshot(taken_at=0.0)
     for n in args.devices:
         snap = fleet(n, with_pdus=not args.no_pdus)
         time_writers(snap, args.repeat)
-    first, later, size = scrape_over_http(snap, args.scrapes)
-    print(
-        f"metrics HTTP /metrics: devices={len(snap.devices)} bytes={size} "
-        f"first scrape (renders)={first:.3f}s "
-        f"cached scrape median={statistics.median(later):.4f}s max={max(later):.4f}s"
-    )
+    time_gzip_levels(snap, min(args.repeat, 3))
+    for kind, scrapes in scrape_over_http(snap, args.scrapes, args.firsts).items():
+        print(
+            f"metrics HTTP /metrics {kind:5s}: devices={len(snap.devices)} wire_bytes={scrapes.wire_bytes} "
+            f"body_bytes={scrapes.body_bytes} first scrape after a new snapshot "
+            f"median={statistics.median(scrapes.first):.3f}s max={max(scrapes.first):.3f}s "
+            f"(n={args.firsts}); "
+            f"later scrapes median={statistics.median(scrapes.later):.4f}s "
+            f"max={max(scrapes.later):.4f}s (n={args.scrapes})"
+        )
 
 
 if __name__ == "__main__":

@@ -339,3 +339,23 @@ def test_pdu_outlet_power_sits_beside_miner_power_in_prometheus(scraped: Stack) 
     both = {ip: (outlets[ip], miners[ip]) for ip in outlets if ip in miners}
     assert both, "no PDU-fed miner reports its own power"
     assert all(miner > 0 for _outlet, miner in both.values())
+
+
+def test_prometheus_scrapes_the_gzipped_metrics_with_the_service_process_figures(scraped: Stack) -> None:
+    # Prometheus asks for gzip at every scrape (Accept-Encoding: gzip); the service answers it so.
+    response = httpx.get(
+        f"{scraped.service_url}/metrics",
+        headers={"Authorization": f"Bearer {scraped.key}", "Accept-Encoding": "gzip"},
+        timeout=30,
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    # What Prometheus stored from those gzipped scrapes: the fleet and the serving process's own figures.
+    job = '{job="fleetmon"}'
+    for name in (
+        "fleetmon_miner_up",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "python_info",
+    ):
+        assert scraped.query(f"{name}{job}"), f"Prometheus has no {name} from the service"
+    assert float(scraped.query(f"process_resident_memory_bytes{job}")[0]["value"][1]) > 0

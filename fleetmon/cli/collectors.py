@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ from fleetmon.cli.polling import count as _count
 from fleetmon.cli.polling import positive as _positive
 
 SCAN_CONCURRENCY = 1000
+SCAN_IDENTIFY_CONCURRENCY = 200
 SCAN_PROBE_TIMEOUT_S = 1.0
 
 
@@ -59,7 +61,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scan_p = subparsers.add_parser("scan", help="find miners in CIDR ranges (TCP probe, then identify)")
     scan_p.add_argument("cidrs", nargs="+", metavar="CIDR", help="ranges to scan, e.g. 10.0.0.0/22")
     scan_p.add_argument("--out", type=Path, help="write the found devices here (targets JSON)")
-    scan_p.add_argument("--concurrency", type=_count, default=SCAN_CONCURRENCY, help="addresses in flight")
+    scan_p.add_argument(
+        "--concurrency", type=_count, default=SCAN_CONCURRENCY, help="addresses probed at once (sockets open)"
+    )
+    scan_p.add_argument(
+        "--identify-concurrency",
+        type=_count,
+        default=SCAN_IDENTIFY_CONCURRENCY,
+        help="responders read at once",
+    )
     scan_p.add_argument(
         "--timeout", type=_positive, default=DEFAULT_TIMEOUT_S, help="deadline to identify one responder"
     )
@@ -136,24 +146,41 @@ def describe(sample: Sample) -> str:
 
 # ------------------------------------------------------------------------------------------------- scan
 class ProgressBar:
-    """A plain-text progress bar on a stream (stderr), redrawn in place with `\\r`."""
+    """A plain-text progress line on a stream (stderr), redrawn in place with `\\r`.
+
+    The scan's two stages overlap (responders are read while the sweep goes on), so one line shows
+    both: the probe's bar and the reads done of the responders found so far. It is redrawn at most
+    every `INTERVAL_S` (a /16 reports 65,534 probes) and once more at the end, which the scanner marks
+    by reporting `identify` last.
+    """
 
     WIDTH = 30
+    INTERVAL_S = 0.1
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self._last: tuple[str, int] | None = None
+        self._stages: dict[str, tuple[int, int]] = {}
+        self._drawn_at = -math.inf
+        self._text = ""
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        percent = 100 * done // total if total else 100
-        if self._last == (stage, percent) and done != total:
+        self._stages[stage] = (done, total)
+        probe_done, probe_total = self._stages.get("probe", (0, 0))
+        finished = stage == "identify" and done == total and probe_done == probe_total
+        now = time.monotonic()
+        if not finished and now - self._drawn_at < self.INTERVAL_S:
             return
-        self._last = (stage, percent)
+        self._drawn_at = now
+        percent = 100 * probe_done // probe_total if probe_total else 100
         filled = self.WIDTH * percent // 100
         bar = "#" * filled + "." * (self.WIDTH - filled)
-        end = "\n" if done == total else ""
-        self.stream.write(f"\r{stage:<8} [{bar}] {done}/{total}{end}")
-        self.stream.flush()
+        read, found = self._stages.get("identify", (0, 0))
+        end = "\n" if finished else ""
+        text = f"\rprobe [{bar}] {probe_done}/{probe_total}  identify {read}/{found}{end}"
+        if text != self._text:  # the end is reported twice when the last read ends the scan
+            self._text = text
+            self.stream.write(text)
+            self.stream.flush()
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -169,9 +196,13 @@ async def _scan(args: argparse.Namespace) -> int:
         identify_timeout_s=args.timeout,
         credentials=antminer,
         vnish_credentials=vnish,
+        identify_concurrency=fit_concurrency(args.identify_concurrency),
     )
     started = time.monotonic()
-    found = await scan(args.cidrs, settings, ProgressBar(sys.stderr))
+    try:
+        found = await scan(args.cidrs, settings, ProgressBar(sys.stderr))
+    except OSError as exc:  # this machine's own limits (descriptors, ports): no device is at fault
+        raise CliError(f"scan stopped: {exc}") from exc
     for device in found:
         print(_found_line(device))
     if args.out is not None:

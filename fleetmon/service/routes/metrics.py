@@ -1,6 +1,7 @@
 """`/metrics` (Prometheus, the whole fleet) and `/probe?target=IP` (one device, read now).
 
-/metrics serves the render cached for the current snapshot version (see fleetmon.service.live).
+/metrics serves the render cached for the current snapshot version (see fleetmon.service.live), gzipped
+when the scraper accepts it (Prometheus does), with this process's runtime families appended.
 /probe follows blackbox_exporter: Prometheus (or an operator) names a target and gets that device's
 series from a read made for the request. It only reads devices this service knows (in the current
 snapshot or the configured targets): an API that dials any address it is handed would let a key
@@ -12,13 +13,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from collectors.targets import Target, TargetError, parse_address
 from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep
-from fleetmon.service.exposition import CONTENT_TYPE, render
+from fleetmon.service.exposition import CONTENT_TYPE, accepts_gzip, render
 from fleetmon.service.metrics import build_registry
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
@@ -66,9 +67,14 @@ def build_router(metrics_public: bool) -> APIRouter:
         responses={200: {**TEXT, "description": "every fleetmon series (docs/metrics.md)"}},
         dependencies=[Depends(metrics_access)],
     )
-    async def get_metrics(runtime: RuntimeDep) -> Response:
-        """The fleet in the Prometheus text format, rendered once per snapshot."""
-        return PrometheusResponse(await runtime.live.metrics())
+    async def get_metrics(runtime: RuntimeDep, request: Request) -> Response:
+        """The fleet in the Prometheus text format, rendered once per snapshot (gzip when accepted)."""
+        gzip = accepts_gzip(request.headers.get("accept-encoding"))
+        body = await runtime.live.metrics(gzip=gzip)
+        headers = {"Vary": "Accept-Encoding"}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return PrometheusResponse(body, headers=headers)
 
     @router.get(
         "/probe",
