@@ -35,6 +35,13 @@ ALGORITHMS = frozenset(
 )
 """The algorithm names the catalog may use (a row naming another is a data error)."""
 
+
+def is_sha256(algorithm: str | None) -> bool:
+    """True for bitcoin hashrate: SHA-256, or not stated (samples from before samples carried the
+    algorithm, and unknown models, whose units are read as SHA-256's anyway)."""
+    return algorithm is None or algorithm == SHA256
+
+
 GHS_UNIT_THS = {SHA256: 1e-3, "Scrypt": 1e-6, "X11": 1e-6, "Ethash": 1e-6, "Equihash": 1e-9}
 """Tera-units per unit of a stock Antminer `GHS` field, by algorithm: GH/s on SHA-256, MH/s on Scrypt
 (L3+), X11 (D3) and Ethash (E3), kSol/s on Equihash (Z11). Where the reply carries `rate_unit` or unit
