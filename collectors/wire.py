@@ -190,8 +190,8 @@ def unit_ths(text: object) -> float | None:
 
 def rate_text(value: object) -> tuple[float, float] | None:
     """(number, tera-units per unit) when a string carries its own unit ("11.49 GH/s"), else None."""
-    if not isinstance(value, str):
-        return None
+    if not isinstance(value, str) or not value or value[-1].isdigit():
+        return None  # fast path: a bare number (most `chain_rateN`) carries no unit
     match = _RATE_TEXT.match(value)
     if match is None:
         return None
