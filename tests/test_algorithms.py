@@ -4,6 +4,8 @@ totals sum SHA-256 only, reporting the rest apart."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -134,3 +136,37 @@ def test_exposure_weights_by_bitcoin_hashrate_only() -> None:
     by_unit = {row.unit: row for row in exposure.units}
     assert by_unit["c"].hashrate_ths is None and by_unit["c"].usd_per_ths is None
     assert by_unit["a"].hashrate_ths == pytest.approx(110.0)
+
+
+async def test_rate_unit_of_the_reply_wins_over_the_model_table(sets: dict[str, CaptureSet]) -> None:
+    """The same S19 Pro numbers under `"rate_unit": "MH/s"` are a thousand times smaller."""
+    capture = sets["antminer/s19pro"]
+    replies = {k: v.replace(b'"rate_unit": "GH"', b'"rate_unit": "MH/s"') for k, v in capture.replies.items()}
+    assert replies != capture.replies
+    server = CaptureServer(replace(capture, replies=replies))
+    port = await server.start()
+    try:
+        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
+    finally:
+        await server.close()
+    assert sample.hashrate_ths == pytest.approx(0.11056689, rel=1e-6)
+    assert sample.boards[0].hashrate_ths is not None and sample.boards[0].hashrate_ths < 0.1
+
+
+async def test_unit_text_inside_a_value_wins_over_the_key_name(sets: dict[str, CaptureSet]) -> None:
+    """A Whatsminer `MHS 1m` that says `"85.16 TH/s"` is 85.16 TH/s, not 85.16 MH/s."""
+    capture = sets["whatsminer/m30s-new-firmware"]
+    replies = {
+        k: re.sub(rb'"MHS 1m":85\d{6}\.\d+', b'"MHS 1m":"85.16 TH/s"', v) for k, v in capture.replies.items()
+    }
+    assert replies != capture.replies
+    server = CaptureServer(replace(capture, replies=replies))
+    port = await server.start()
+    try:
+        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
+    finally:
+        await server.close()
+    assert sample.hashrate_ths == pytest.approx(85.16)
+    assert "low_hashrate" not in [
+        e.code for e in sample.errors
+    ]  # read as MH/s it would be a million times low
