@@ -22,6 +22,7 @@ from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 from fleetmon.supplychain.analytics import Basis, Dimension, china_dependency, hash_share
 from fleetmon.supplychain.exposure import fleet_exposure
 from fleetmon.supplychain.fleet import FleetUnit, build_unit
+from fleetmon.supplychain.report import hash_share_json
 from fleetmon.supplychain.tariffs import shipped_schedule
 
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
@@ -170,3 +171,12 @@ async def test_unit_text_inside_a_value_wins_over_the_key_name(sets: dict[str, C
     assert "low_hashrate" not in [
         e.code for e in sample.errors
     ]  # read as MH/s it would be a million times low
+
+
+def test_report_shows_other_algorithms_apart() -> None:
+    units = [_unit("Antminer S19 Pro", 110.0, "a"), _unit("Antminer L3+", 0.0005, "c")]
+    share = hash_share(units, [Dimension.MANUFACTURER], Basis.MEASURED)
+    body = hash_share_json(share)
+    assert body["total_ths"] == pytest.approx(110.0)
+    assert body["other_algorithms"] == pytest.approx({"Scrypt": 0.0005})
+    assert body["devices_other_algorithm"] == 1
