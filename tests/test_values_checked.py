@@ -228,3 +228,14 @@ def test_non_finite_fault_writes_1e999_and_bare_nan_in_the_bytes() -> None:
     spoiled = spoil_rates(raw)
     assert b'"GHS 5s":1e999' in spoiled and b'"GHS av":NaN' in spoiled and b'"chain_rate1":1e999' in spoiled
     assert b"GHSspd[nan]" in spoiled and b"MGHS[nan nan nan]" in spoiled
+
+
+async def test_a_named_machine_maximum_is_the_hottest_reading_not_averaged(
+    sets: dict[str, CaptureSet],
+) -> None:
+    plain = await _read(sets["antminer/s19pro"])
+    capture = _altered(sets["antminer/s19pro"], r'"temp_max": 0', '"temp_max": 91')
+    sample = await _read(capture)
+    assert plain.temp_max_c == pytest.approx(78.0)
+    assert sample.temp_max_c == pytest.approx(91.0)
+    assert sample.temp_avg_c == plain.temp_avg_c

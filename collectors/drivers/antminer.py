@@ -107,9 +107,7 @@ class AntminerDriver(Driver):
         ideal = Checks().rate(stats.get("total_rateideal"), "total_rateideal", unit)
         reading.expected_hashrate_ths = ideal if ideal else None
         reading.fans_rpm = self._fans(stats, indexed["fan"], checks)
-        hottest = checks.temperature(stats.get("temp_max"), "temp_max")
-        if hottest is not None:
-            reading.temps_c.append(hottest)
+        reading.hottest_c = checks.temperature(stats.get("temp_max"), "temp_max")
         elapsed = stats.get("Elapsed", summary.get("Elapsed"))
         reading.uptime_s = to_int(elapsed)
         mode = to_int(stats.get("Mode"))

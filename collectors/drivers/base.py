@@ -44,6 +44,8 @@ class Reading:
     expected_hashrate_ths: float | None = None
     boards: list[Board] = field(default_factory=list)
     temps_c: list[float] = field(default_factory=list)
+    hottest_c: float | None = None
+    """A whole-machine maximum the reply names (Antminer `temp_max`): feeds temp_max_c, not the mean."""
     fans_rpm: list[int] = field(default_factory=list)
     power_w: float | None = None
     pools: list[Pool] = field(default_factory=list)
@@ -127,7 +129,8 @@ def build_sample(
         # The total was refused but every board gave a sound rate: the same reply still says it.
         hashrate = round(sum(b.hashrate_ths or 0.0 for b in boards), 12)
     temps = [t for b in boards for t in (b.temp_c, b.chip_temp_c) if t is not None] + reading.temps_c
-    temp_max = max(temps) if temps else None
+    hottest = temps + ([reading.hottest_c] if reading.hottest_c is not None else [])
+    temp_max = max(hottest) if hottest else None
     errors = list(reading.errors) + [r.error() for r in checks.refused]
     efficiency = None
     if reading.power_w is not None and hashrate:
