@@ -13,8 +13,9 @@ touching the inside of valid strings:
 
 - a missing comma between two values: `}{`, `""temp0`, `]["`;
 - a comma where none may be: `[,{`, trailing `,}` / `,]`, doubled `,,`, a leading `,"id":1}` (gets `{`);
-- bare `nan`, `inf`, `-inf`, `NaN`, `Infinity` -> `null` (the strings "nan"/"inf" are valid JSON and stay
-  strings; `wire.py` turns them into None when a number is wanted);
+- bare `nan`, `inf`, `-inf`, `NaN`, `Infinity` -> the float NaN/inf, like an overflowing `1e999` (the
+  strings "nan"/"inf" are valid JSON and stay strings); `wire.py` refuses them with an `invalid_value`
+  error naming the field, so a device's bad number is reported, not silently nulled here;
 - invalid escapes inside strings: `\\'` -> `'`, any other `\\x` -> a literal backslash;
 - raw control characters (literal newlines) inside strings -> escaped;
 - a list written like a dict (Whatsminer API 2.0.4 `["218":"..."]`) -> an object;
@@ -149,8 +150,9 @@ class V3Frame:
 
 
 # --------------------------------------------------------------------------------------------- decoding
-def _reject_constant(_name: str) -> None:
-    return None
+def _reject_constant(name: str) -> float:
+    # Kept as the non-finite float it spells: wire.py reports it as an invalid value, never silence.
+    return float(name)
 
 
 def decode_reply(data: bytes) -> Reply:
@@ -333,7 +335,7 @@ class _Repair:
         if lower in ("true", "false", "null"):
             return lower
         if lower in _NOT_A_NUMBER:
-            return "null"
+            return "NaN" if "nan" in lower else ("-Infinity" if lower.startswith("-") else "Infinity")
         if _NUMBER.match(word):
             return word
         candidate = word.lstrip("+")

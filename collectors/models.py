@@ -1,191 +1,245 @@
-"""The model table: one row per miner model, looked up by the model string the device sends.
+"""The device catalog: one row per miner model, read from `collectors/data/models.csv`, and the one
+normaliser that maps the model strings devices send to those rows.
 
-A new model is a new row, never a class. Columns: canonical name, maker, algorithm, hashboards, chips per
-board, fans, nominal hashrate (TH/s) and nominal power (W); then the wire spellings that mean it.
-Nominal hashrate/power come from fleetmon/supplychain/data/models.csv where it has them (None elsewhere: we do
-not invent figures); boards/chips/fans are pyasic 0.79's model facts, or what the real captures show where
-pyasic has none (E3, Z11, T15, S9k, SealMiner A2). An unknown model still works: `lookup` returns None
-and the sample simply has no expectations.
+A new model is a new row in the CSV, never a class. Each row holds the canonical name, make (the brand a
+device reports: Antminer, Whatsminer, Avalon, ...), manufacturer (the company: Bitmain, MicroBT, Canaan,
+...), hashing algorithm, hashboards, chips per board, fans, nominal hashrate (tera-units of its own
+algorithm per second) and power (W), nameplate efficiency, release year and typical price, with the
+source of the hardware facts (`hardware_source`) and of the figures (`figures_source`), and the wire
+spellings that mean the model (`;`-separated, their sources in `spellings_source`). Nothing is invented:
+an unknown figure is an empty cell (None). A row with an empty `figures_source` is known to the
+collectors only (hardware facts, no sourced commercial figures); the supply chain
+(`fleetmon.supplychain.catalog`) reads the same rows through `catalog()` and keeps those with a source.
 
-`ghs_unit_ths` is what one unit of an Antminer "GHS" field is worth in TH/s for the model's algorithm:
-cgminer forks kept the SHA-256 key names on other coins (an L3+ "GHS 5s" of 504 is 504 MH/s).
+An unknown model still works: `lookup` returns None and the sample simply has no expectations.
+
+`ghs_unit_ths` is what one unit of an Antminer "GHS" field is worth in tera-units for the model's
+algorithm: cgminer forks kept the SHA-256 key names on other coins (an L3+ "GHS 5s" of 504 is 504 MH/s).
+The other firmware families in collectors (Whatsminer, Avalon, Braiins OS, LuxOS) run SHA-256 only and
+name their unit in the key (`MHS 1m`) or report TH/s (Whatsminer API v3).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 
-GHS_UNIT_THS = {"sha256": 1e-3, "scrypt": 1e-6, "x11": 1e-6, "ethash": 1e-6, "equihash": 1e-9}
+SHA256 = "SHA-256"
+ALGORITHMS = frozenset(
+    {SHA256, "Scrypt", "X11", "Ethash", "Equihash", "Blake2S", "Eaglesong", "kHeavyHash", "Blake2B+SHA3"}
+)
+"""The algorithm names the catalog may use (a row naming another is a data error)."""
+
+
+def is_sha256(algorithm: str | None) -> bool:
+    """True for bitcoin hashrate: SHA-256, or not stated (samples from before samples carried the
+    algorithm, and unknown models, whose units are read as SHA-256's anyway)."""
+    return algorithm is None or algorithm == SHA256
+
+
+GHS_UNIT_THS = {SHA256: 1e-3, "Scrypt": 1e-6, "X11": 1e-6, "Ethash": 1e-6, "Equihash": 1e-9}
+"""Tera-units per unit of a stock Antminer `GHS` field, by algorithm: GH/s on SHA-256, MH/s on Scrypt
+(L3+), X11 (D3) and Ethash (E3), kSol/s on Equihash (Z11). Where the reply carries `rate_unit` or unit
+text, that wins (collectors.drivers.antminer)."""
+
+
+class CatalogError(ValueError):
+    """The catalog data file is malformed (message names file, line and column)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """What a model should look like when healthy."""
+    """One catalog row: what a model is and what it should do when healthy (None where unsourced)."""
 
     name: str
     make: str
-    algo: str = "sha256"
+    manufacturer: str
+    algorithm: str = SHA256
     boards: int | None = None
     chips_per_board: int | None = None
     fans: int | None = None
     nominal_ths: float | None = None
     nominal_w: float | None = None
+    efficiency_jth: float | None = None
+    release_year: int | None = None
+    typical_price_usd: float | None = None
+    hardware_source: str = ""
+    figures_source: str = ""
     aliases: tuple[str, ...] = ()
 
     @property
     def ghs_unit_ths(self) -> float:
-        """TH/s per unit of the Antminer `GHS` fields on this model's algorithm."""
-        return GHS_UNIT_THS.get(self.algo, 1e-3)
-
-    @property
-    def manufacturer(self) -> str:
-        """The company that makes it (Bitmain, MicroBT, Canaan)."""
-        return MANUFACTURERS.get(self.make, self.make)
+        """Tera-units per unit of the Antminer `GHS` fields on this model's algorithm."""
+        return GHS_UNIT_THS.get(self.algorithm, 1e-3)
 
 
-MANUFACTURERS = {
-    "Antminer": "Bitmain",
-    "Whatsminer": "MicroBT",
-    "Avalon": "Canaan",
-    "SealMiner": "Bitdeer",
-    "Auradine": "Auradine",
-}
-
-A, W, AV, SM, AU = "Antminer", "Whatsminer", "Avalon", "SealMiner", "Auradine"
-
-# name, make, algo, boards, chips/board, fans, TH/s, W, aliases
-MODELS: tuple[ModelSpec, ...] = (
-    # Bitmain SHA-256
-    ModelSpec("Antminer S9", A, "sha256", 3, 63, 2),
-    ModelSpec("Antminer S9i", A, "sha256", 3, 63, 2),
-    ModelSpec("Antminer S9j", A, "sha256", 3, 63, 2),
-    ModelSpec("Antminer S9k", A, "sha256", 3, 60, 2),
-    ModelSpec("Antminer S9 Pro", A, "sha256", 3, 63, 2),
-    ModelSpec("Antminer T9", A, "sha256", 3, 54, 2),
-    ModelSpec("Antminer T15", A, "sha256", 3, 60, 2),
-    ModelSpec("Antminer S17", A, "sha256", 3, 48, 4),
-    ModelSpec("Antminer S17 Pro", A, "sha256", 3, 48, 4),
-    ModelSpec("Antminer S17+", A, "sha256", 3, 65, 4),
-    ModelSpec("Antminer S17e", A, "sha256", 3, 135, 4),
-    ModelSpec("Antminer T17", A, "sha256", 3, 30, 4),
-    ModelSpec("Antminer T17+", A, "sha256", 3, 44, 4),
-    ModelSpec("Antminer T17e", A, "sha256", 3, 78, 4),
-    ModelSpec("Antminer S19", A, "sha256", 3, 76, 4, 95, 3250),
-    ModelSpec("Antminer S19 Pro", A, "sha256", 3, 114, 4, 110, 3250),
-    ModelSpec("Antminer S19 Pro+", A, "sha256", 3, 120, 4),
-    ModelSpec("Antminer S19+", A, "sha256", 3, 80, 4),
-    ModelSpec("Antminer S19i", A, "sha256", 3, 80, 4),
-    ModelSpec("Antminer S19a", A, "sha256", 3, 72, 4),
-    ModelSpec("Antminer S19a Pro", A, "sha256", 3, 100, 4),
-    ModelSpec("Antminer S19j", A, "sha256", 3, 114, 4),
-    ModelSpec("Antminer S19j Pro", A, "sha256", 3, 126, 4, 100, 3050),
-    ModelSpec("Antminer S19j Pro+", A, "sha256", 3, 120, 4),
-    ModelSpec("Antminer S19j XP", A, "sha256", 3, 110, 4),
-    ModelSpec("Antminer S19k Pro", A, "sha256", 3, 77, 4),
-    ModelSpec("Antminer S19L", A, "sha256", 3, 76, 4),
-    ModelSpec("Antminer S19 XP", A, "sha256", 3, 110, 4, 140, 3010),
-    ModelSpec("Antminer S19 XP Hyd", A, "sha256", 3, 204, 0, 255, 5304, ("Antminer S19 XP Hydro",)),
-    ModelSpec("Antminer S19 Hydro", A, "sha256", 4, 104, 0),
-    ModelSpec("Antminer S19 Pro Hydro", A, "sha256", 4, 180, 0),
-    ModelSpec("Antminer T19", A, "sha256", 3, 76, 4, 84, 3150),
-    ModelSpec("Antminer S21", A, "sha256", 3, 108, 4, 200, 3500),
-    ModelSpec("Antminer S21 Pro", A, "sha256", 3, 65, 4, 234, 3531),
-    ModelSpec("Antminer S21+", A, "sha256", 3, 55, 4, 216, 3564),
-    ModelSpec("Antminer S21 XP", A, "sha256", 3, 91, 4, 270, 3645),
-    ModelSpec("Antminer S21 Hyd", A, "sha256", 3, 216, 0, 335, 5360, ("Antminer S21 Hydro",)),
-    ModelSpec("Antminer S21+ Hyd", A, "sha256", 3, 95, 0, 319, 4785, ("Antminer S21+ Hydro",)),
-    ModelSpec("Antminer T21", A, "sha256", 3, 108, 4, 190, 3610),
-    # Bitmain other algorithms
-    ModelSpec("Antminer L3+", A, "scrypt", 4, 72, 2, aliases=("Antminer L3",)),
-    ModelSpec("Antminer L7", A, "scrypt", 3, 120, 4),
-    ModelSpec("Antminer D3", A, "x11", 3, 60, 2),
-    ModelSpec("Antminer E3", A, "ethash", None, 2, 2),
-    ModelSpec("Antminer Z11", A, "equihash", 3, 3, 2),
-    ModelSpec("Antminer Z15", A, "equihash", 3, 3, 2),
-    # MicroBT (variant rows where the captures or pyasic name the variant)
-    ModelSpec("Whatsminer M3", W, "sha256", 3, 63, 2),
-    ModelSpec("Whatsminer M20S", W, "sha256", 3, None, 2),
-    ModelSpec("Whatsminer M20S V10", W, "sha256", 3, 105, 2),
-    ModelSpec("Whatsminer M20S V20", W, "sha256", 3, 111, 2),
-    ModelSpec("Whatsminer M21S", W, "sha256", 3, None, 2),
-    ModelSpec("Whatsminer M21S V20", W, "sha256", 3, 66, 2),
-    ModelSpec("Whatsminer M21S V60", W, "sha256", 3, 105, 2),
-    ModelSpec("Whatsminer M30S", W, "sha256", 3, None, 2, 88, 3344),
-    ModelSpec("Whatsminer M30S V20", W, "sha256", 3, 156, 2, 88, 3344),
-    ModelSpec("Whatsminer M30S+", W, "sha256", 3, None, 2, 100, 3400),
-    ModelSpec("Whatsminer M30S+ VE40", W, "sha256", 3, 156, 2, 100, 3400),
-    ModelSpec("Whatsminer M30S++", W, "sha256", 3, None, 2, 112, 3472),
-    ModelSpec("Whatsminer M31S", W, "sha256", 3, None, 2),
-    ModelSpec("Whatsminer M31S V10", W, "sha256", 3, 105, 2),
-    ModelSpec("Whatsminer M31S+", W, "sha256", 3, None, 2),
-    ModelSpec("Whatsminer M50", W, "sha256", 3, None, 2, 118, 3422),
-    ModelSpec("Whatsminer M50S", W, "sha256", 3, None, 2),
-    ModelSpec("Whatsminer M56S++", W, "sha256", 4, None, 0, 230, 5060),
-    ModelSpec("Whatsminer M60", W, "sha256", 3, None, 2, 170, 3264),
-    ModelSpec("Whatsminer M60S", W, "sha256", 3, None, 2, 186, 3255),
-    ModelSpec("Whatsminer M60S VK40", W, "sha256", 3, 225, 2, 186, 3255),
-    # Canaan
-    ModelSpec("Avalon 721", AV, "sha256", 4, 18, 1),
-    ModelSpec("Avalon 741", AV, "sha256", 4, 22, 1),
-    ModelSpec("Avalon 761", AV, "sha256", 4, 18, 1),
-    ModelSpec("Avalon 821", AV, "sha256", 4, 26, 1),
-    ModelSpec("Avalon 841", AV, "sha256", 4, 26, 1),
-    ModelSpec("Avalon 851", AV, "sha256", 4, 26, 1),
-    ModelSpec("Avalon 921", AV, "sha256", 4, 26, 1),
-    ModelSpec("Avalon 1026", AV, "sha256", 3, 80, 2),
-    ModelSpec("Avalon 1047", AV, "sha256", 3, 80, 2),
-    ModelSpec("Avalon 1066", AV, "sha256", 3, 114, 4),
-    ModelSpec("Avalon A1246", AV, "sha256", 3, 120, 4, 90, 3420, ("Avalon 1246",)),
-    ModelSpec("Avalon A1366", AV, "sha256", 3, None, None, 130, 3250, ("Avalon 1366",)),
-    ModelSpec("Avalon A1566", AV, "sha256", 3, 160, 2, 185, None, ("Avalon 1566", "15-194", "Avalon 15")),
-    ModelSpec("Avalon Q", AV, "sha256", 1, 160, 2, aliases=("Avalon Q Home",)),
-    # Bitdeer SealMiner (BDMiner firmware; `stats` Model "A2"). A2: 3 boards x 153 chips and 4 fans as the
-    # capture sealminer/a2_stats.json reports them ("Board Count", "0 Chip Count", "Fan Count"); nominal
-    # 226 TH/s, 3729 W and A2 Hyd 446 TH/s, 7359 W from models.csv (Bitdeer's Oct 2024 announcement,
-    # power computed there from 16.5 J/TH). The A2 Hyd's boards, chips and fans have no source.
-    ModelSpec("SealMiner A2", SM, "sha256", 3, 153, 4, 226, 3729),
-    ModelSpec("SealMiner A2 Hyd", SM, "sha256", None, None, None, 446, 7359, ("SealMiner A2 Hydro",)),
-    # Auradine Teraflux (GCMiner/FluxOS; `devdetails` Model "AT2880"). Boards, chips and fans are pyasic
-    # 0.79's (miners/device/models/auradine): AT1500 3 x 132 chips, 4 fans; AT2860/AT2880 3 boards, 4 fans.
-    # models.csv has no Auradine nominal figures ("specs not found in sources"), so none here.
-    ModelSpec("Auradine AT1500", AU, "sha256", 3, 132, 4),
-    ModelSpec("Auradine AT2860", AU, "sha256", 3, None, 4),
-    ModelSpec("Auradine AT2880", AU, "sha256", 3, None, 4),
-    ModelSpec("Auradine AI3680", AU, "sha256"),
+# ------------------------------------------------------------------------------------------ normaliser
+_PARENS = re.compile(r"\([^)]*\)")
+_MAKER_PREFIX = re.compile(
+    r"^(bitmain|microbt|canaan|bitdeer|auradine)?\s*(antminer|whatsminer|avalonminer|avalon|sealminer|teraflux)?\s*"
 )
+_FIRMWARE_WORDS = re.compile(r"\b(hiveon|vnish|braiins|bos\+?|luxos|blissz)\b.*$")
+_HASHRATE_BIN = re.compile(r"\s*\d+(\.\d+)?\s*t(h)?(/s)?$")
+_REVISION = re.compile(r"v[a-z]?\d{2}[a-z]?$")  # Whatsminer hardware revision: _VE40, VG30, V20
 
 
-def normalize(model: str) -> str:
-    """A lookup key: uppercase, maker prefix and punctuation dropped (`M30S+_VE40` -> `M30S+VE40`)."""
-    key = model.upper().split("(")[0]
-    key = re.sub(
-        r"^(BITMAIN\s+|BITDEER\s+)?(ANTMINER|WHATSMINER|AVALONMINER|AVALON|SEALMINER|AURADINE|TERAFLUX)\s*",
-        "",
-        key.strip(),
-    )
-    key = key.replace("HYDRO", "HYD")
+def _key(text: str) -> str:
+    key = _MAKER_PREFIX.sub("", " ".join(text.split()))
+    key = key.replace("hydro", "hyd")
     return re.sub(r"[\s_\-]", "", key)
 
 
-_INDEX: dict[str, ModelSpec] = {}
-for _spec in MODELS:
-    for _name in (_spec.name, *_spec.aliases):
-        _INDEX.setdefault(f"{_spec.make}:{normalize(_name)}", _spec)
+def model_keys(model: str, *, loose: bool = False) -> list[str]:
+    """Lookup keys for a model string, most specific first.
+
+    Lower-case, first line only, parenthesised notes and the maker/brand prefix dropped, spaces, `_`
+    and `-` removed (`Antminer S19 XP Hydro` -> `s19xphyd`); then the same without a Whatsminer
+    revision tag (`M30S+_VE40` -> `m30s+`). `loose` also drops a trailing firmware name (`T21 vnish
+    1.2`) and hashrate bin (`S19j Pro 104T`): right for an inventory string, wrong for identification,
+    where `Antminer D3 Blissz v2.06` must stay unknown so the firmware is asked who it is.
+    """
+    text = _PARENS.sub(" ", model.split("\n", 1)[0].lower())
+    if loose:
+        text = _HASHRATE_BIN.sub("", _FIRMWARE_WORDS.sub("", text).strip())
+    key = _key(text)
+    keys = [key] if key else []
+    base = _REVISION.sub("", key)
+    if base and base != key:
+        keys.append(base)
+    return keys
+
+
+# ------------------------------------------------------------------------------------------ loading
+def _rows(name: str, text: str) -> Iterable[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        if None in row:
+            raise CatalogError(f"{name}:{reader.line_num}: more fields than the header")
+        yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
+
+
+def parse_catalog(text: str, name: str = "models.csv") -> tuple[ModelSpec, ...]:
+    """Catalog rows from CSV text; raises CatalogError naming the line and column of a bad cell."""
+    specs: list[ModelSpec] = []
+    seen: set[str] = set()
+    for line, row in _rows(name, text):
+
+        def number(column: str, line: int = line, row: dict[str, str] = row) -> float | None:
+            raw = row.get(column, "")
+            if not raw:
+                return None
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise CatalogError(f"{name}:{line}: {column} {raw!r} is not a number") from exc
+            if not value > 0 or value == float("inf"):
+                raise CatalogError(f"{name}:{line}: {column} must be a positive number")
+            return value
+
+        def whole(column: str) -> int | None:
+            value = number(column)
+            return int(value) if value is not None else None
+
+        for column in ("name", "make", "manufacturer", "algorithm"):
+            if not row.get(column):
+                raise CatalogError(f"{name}:{line}: '{column}' is empty")
+        if row["algorithm"] not in ALGORITHMS:
+            raise CatalogError(f"{name}:{line}: unknown algorithm {row['algorithm']!r}")
+        if row["name"] in seen:
+            raise CatalogError(f"{name}:{line}: {row['name']!r} appears twice")
+        seen.add(row["name"])
+        specs.append(
+            ModelSpec(
+                name=row["name"],
+                make=row["make"],
+                manufacturer=row["manufacturer"],
+                algorithm=row["algorithm"],
+                boards=whole("boards"),
+                chips_per_board=whole("chips_per_board"),
+                fans=int(row["fans"]) if row.get("fans") == "0" else whole("fans"),
+                nominal_ths=number("nominal_ths"),
+                nominal_w=number("nominal_w"),
+                efficiency_jth=number("efficiency_jth"),
+                release_year=whole("release_year"),
+                typical_price_usd=number("typical_price_usd"),
+                hardware_source=row.get("hardware_source", ""),
+                figures_source=row.get("figures_source", ""),
+                aliases=tuple(a.strip() for a in row.get("wire_spellings", "").split(";") if a.strip()),
+            )
+        )
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The rows and their index by normalised spelling."""
+
+    models: tuple[ModelSpec, ...]
+    _index: dict[str, list[ModelSpec]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[ModelSpec]] = {}
+        for spec in self.models:
+            for spelling in (spec.name, *spec.aliases):
+                for key in model_keys(spelling)[:1]:
+                    rows = index.setdefault(key, [])
+                    if spec not in rows:
+                        rows.append(spec)
+        object.__setattr__(self, "_index", index)
+
+    def lookup(self, model: str | None, make: str | None = None, *, loose: bool = False) -> ModelSpec | None:
+        """The row for a wire model string (a Whatsminer revision falls back to the base model), or None.
+
+        `make` (a make or manufacturer, any case) rejects rows of another maker.
+        """
+        return next(iter(self.matches(model, make, loose=loose)), None)
+
+    def matches(self, model: str | None, make: str | None = None, *, loose: bool = False) -> list[ModelSpec]:
+        """Every row the string may denote, most specific first (for callers that filter further)."""
+        if not model:
+            return []
+        wanted = _maker_key(make) if make else None
+        found: list[ModelSpec] = []
+        for key in model_keys(model, loose=loose):
+            for spec in self._index.get(key, ()):
+                maker_ok = wanted is None or wanted in (_maker_key(spec.make), _maker_key(spec.manufacturer))
+                if maker_ok and spec not in found:
+                    found.append(spec)
+        return found
+
+    def manufacturer_of(self, make: str | None) -> str | None:
+        """The company behind a make (`Antminer` -> `Bitmain`, `AvalonMiner` -> `Canaan`), or None."""
+        if not make:
+            return None
+        key = _maker_key(make)
+        for spec in self.models:
+            if key in (_maker_key(spec.make), _maker_key(spec.manufacturer)):
+                return spec.manufacturer
+        return None
+
+
+def _maker_key(text: str) -> str:
+    key = text.strip().lower()
+    return "avalon" if key == "avalonminer" else key
+
+
+@cache
+def catalog() -> Catalog:
+    """The shipped catalog (collectors/data/models.csv), loaded once."""
+    text = (resources.files("collectors") / "data" / "models.csv").read_text("utf-8")
+    return Catalog(parse_catalog(text))
 
 
 def lookup(model: str | None, make: str | None = None) -> ModelSpec | None:
-    """The table row for a wire model string (Whatsminer variants fall back to the base model), or None."""
-    if not model:
-        return None
-    key = normalize(model)
-    makes = [make] if make else [A, W, AV, SM, AU]
-    for candidate_make in makes:
-        spec = _INDEX.get(f"{candidate_make}:{key}")
-        if spec is not None:
-            return spec
-        # Whatsminer variant suffixes (V20, VE40, VK40): the base model still names the machine.
-        base = re.sub(r"V[A-Z]?\d+[A-Z]?$", "", key)
-        if base != key and (spec := _INDEX.get(f"{candidate_make}:{base}")) is not None:
-            return spec
-    return None
+    """The shipped catalog's row for a wire model string, or None (see `Catalog.lookup`)."""
+    return catalog().lookup(model, make)
+
+
+def manufacturer_of(make: str | None) -> str | None:
+    """The company behind a make, from the shipped catalog (None when unknown)."""
+    return catalog().manufacturer_of(make)

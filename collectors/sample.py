@@ -112,6 +112,7 @@ class Sample(_Strict):
     firmware_vendor: Text | None = None
     firmware_version: Text | None = None
     state: State
+    algorithm: Text | None = None
     hashrate_ths: float | None = None
     expected_hashrate_ths: float | None = None
     boards: list[Board] = Field(default_factory=list)

@@ -1,9 +1,13 @@
 """Antminer stock firmware (bmminer/cgminer) and the firmware that keeps its API: Hiveon, MSKminer,
 asicseer, A.P., MaraFW, VNish over RPC, and LuxOS (which adds `power` and `config`).
 
-Units: the `GHS` fields and `chain_rateN` are in `rate_unit` when the firmware sends one, otherwise in the
-algorithm's unit from the model table (GH/s on SHA-256; MH/s on Scrypt L3+, X11 D3 and Ethash E3;
-kSol/s on Equihash Z11). Sleeping: `Mode` 254 (X17), or no hashrate with an empty `chain_rateN` on a
+Units, reply first: a value carrying its own unit ("11.49 GH/s", "891.29 Ksol/s") means that unit; else
+the `GHS` fields and `chain_rateN` are in `rate_unit` when the firmware sends one ("GH", "MH/s");
+otherwise in the algorithm's unit from the model table (GH/s on SHA-256; MH/s on Scrypt L3+, X11 D3 and
+Ethash E3; kSol/s on Equihash Z11); an unknown model is taken as SHA-256. Temperatures: a board's chip
+temperature is the hottest of its `temp_chipN` readings, else `temp2_N`; where the firmware names a
+maximum (`temp_max`, the whole machine's hottest sensor) it is kept as a reading, never averaged.
+Sleeping: `Mode` 254 (X17), or no hashrate with an empty `chain_rateN` on a
 board slot (X19).
 """
 
@@ -22,9 +26,10 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity, antminer_type
 from collectors.models import ModelSpec
 from collectors.sample import Board
-from collectors.wire import dash_temps, first, section, temperature, to_float, to_int, to_str
+from collectors.wire import Checks, dash_temps, first, section, to_float, to_int, to_str, unit_ths
 
-RATE_UNIT_THS = {"H": 1e-12, "KH": 1e-9, "MH": 1e-6, "GH": 1e-3, "TH": 1.0}
+GHS_FIELDS = ("GHS 5s", "GHS av", "rate_30m")
+"""The whole machine's rate, freshest window first: a refused 5 s window falls back to the average."""
 SLEEP_MODE = 254
 _DIGITS = "0123456789"
 Indexed = dict[str, dict[int, object]]
@@ -82,26 +87,27 @@ class AntminerDriver(Driver):
             elif identity.firmware_vendor == "stock":
                 reading.firmware_vendor = "stock"
                 reading.firmware_version = to_str(version_block.get("CompileTime"))
-        unit = RATE_UNIT_THS.get(str(stats.get("rate_unit", "")).upper())
+        unit = unit_ths(stats.get("rate_unit"))
         if unit is None:
             unit = spec.ghs_unit_ths if spec is not None else 1e-3
 
+        checks = reading.checks
         indexed = _indexed(stats, "chain_acn", "chain_rate", "fan")
-        boards, chain_rates, empty_slots = self._boards(stats, indexed, unit, spec)
+        boards, chain_rates, empty_slots = self._boards(stats, indexed, unit, spec, checks)
         reading.boards = boards
-        ghs = to_float(stats.get("GHS 5s"))
-        if ghs is None:
-            ghs = to_float(summary.get("GHS 5s"))
-        hashrate = ghs * unit if ghs is not None else None
+        hashrate = checks.first_rate(stats, GHS_FIELDS, unit)
+        if hashrate is None:
+            hashrate = checks.first_rate(summary, GHS_FIELDS, unit)
         chain_sum = sum(chain_rates) if chain_rates else None
         if hashrate is not None and chain_sum and hashrate > chain_sum * 100:
             # Some firmware (Z11 "Chipless") reports the total in a smaller unit than the chains: the
             # per-chain rates agree with the model, so they are the truth.
             hashrate = chain_sum
         reading.hashrate_ths = round(hashrate, 12) if hashrate is not None else None
-        ideal = to_float(stats.get("total_rateideal"))
-        reading.expected_hashrate_ths = round(ideal * unit, 12) if ideal else None
-        reading.fans_rpm = self._fans(stats, indexed["fan"])
+        ideal = Checks().rate(stats.get("total_rateideal"), "total_rateideal", unit)
+        reading.expected_hashrate_ths = ideal if ideal else None
+        reading.fans_rpm = self._fans(stats, indexed["fan"], checks)
+        reading.hottest_c = checks.temperature(stats.get("temp_max"), "temp_max")
         elapsed = stats.get("Elapsed", summary.get("Elapsed"))
         reading.uptime_s = to_int(elapsed)
         mode = to_int(stats.get("Mode"))
@@ -119,13 +125,13 @@ class AntminerDriver(Driver):
         return reading
 
     def _boards(
-        self, stats: dict[str, Any], indexed: Indexed, unit: float, spec: ModelSpec | None
+        self, stats: dict[str, Any], indexed: Indexed, unit: float, spec: ModelSpec | None, checks: Checks
     ) -> tuple[list[Board], list[float], bool]:
         """Boards (present chains, plus dead slots up to the model's board count), chain rates, and
         whether a board slot sent an empty `chain_rateN` (the X19 sleeping signal)."""
         acn = {i: to_int(v) for i, v in indexed["chain_acn"].items()}
         rates = indexed["chain_rate"]
-        rate_values = {i: to_float(v) for i, v in rates.items()}
+        rate_values = {i: checks.rate(v, f"chain_rate{i}", unit) for i, v in rates.items()}
         present = sorted(
             i for i in set(acn) | set(rates) if (acn.get(i) or 0) > 0 or (rate_values.get(i) or 0) > 0
         )
@@ -140,14 +146,14 @@ class AntminerDriver(Driver):
         boards: list[Board] = []
         for position, i in enumerate(indices):
             rate = rate_values.get(i)
-            pcb = dash_temps(stats.get(f"temp_pcb{i}"))
-            chip = dash_temps(stats.get(f"temp_chip{i}"))
-            board_temp = max(pcb) if pcb else temperature(stats.get(f"temp{i}"))
-            chip_temp = max(chip) if chip else temperature(stats.get(f"temp2_{i}"))
+            pcb = dash_temps(stats.get(f"temp_pcb{i}"), f"temp_pcb{i}", checks)
+            chip = dash_temps(stats.get(f"temp_chip{i}"), f"temp_chip{i}", checks)
+            board_temp = max(pcb) if pcb else checks.temperature(stats.get(f"temp{i}"), f"temp{i}")
+            chip_temp = max(chip) if chip else checks.temperature(stats.get(f"temp2_{i}"), f"temp2_{i}")
             boards.append(
                 Board(
                     index=position,
-                    hashrate_ths=round(rate * unit, 12) if rate is not None else None,
+                    hashrate_ths=rate,
                     temp_c=board_temp,
                     chip_temp_c=chip_temp,
                     chips=acn.get(i),
@@ -157,9 +163,9 @@ class AntminerDriver(Driver):
         return boards, chain_rates, empty_slots
 
     @staticmethod
-    def _fans(stats: dict[str, Any], fans: dict[int, object]) -> list[int]:
+    def _fans(stats: dict[str, Any], fans: dict[int, object], checks: Checks) -> list[int]:
         fans.pop(0, None)
-        values = [to_int(fans[i]) for i in sorted(fans) if i < 100]
+        values = [checks.rpm(fans[i], f"fan{i}") for i in sorted(fans) if i < 100]
         spinning = [v for v in values if v]
         if spinning:
             return spinning
@@ -176,8 +182,7 @@ class LuxOSDriver(AntminerDriver):
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
         reading = super().parse(identity, replies, spec)
         power = first(replies.get("power"), "POWER")
-        watts = to_float(power.get("Watts"))
-        reading.power_w = watts if watts else None
+        reading.power_w = reading.checks.watts(power.get("Watts"), "Watts")
         config = first(replies.get("config"), "CONFIG")
         reading.mac = to_str(config.get("MACAddr"))
         reading.hostname = to_str(config.get("Hostname"))

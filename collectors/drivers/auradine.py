@@ -18,7 +18,7 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.models import ModelSpec
 from collectors.sample import Board
-from collectors.wire import first, pick, section, temperature, to_float, to_int, to_str
+from collectors.wire import Checks, first, section, to_float, to_int, to_str
 
 MHS_TO_THS = 1e-6
 
@@ -33,11 +33,15 @@ def with_unit(value: object, unit: str) -> float | None:
     return to_float(text)
 
 
-def _sensor_values(value: object) -> list[float]:
+def _sensor_values(value: object, name: str, checks: Checks) -> list[float]:
     """The real readings of an Auradine sensor array (`[{"ID": 0, "Temperature": 41.5}, ...]`)."""
     if not isinstance(value, list):
         return []
-    readings = (temperature(item.get("Temperature")) for item in value if isinstance(item, dict))
+    readings = (
+        checks.temperature(item.get("Temperature"), f"{name}[{i}].Temperature")
+        for i, item in enumerate(value)
+        if isinstance(item, dict)
+    )
     return [r for r in readings if r is not None]
 
 
@@ -54,27 +58,30 @@ class AuradineDriver(Driver):
         reading = Reading(pools=cgminer_pools(replies.get("pools")))
         summary = first(replies.get("summary"), "SUMMARY")
         devs = section(replies.get("devs"), "DEVS")
-        mhs = to_float(pick(summary, "MHS 5s", "MHS 1m", "MHS av"))
-        if mhs is None and devs:
-            rates = [to_float(d.get("MHS 5s")) for d in devs]
-            known = [r for r in rates if r is not None]
-            mhs = sum(known) if known else None
-        reading.hashrate_ths = round(mhs * MHS_TO_THS, 9) if mhs is not None else None
+        checks = reading.checks
+        hashrate = checks.first_rate(summary, ("MHS 5s", "MHS 1m", "MHS av"), MHS_TO_THS)
+        reading.boards = self._boards(devs, section(replies.get("temperature"), "Temperature"), checks)
+        if hashrate is None:
+            rates = [b.hashrate_ths for b in reading.boards if b.hashrate_ths is not None]
+            hashrate = round(sum(rates), 9) if rates else None
+        reading.hashrate_ths = hashrate
         reading.uptime_s = to_int(summary.get("Elapsed"))
-        reading.boards = self._boards(devs, section(replies.get("temperature"), "Temperature"))
-        fans = [to_int(f.get("Speed")) for f in section(replies.get("fan"), "Fan")]
+        fans = [
+            checks.rpm(f.get("Speed"), f"Fan[{i}].Speed")
+            for i, f in enumerate(section(replies.get("fan"), "Fan"))
+        ]
         reading.fans_rpm = [f for f in fans if f is not None]
         psu = first(replies.get("psu"), "PSU")
-        watts = to_float(summary.get("Wattage"))
+        watts = checks.watts(summary.get("Wattage"), "Wattage")
         if watts is None:
-            watts = with_unit(psu.get("PowerIn"), "W")
-        reading.power_w = watts if watts else None
+            watts = checks.watts(with_unit(psu.get("PowerIn"), "W"), "PowerIn")
+        reading.power_w = watts
         mode = first(replies.get("mode"), "Mode")
         reading.sleeping = str(mode.get("Sleep", "")).strip().lower() in ("on", "true", "yes")
         return reading
 
     @staticmethod
-    def _boards(devs: list[dict[str, Any]], temps: list[dict[str, Any]]) -> list[Board]:
+    def _boards(devs: list[dict[str, Any]], temps: list[dict[str, Any]], checks: Checks) -> list[Board]:
         """One board per `devs` ASICBoard, its sensors joined from `temperature` by ID."""
         by_id: dict[int, dict[str, Any]] = {}
         for record in temps:
@@ -86,14 +93,16 @@ class AuradineDriver(Driver):
         for position, dev in enumerate(devs):
             board_id = to_int(dev.get("ID"))
             sensors = by_id.get(board_id, {}) if board_id is not None else {}
-            board_temps = _sensor_values(sensors.get("BoardTemp"))
-            chip_temps = _sensor_values(sensors.get("ChipTemp"))
-            rate = to_float(dev.get("MHS 5s"))
+            board_temps = _sensor_values(sensors.get("BoardTemp"), f"BoardTemp{board_id}", checks)
+            chip_temps = _sensor_values(sensors.get("ChipTemp"), f"ChipTemp{board_id}", checks)
+            rate = checks.rate(dev.get("MHS 5s"), f"DEVS[{position}].MHS 5s", MHS_TO_THS)
             boards.append(
                 Board(
                     index=position,
-                    hashrate_ths=round(rate * MHS_TO_THS, 9) if rate is not None else None,
-                    temp_c=max(board_temps) if board_temps else temperature(dev.get("Temperature")),
+                    hashrate_ths=rate,
+                    temp_c=max(board_temps)
+                    if board_temps
+                    else checks.temperature(dev.get("Temperature"), f"DEVS[{position}].Temperature"),
                     chip_temp_c=max(chip_temps) if chip_temps else None,
                 )
             )

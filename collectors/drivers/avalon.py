@@ -3,7 +3,10 @@
 The interesting data hides in `stats`: one `MM IDn` value per module, a string of `Key[value]` tokens
 (`GHSspd[199241.07] MGHS[59459.52 61407.83 63139.66] MTmax[77 78 77] ...`), or on the Avalon Q one
 `MM ID0:Summary` value plus `HBinfo` holding the per-chip `PVT_Tn` arrays. Units: MH/s in summary/devs,
-GH/s in the MM strings (`MGHS`, `GHSmm`, `GHSspd`). Sleeping: `SoftOFF[n]` non-zero or
+GH/s in the MM strings (`MGHS`, `GHSmm`, `GHSspd`). Temperatures: a board's `chip_temp_c` is its
+`MTmax` (A12xx+) or the module's `TMax` (7xx-9xx), the hottest chip, else the hottest `PVT_Tn` chip;
+`temp_c` is `MTavg` (the board average) or the module's `Temp`/outlet `HBOTemp`.
+Sleeping: `SoftOFF[n]` non-zero or
 `SYSTEMSTATU[Work: In Idle ...]`.
 """
 
@@ -17,10 +20,11 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.models import ModelSpec
 from collectors.sample import Board
-from collectors.wire import first, pick, section, temperature, to_float, to_int
+from collectors.wire import first, pick, section, to_float, to_int
 
 MHS_TO_THS = 1e-6
 GHS_TO_THS = 1e-3
+MHS_FIELDS = ("MHS 1m", "MHS 5s")
 _TOKEN = re.compile(r"(\w+)\[([^\]]*)\]")
 
 MMValue = str | list[float]
@@ -82,15 +86,16 @@ class AvalonDriver(Driver):
         summary = first(replies.get("summary"), "SUMMARY")
         devs = first(replies.get("devs"), "DEVS")
         mms = modules(replies.get("stats") or replies.get("estats"))
-        mhs = to_float(pick(devs, "MHS 1m", "MHS 5s")) if devs else None
-        if mhs is None:
-            mhs = to_float(pick(summary, "MHS 1m", "MHS 5s", "MHS 30s"))
-        if mhs is not None:
-            reading.hashrate_ths = round(mhs * MHS_TO_THS, 6)
+        checks = reading.checks
+        ths = checks.first_rate(devs, MHS_FIELDS, MHS_TO_THS, "DEVS.")
+        if ths is None:
+            ths = checks.first_rate(summary, (*MHS_FIELDS, "MHS 30s"), MHS_TO_THS, "SUMMARY.")
+        if ths is not None:
+            reading.hashrate_ths = round(ths, 6)
         elif mms:
-            spd = [_num(mm, "GHSspd") for mm in mms]
+            spd = [checks.rate(mm.get("GHSspd"), "GHSspd", GHS_TO_THS) for mm in mms]
             known = [s for s in spd if s is not None]
-            reading.hashrate_ths = round(sum(known) * GHS_TO_THS, 6) if known else None
+            reading.hashrate_ths = round(sum(known), 6) if known else None
         reading.uptime_s = to_int(pick(summary, "Elapsed")) or to_int(pick(devs, "Device Elapsed"))
         expected = [_num(mm, "GHSmm") for mm in mms]
         known_expected = [e for e in expected if e]
@@ -100,7 +105,7 @@ class AvalonDriver(Driver):
             self._boards_of_one_module(mms[0], reading)
         else:
             self._module_boards(mms, reading)
-        power = [_num(mm, "WALLPOWER") for mm in mms]
+        power = [checks.watts(_num(mm, "WALLPOWER"), "WALLPOWER") for mm in mms]
         known_power = [p for p in power if p]
         reading.power_w = sum(known_power) if known_power else None
         for mm in mms:
@@ -112,44 +117,47 @@ class AvalonDriver(Driver):
 
     @staticmethod
     def _boards_of_one_module(mm: dict[str, MMValue], reading: Reading) -> None:
+        checks = reading.checks
         rates = _list(mm, "MGHS")
         tmax = _list(mm, "MTmax")
         tavg = _list(mm, "MTavg")
         count = max(len(rates), len(tmax))
-        outlet = temperature(_num(mm, "HBOTemp"))
+        outlet = checks.temperature(_num(mm, "HBOTemp"), "HBOTemp")
         for i in range(count):
             chips_temps = [t for t in _list(mm, f"PVT_T{i}") if t]
-            board_temp = temperature(tavg[i]) if i < len(tavg) else outlet
-            chip_temp = temperature(tmax[i]) if i < len(tmax) else None
+            board_temp = checks.temperature(tavg[i], f"MTavg[{i}]") if i < len(tavg) else outlet
+            chip_temp = checks.temperature(tmax[i], f"MTmax[{i}]") if i < len(tmax) else None
             if chip_temp is None and chips_temps:
-                chip_temp = temperature(max(chips_temps))
+                chip_temp = checks.temperature(max(chips_temps), f"PVT_T{i}")
+            rate = checks.rate(rates[i], f"MGHS[{i}]", GHS_TO_THS) if i < len(rates) else None
             reading.boards.append(
                 Board(
                     index=i,
-                    hashrate_ths=round(rates[i] * GHS_TO_THS, 6) if i < len(rates) else None,
+                    hashrate_ths=round(rate, 6) if rate is not None else None,
                     temp_c=board_temp,
                     chip_temp_c=chip_temp,
                     chips=len(chips_temps) if chips_temps else None,
                 )
             )
-        fans = [to_int(_num(mm, f"Fan{n}")) for n in range(1, 9) if f"Fan{n}" in mm]
+        fans = [checks.rpm(_num(mm, f"Fan{n}"), f"Fan{n}") for n in range(1, 9) if f"Fan{n}" in mm]
         reading.fans_rpm = [f for f in fans if f is not None]
 
     @staticmethod
     def _module_boards(mms: list[dict[str, MMValue]], reading: Reading) -> None:
         """Older units (7xx-9xx): one module per `MM IDn`, each reported as one board."""
+        checks = reading.checks
         for position, mm in enumerate(mms):
             reading.boards.append(
                 Board(
                     index=position,
-                    temp_c=temperature(_num(mm, "Temp")),
-                    chip_temp_c=temperature(_num(mm, "TMax")),
+                    temp_c=checks.temperature(_num(mm, "Temp"), f"MM ID{position}.Temp"),
+                    chip_temp_c=checks.temperature(_num(mm, "TMax"), f"MM ID{position}.TMax"),
                 )
             )
-            fan = to_int(_num(mm, "Fan"))
+            fan = checks.rpm(_num(mm, "Fan"), f"MM ID{position}.Fan")
             if fan is not None:
                 reading.fans_rpm.append(fan)
             for n in range(1, 9):
-                value = to_int(_num(mm, f"Fan{n}"))
+                value = checks.rpm(_num(mm, f"Fan{n}"), f"MM ID{position}.Fan{n}")
                 if value is not None:
                     reading.fans_rpm.append(value)

@@ -4,6 +4,14 @@ A driver (one per firmware dialect) names the commands it needs and parses their
 `Reading`: values already in the sample's units (TH/s, Celsius, watts, seconds). `build_sample` then adds
 what is the same for every dialect: temperature summaries, efficiency (J/TH = W / TH/s) and the state
 (sleeping / idle / degraded / mining) with the reasons recorded in `errors`.
+
+Values are checked at this border: drivers read measured numbers through `reading.checks`
+(`collectors.wire.Checks`), which refuses non-finite, negative and out-of-range numbers, and
+`build_sample` refuses a hashrate above 10x the model's nominal (or, with no nominal, above
+`ABSURD_THS`). Each refused value is None in the sample plus an `invalid_value` error naming the field
+and the value. The state never claims `mining` on refused numbers: when the reply's hashrate fields
+were all refused and no other field of the same reply gives a sound total (the boards' rates), the
+state is `error` (the device answered, but nothing it said about hashing can be believed).
 """
 
 from __future__ import annotations
@@ -14,14 +22,18 @@ from typing import ClassVar
 
 from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
-from collectors.models import ModelSpec, lookup
+from collectors.models import SHA256, ModelSpec, lookup
 from collectors.sample import Board, DeviceError, Pool, Sample, State
-from collectors.wire import section, to_bool, to_int, to_str
+from collectors.wire import Checks, Quantity, section, to_bool, to_int, to_str
 
 OVERHEAT_CHIP_C = 95.0
 OVERHEAT_BOARD_C = 90.0
 LOW_HASHRATE_RATIO = 0.8
 MISSING_CHIPS_RATIO = 0.95
+ABSURD_NOMINAL_RATIO = 10.0
+"""A hashrate above this many times the model's nominal is bad data, not a fast machine."""
+ABSURD_THS = 10_000.0
+"""With no nominal to compare: no single machine does 10 PH/s (the largest, 3U hydro racks, do ~1.2)."""
 
 
 @dataclass(slots=True)
@@ -32,6 +44,8 @@ class Reading:
     expected_hashrate_ths: float | None = None
     boards: list[Board] = field(default_factory=list)
     temps_c: list[float] = field(default_factory=list)
+    hottest_c: float | None = None
+    """A whole-machine maximum the reply names (Antminer `temp_max`): feeds temp_max_c, not the mean."""
     fans_rpm: list[int] = field(default_factory=list)
     power_w: float | None = None
     pools: list[Pool] = field(default_factory=list)
@@ -45,6 +59,8 @@ class Reading:
     serial: str | None = None
     mac: str | None = None
     hostname: str | None = None
+    checks: Checks = field(default_factory=Checks)
+    """Values refused while parsing (non-finite, negative, out of range)."""
 
 
 class Driver:
@@ -106,10 +122,16 @@ def build_sample(
             else b.model_copy(update={"expected_chips": spec.chips_per_board})
             for b in boards
         ]
+    checks = reading.checks
+    hashrate, boards = _bounded_rates(reading.hashrate_ths, boards, spec, checks)
+    total_refused = hashrate is None and any(r.quantity is Quantity.HASHRATE for r in checks.refused)
+    if total_refused and boards and all(b.hashrate_ths is not None for b in boards):
+        # The total was refused but every board gave a sound rate: the same reply still says it.
+        hashrate = round(sum(b.hashrate_ths or 0.0 for b in boards), 12)
     temps = [t for b in boards for t in (b.temp_c, b.chip_temp_c) if t is not None] + reading.temps_c
-    temp_max = max(temps) if temps else None
-    errors = list(reading.errors)
-    hashrate = reading.hashrate_ths
+    hottest = temps + ([reading.hottest_c] if reading.hottest_c is not None else [])
+    temp_max = max(hottest) if hottest else None
+    errors = list(reading.errors) + [r.error() for r in checks.refused]
     efficiency = None
     if reading.power_w is not None and hashrate:
         efficiency = round(reading.power_w / hashrate, 3)
@@ -120,6 +142,8 @@ def build_sample(
         state = State.SLEEPING
     elif reading.idle:
         state = State.IDLE
+    elif hashrate is None and any(r.quantity is Quantity.HASHRATE for r in checks.refused):
+        state = State.ERROR
     else:
         problems = _problems(boards, hashrate, expected)
         errors.extend(problems)
@@ -132,6 +156,7 @@ def build_sample(
         firmware_vendor=identity.firmware_vendor,
         firmware_version=identity.firmware_version or reading.firmware_version,
         state=state,
+        algorithm=spec.algorithm if spec is not None else SHA256,
         hashrate_ths=hashrate,
         expected_hashrate_ths=expected,
         boards=boards,
@@ -147,6 +172,30 @@ def build_sample(
         mac=reading.mac or identity.mac,
         hostname=reading.hostname or identity.hostname,
     )
+
+
+def _bounded_rates(
+    hashrate: float | None, boards: list[Board], spec: ModelSpec | None, checks: Checks
+) -> tuple[float | None, list[Board]]:
+    """The total and board rates with absurd ones (above the ceiling) refused."""
+    nominal = spec.nominal_ths if spec is not None else None
+    ceiling = nominal * ABSURD_NOMINAL_RATIO if nominal else ABSURD_THS
+    reason = (
+        f"above {ABSURD_NOMINAL_RATIO:g}x the nominal {nominal:g}" if nominal else f"above {ABSURD_THS:g}"
+    )
+    if hashrate is not None and hashrate > ceiling:
+        checks.refuse("hashrate_ths", hashrate, Quantity.HASHRATE, reason)
+        hashrate = None
+    bounded: list[Board] = []
+    for board in boards:
+        if board.hashrate_ths is not None and board.hashrate_ths > ceiling:
+            checks.refuse(
+                f"boards[{board.index}].hashrate_ths", board.hashrate_ths, Quantity.HASHRATE, reason
+            )
+            bounded.append(board.model_copy(update={"hashrate_ths": None}))
+        else:
+            bounded.append(board)
+    return hashrate, bounded
 
 
 def _problems(boards: list[Board], hashrate: float | None, expected: float | None) -> list[DeviceError]:

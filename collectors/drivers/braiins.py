@@ -13,9 +13,10 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.models import ModelSpec
 from collectors.sample import Board
-from collectors.wire import first, pick, section, temperature, to_float, to_int, to_str
+from collectors.wire import first, section, to_float, to_int, to_str
 
 MHS_TO_THS = 1e-6
+MHS_FIELDS = ("MHS 1m", "MHS 5s", "MHS av")
 
 
 class BraiinsDriver(Driver):
@@ -28,25 +29,30 @@ class BraiinsDriver(Driver):
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
         summary = first(replies.get("summary"), "SUMMARY")
         reading = Reading(pools=cgminer_pools(replies.get("pools")))
-        mhs = to_float(pick(summary, "MHS 1m", "MHS 5s", "MHS av"))
-        reading.hashrate_ths = round(mhs * MHS_TO_THS, 9) if mhs is not None else None
+        checks = reading.checks
+        rate = checks.first_rate(summary, MHS_FIELDS, MHS_TO_THS, "SUMMARY.")
+        reading.hashrate_ths = round(rate, 9) if rate is not None else None
         reading.uptime_s = to_int(summary.get("Elapsed"))
         temps = {to_int(t.get("ID")): t for t in section(replies.get("temps"), "TEMPS")}
         nominal = 0.0
         for position, dev in enumerate(section(replies.get("devs"), "DEVS")):
-            board_mhs = to_float(pick(dev, "MHS 1m", "MHS 5s"))
+            board_rate = checks.first_rate(dev, MHS_FIELDS[:2], MHS_TO_THS, f"DEVS[{position}].")
             nominal += to_float(dev.get("Nominal MHS")) or 0.0
             temp = temps.get(to_int(dev.get("ID")), {})
             reading.boards.append(
                 Board(
                     index=position,
-                    hashrate_ths=round(board_mhs * MHS_TO_THS, 9) if board_mhs is not None else None,
-                    temp_c=temperature(temp.get("Board")) or temperature(dev.get("Temperature")),
-                    chip_temp_c=temperature(temp.get("Chip")),
+                    hashrate_ths=round(board_rate, 9) if board_rate is not None else None,
+                    temp_c=checks.temperature(temp.get("Board"), f"TEMPS[{position}].Board")
+                    or checks.temperature(dev.get("Temperature"), f"DEVS[{position}].Temperature"),
+                    chip_temp_c=checks.temperature(temp.get("Chip"), f"TEMPS[{position}].Chip"),
                 )
             )
         reading.expected_hashrate_ths = round(nominal * MHS_TO_THS, 9) if nominal else None
-        rpms = [to_int(f.get("RPM")) for f in section(replies.get("fans"), "FANS")]
+        rpms = [
+            checks.rpm(f.get("RPM"), f"FANS[{n}].RPM")
+            for n, f in enumerate(section(replies.get("fans"), "FANS"))
+        ]
         values = [r for r in rpms if r is not None]
         reading.fans_rpm = [r for r in values if r > 0] or values
         devdetails = first(replies.get("devdetails"), "DEVDETAILS")

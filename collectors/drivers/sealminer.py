@@ -19,7 +19,7 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity, with_brand
 from collectors.models import ModelSpec
 from collectors.sample import Board
-from collectors.wire import first, pick, section, temperature, to_bool, to_float, to_int, to_str
+from collectors.wire import Checks, first, section, to_bool, to_int, to_str
 
 MHS_TO_THS = 1e-6
 MAX_SLOTS = 16
@@ -45,20 +45,20 @@ class SealMinerDriver(Driver):
         reading = Reading(pools=cgminer_pools(replies.get("pools")))
         stats = stats_record(replies.get("stats"))
         summary = first(replies.get("summary"), "SUMMARY")
-        mhs = to_float(pick(stats, "MHS(1m)", "MHS(Sample)", "MHS(Avg)"))
-        if mhs is None:
-            mhs = to_float(pick(summary, "MHS 1m", "MHS av", "MHS 5s"))
-        reading.hashrate_ths = round(mhs * MHS_TO_THS, 9) if mhs is not None else None
-        rated = to_float(pick(stats, "MHS(Rated)", "MHS(Ideal)"))
-        reading.expected_hashrate_ths = round(rated * MHS_TO_THS, 9) if rated else None
-        reading.uptime_s = to_int(pick(stats, "Elapsed")) or to_int(summary.get("Elapsed"))
-        reading.boards = self._boards(stats)
+        checks = reading.checks
+        hashrate = checks.first_rate(stats, ("MHS(1m)", "MHS(Sample)", "MHS(Avg)"), MHS_TO_THS)
+        if hashrate is None:
+            hashrate = checks.first_rate(summary, ("MHS 1m", "MHS av", "MHS 5s"), MHS_TO_THS)
+        reading.hashrate_ths = hashrate
+        rated = checks.first_rate(stats, ("MHS(Rated)", "MHS(Ideal)"), MHS_TO_THS)
+        reading.expected_hashrate_ths = rated or None
+        reading.uptime_s = to_int(stats.get("Elapsed")) or to_int(summary.get("Elapsed"))
+        reading.boards = self._boards(stats, checks)
         fan_count = to_int(stats.get("Fan Count"))
         slots = range(min(fan_count, MAX_SLOTS)) if fan_count is not None else range(MAX_SLOTS)
-        fans = [to_int(stats.get(f"{i} Speed")) for i in slots if f"{i} Speed" in stats]
+        fans = [checks.rpm(stats.get(f"{i} Speed"), f"{i} Speed") for i in slots if f"{i} Speed" in stats]
         reading.fans_rpm = [f for f in fans if f is not None]
-        watts = to_float(stats.get("PSU Input Power"))
-        reading.power_w = watts if watts else None
+        reading.power_w = checks.watts(stats.get("PSU Input Power"), "PSU Input Power")
         reading.serial = to_str(stats.get("Ctrl Board SN"))
         reading.mac = to_str(stats.get("MAC"))
         # With the brand in front, as identification names it, so a model the table lacks ("A3") does
@@ -67,20 +67,20 @@ class SealMinerDriver(Driver):
         return reading
 
     @staticmethod
-    def _boards(stats: dict[str, Any]) -> list[Board]:
+    def _boards(stats: dict[str, Any], checks: Checks) -> list[Board]:
         boards: list[Board] = []
         for slot in range(MAX_SLOTS):
             if f"{slot} Chip Count" not in stats and f"{slot} MHS(Sample)" not in stats:
                 continue
             online = to_bool(stats.get(f"{slot} Online"))
-            rate = to_float(stats.get(f"{slot} MHS(Sample)"))
-            temps = [temperature(stats.get(f"{slot} Temp {k}")) for k in range(8)]
+            rate = checks.rate(stats.get(f"{slot} MHS(Sample)"), f"{slot} MHS(Sample)", MHS_TO_THS)
+            temps = [checks.temperature(stats.get(f"{slot} Temp {k}"), f"{slot} Temp {k}") for k in range(8)]
             known = [t for t in temps if t is not None]
             chips = to_int(stats.get(f"{slot} Chip Count"))
             boards.append(
                 Board(
                     index=len(boards),
-                    hashrate_ths=round(rate * MHS_TO_THS, 9) if rate is not None else None,
+                    hashrate_ths=rate,
                     temp_c=max(known) if known else None,
                     chips=0 if online is False else chips,
                 )

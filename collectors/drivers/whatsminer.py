@@ -1,7 +1,9 @@
 """Whatsminer (btminer) API v1/v2 on port 4028.
 
-Units: MH/s in `summary` and `devs`/`edevs` (`MHS 1m`), GH/s in `Factory GHS`. The `get_*` and `status`
-commands answer with a string STATUS and an object Msg and are sent alone. Sleeping:
+Units: MH/s in `summary` and `devs`/`edevs` (`MHS 1m`), GH/s in `Factory GHS`, unless a value carries
+its own unit text. Temperatures: a board's `temp_c` is its `Temperature` (the hashboard sensor), its
+`chip_temp_c` the `Chip Temp Max` (the hottest chip; `Chip Temp Avg` only when no maximum is sent).
+The `get_*` and `status` commands answer with a string STATUS and an object Msg and are sent alone. Sleeping:
 `status` Msg `btmineroff`/`mineroff` "true". Device errors: `Error Code N` in summary and
 `get_error_code` (API >= 2.0.1).
 """
@@ -15,10 +17,11 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.models import ModelSpec
 from collectors.sample import Board, DeviceError
-from collectors.wire import as_mapping, first, pick, section, temperature, to_bool, to_float, to_int, to_str
+from collectors.wire import Checks, as_mapping, first, pick, section, to_bool, to_float, to_int, to_str
 
 MHS_TO_THS = 1e-6
 GHS_TO_THS = 1e-3
+MHS_FIELDS = ("MHS 1m", "MHS 5s", "MHS av")
 
 
 def firmware_string(value: object) -> str | None:
@@ -38,27 +41,26 @@ class WhatsminerDriver(Driver):
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
         summary = first(replies.get("summary"), "SUMMARY")
         reading = Reading(pools=cgminer_pools(replies.get("pools")))
-        mhs = to_float(pick(summary, "MHS 1m", "MHS 5s", "MHS av"))
-        reading.hashrate_ths = round(mhs * MHS_TO_THS, 9) if mhs is not None else None
+        checks = reading.checks
+        reading.hashrate_ths = checks.first_rate(summary, MHS_FIELDS, MHS_TO_THS)
         factory = to_float(summary.get("Factory GHS"))
         target = to_float(summary.get("Target MHS"))
         if factory:
             reading.expected_hashrate_ths = round(factory * GHS_TO_THS, 6)
         elif target:
             reading.expected_hashrate_ths = round(target * MHS_TO_THS, 6)
-        power = to_float(summary.get("Power"))
-        reading.power_w = power if power else None
-        fans = [to_int(summary.get("Fan Speed In")), to_int(summary.get("Fan Speed Out"))]
+        reading.power_w = checks.watts(summary.get("Power"), "Power")
+        fans = [checks.rpm(summary.get(name), name) for name in ("Fan Speed In", "Fan Speed Out")]
         reading.fans_rpm = [f for f in fans if f is not None]
         reading.uptime_s = to_int(pick(summary, "Elapsed", "Uptime"))
         reading.mac = to_str(summary.get("MAC"))
         reading.firmware_version = firmware_string(summary.get("Firmware Version"))
-        reading.boards = self._boards(replies)
+        reading.boards = self._boards(replies, checks)
         if not reading.boards:
-            temp = temperature(summary.get("Temperature"))
+            temp = checks.temperature(summary.get("Temperature"), "Temperature")
             if temp is not None:
                 reading.temps_c.append(temp)
-        reading.errors = self._errors(summary, replies.get("get_error_code"))
+        reading.errors += self._errors(summary, replies.get("get_error_code"))
 
         status = as_mapping(as_mapping(replies.get("status")).get("Msg"))
         off = to_bool(status.get("btmineroff", status.get("mineroff")))
@@ -80,20 +82,20 @@ class WhatsminerDriver(Driver):
         return reading
 
     @staticmethod
-    def _boards(replies: dict[str, Reply]) -> list[Board]:
+    def _boards(replies: dict[str, Reply], checks: Checks) -> list[Board]:
         records = section(replies.get("edevs"), "DEVS") or section(replies.get("devs"), "DEVS")
         boards: list[Board] = []
         for position, dev in enumerate(records):
-            mhs = to_float(pick(dev, "MHS 1m", "MHS 5s", "MHS av"))
+            rate = checks.first_rate(dev, MHS_FIELDS, MHS_TO_THS, f"DEVS[{position}].")
             chips = to_int(dev.get("Effective Chips"))
             if str(dev.get("Status", "")).lower() == "dead" and chips is None:
                 chips = 0
             boards.append(
                 Board(
                     index=position,
-                    hashrate_ths=round(mhs * MHS_TO_THS, 9) if mhs is not None else None,
-                    temp_c=temperature(dev.get("Temperature")),
-                    chip_temp_c=temperature(pick(dev, "Chip Temp Avg", "Chip Temp Max")),
+                    hashrate_ths=rate,
+                    temp_c=checks.temperature(dev.get("Temperature"), f"DEVS[{position}].Temperature"),
+                    chip_temp_c=_chip_max(dev, position, checks),
                     chips=chips,
                 )
             )
@@ -119,3 +121,12 @@ class WhatsminerDriver(Driver):
                 seen.add(key)
                 errors.append(DeviceError(code=key, message=f"Whatsminer error code {code} since {since}"))
         return errors
+
+
+def _chip_max(dev: dict[str, Any], position: int, checks: Checks) -> float | None:
+    """The hottest chip: `Chip Temp Max`, never the average when a maximum is sent."""
+    for name in ("Chip Temp Max", "Chip Temp Avg"):
+        value = checks.temperature(dev.get(name), f"DEVS[{position}].{name}")
+        if value is not None:
+            return value
+    return None

@@ -1,7 +1,9 @@
 """Whatsminer API v3 (TCP 4433, firmware built after 2024-11).
 
 Commands: `get.miner.status` with param summary / edevs / pools, and `get.device.info`. Units: TH/s
-floats everywhere (`hash-1min`, `hash-realtime`, `factory-hash`). Device errors: `error-code` in
+floats everywhere (`hash-1min`, `hash-realtime`, `factory-hash`). A board's `chip_temp_c` is its
+`chip-temp-max` (the hottest chip), `chip-temp-avg` only when no maximum is sent. Device errors:
+`error-code` in
 get.device.info, `[{"<code>": "<time>", "reason": "..."}]`.
 """
 
@@ -14,7 +16,7 @@ from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.models import ModelSpec
 from collectors.sample import Board, DeviceError, Pool
-from collectors.wire import as_mapping, pick, temperature, to_bool, to_float, to_int, to_str
+from collectors.wire import as_mapping, pick, to_bool, to_float, to_int, to_str
 
 SUMMARY, EDEVS, POOLS, DEVICE_INFO = (
     "get.miner.status:summary",
@@ -39,12 +41,13 @@ class WhatsminerV3Driver(Driver):
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
         summary = as_mapping(_msg(replies.get(SUMMARY)).get("summary"))
         reading = Reading()
-        reading.hashrate_ths = to_float(pick(summary, "hash-1min", "hash-realtime", "hash-average"))
+        checks = reading.checks
+        reading.hashrate_ths = checks.first_rate(summary, ("hash-1min", "hash-realtime", "hash-average"), 1.0)
         factory = to_float(summary.get("factory-hash"))
         reading.expected_hashrate_ths = factory if factory else None
-        power = to_float(pick(summary, "power-realtime", "power-5min"))
-        reading.power_w = power if power else None
-        fans = [to_int(summary.get("fan-speed-in")), to_int(summary.get("fan-speed-out"))]
+        power = [checks.watts(summary.get(name), name) for name in ("power-realtime", "power-5min")]
+        reading.power_w = next((p for p in power if p is not None), None)
+        fans = [checks.rpm(summary.get(name), name) for name in ("fan-speed-in", "fan-speed-out")]
         reading.fans_rpm = [f for f in fans if f is not None]
         reading.uptime_s = to_int(pick(summary, "elapsed", "bootup-time"))
         edevs = _msg(replies.get(EDEVS)).get("edevs")
@@ -56,14 +59,21 @@ class WhatsminerV3Driver(Driver):
             reading.boards.append(
                 Board(
                     index=position,
-                    hashrate_ths=to_float(pick(record, "hash-realtime", "hash-average")),
-                    temp_c=temperature(temps[position]) if position < len(temps) else None,
-                    chip_temp_c=temperature(pick(record, "chip-temp-avg", "chip-temp-max")),
+                    hashrate_ths=checks.first_rate(
+                        record, ("hash-realtime", "hash-average"), 1.0, f"edevs[{position}]."
+                    ),
+                    temp_c=checks.temperature(temps[position], f"board-temperature[{position}]")
+                    if position < len(temps)
+                    else None,
+                    chip_temp_c=checks.temperature(
+                        record.get("chip-temp-max"), f"edevs[{position}].chip-temp-max"
+                    )
+                    or checks.temperature(record.get("chip-temp-avg"), f"edevs[{position}].chip-temp-avg"),
                     chips=chips,
                 )
             )
         if not reading.boards:
-            chip = temperature(summary.get("chip-temp-max"))
+            chip = checks.temperature(summary.get("chip-temp-max"), "chip-temp-max")
             if chip is not None:
                 reading.temps_c.append(chip)
         pools = _msg(replies.get(POOLS)).get("pools")

@@ -46,7 +46,7 @@ class SimState(StrEnum):
 
 
 class Fault(StrEnum):
-    """Transport faults: how the device misbehaves on the wire."""
+    """Faults: how the device misbehaves on the wire (NON_FINITE: in the numbers it sends)."""
 
     REFUSED = "refused"  # nothing listens
     HANG = "hang"  # accepts, reads, never answers
@@ -55,6 +55,7 @@ class Fault(StrEnum):
     GARBAGE = "garbage"  # answers random bytes
     OVERSIZED = "oversized"  # answers a reply of many megabytes
     NO_CLOSE = "no_close"  # valid reply with its NUL, but never closes
+    NON_FINITE = "non_finite"  # well-framed replies whose hashrate numbers are 1e999 / bare NaN
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from collectors.models import is_sha256
 from collectors.sample import State
 from fleetmon.service.builder import SAMPLES, enrich
 from fleetmon.service.builder import LatestSample as _Latest
@@ -141,8 +142,9 @@ def _sites(views: Iterable[DeviceView]) -> list[SiteFigures]:
         row = totals.setdefault(view.site, [0, 0, 0.0, 0.0, 0.0])
         row[0] += 1
         row[1] += s.state not in DOWN
-        row[2] += s.hashrate_ths or 0.0
-        row[3] += s.expected_hashrate_ths or 0.0
+        if is_sha256(s.algorithm):  # other algorithms' rates are not TH/s of bitcoin
+            row[2] += s.hashrate_ths or 0.0
+            row[3] += s.expected_hashrate_ths or 0.0
         row[4] += s.power_w or 0.0
     return [
         SiteFigures(
@@ -170,9 +172,11 @@ def fleet_summary(snapshot: FleetSnapshot) -> FleetSummary:
     for view in views:
         s = view.sample
         by_state[s.state.value] += 1
+        power += s.power_w or 0.0
+        if not is_sha256(s.algorithm):
+            continue  # a Scrypt or X11 rate is not TH/s of bitcoin: never added in
         hashrate += s.hashrate_ths or 0.0
         expected += s.expected_hashrate_ths or 0.0
-        power += s.power_w or 0.0
         if s.hashrate_ths is not None and s.expected_hashrate_ths:
             rated_h += s.hashrate_ths
             rated_e += s.expected_hashrate_ths

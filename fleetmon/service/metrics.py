@@ -29,6 +29,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from collectors.models import is_sha256
 from collectors.sample import Board, Pool, State
 from fleetmon.service.snapshot import CYCLE_BUCKETS, DeviceView, FleetSnapshot, PduView
 
@@ -324,8 +325,11 @@ def fleet_families(snap: FleetSnapshot) -> Iterator[Metric]:
     counts: dict[tuple[str, str], int] = {}
     for view in snap.devices:
         s = view.sample
-        measured[view.site] = measured.get(view.site, 0.0) + (s.hashrate_ths or 0.0)
-        expected[view.site] = expected.get(view.site, 0.0) + (s.expected_hashrate_ths or 0.0)
+        bitcoin = is_sha256(s.algorithm)  # other algorithms' rates are never added into SHA-256's
+        measured[view.site] = measured.get(view.site, 0.0) + ((s.hashrate_ths or 0.0) if bitcoin else 0.0)
+        expected[view.site] = expected.get(view.site, 0.0) + (
+            (s.expected_hashrate_ths or 0.0) if bitcoin else 0.0
+        )
         counts[(view.site, s.state.value)] = counts.get((view.site, s.state.value), 0) + 1
     for site in sorted(measured):
         total.add_metric([site], measured[site] * TH)

@@ -56,6 +56,13 @@ class HashShareOut(_Out):
     hhi_scale: str
     devices_counted: int
     devices_without_hashrate: int = Field(description="left out: no measurement / no nominal figure")
+    other_algorithms: dict[str, float] = Field(
+        default_factory=dict,
+        description="tera-units/s per non-SHA-256 algorithm (Scrypt, X11, ...), never added into total_ths",
+    )
+    devices_other_algorithm: int = Field(
+        default=0, description="devices hashing another algorithm than SHA-256"
+    )
     origin: OriginOut = Field(description="origin quality of the same hashrate")
 
 

@@ -40,6 +40,7 @@ def device_unit(sample: Sample, inventory: Mapping[str, InventoryRecord], catalo
         "firmware_vendor": sample.firmware_vendor,
         "state": sample.state.value,
         "hashrate_ths": sample.hashrate_ths,
+        "algorithm": sample.algorithm,
         "ip": sample.ip,
     }
     return build_unit(

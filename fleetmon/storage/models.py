@@ -69,23 +69,6 @@ def _ts_column(nullable: bool = False, index: bool = False) -> Any:
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
-MANUFACTURERS: dict[str, str] = {
-    "antminer": "Bitmain",
-    "whatsminer": "MicroBT",
-    "avalon": "Canaan",
-    "avalonminer": "Canaan",
-    "sealminer": "Bitdeer",
-    "auradine": "Auradine",
-}
-
-
-def manufacturer_for(make: str | None) -> str | None:
-    """The company behind a make (`Antminer` -> `Bitmain`), or None when the make is unknown."""
-    if make is None:
-        return None
-    return MANUFACTURERS.get(make.strip().lower())
-
-
 class Site(SQLModel, table=True):
     """A farm location; collectors name it with `--site`."""
 
@@ -161,6 +144,7 @@ class SampleRow(SQLModel, table=True):
     serial: str | None = Field(default=None, max_length=128)
     mac: str | None = Field(default=None, max_length=32)
     hostname: str | None = Field(default=None, max_length=255)
+    algorithm: str | None = Field(default=None, max_length=32)
 
 
 class OriginRecord(SQLModel, table=True):

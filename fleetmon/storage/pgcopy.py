@@ -60,6 +60,7 @@ STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("serial", "text"),
     ("mac", "text"),
     ("hostname", "text"),
+    ("algorithm", "text"),
 )
 _JSONB = frozenset({"boards", "fans_rpm", "pools", "errors"})
 _NAMES = ", ".join(name for name, _ in STAGE_COLUMNS)

@@ -54,9 +54,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeEngine
 
+from collectors.models import manufacturer_of
 from collectors.sample import Board, DeviceError, Pool, Sample, format_ts, utcnow
 from fleetmon.storage.errors import StorageDataError, StorageError, StorageUnavailableError
-from fleetmon.storage.models import Device, SampleRow, Site, manufacturer_for
+from fleetmon.storage.models import Device, SampleRow, Site
 from fleetmon.storage.pgcopy import STAGE_COLUMNS, copy_insert
 from fleetmon.storage.rejected import Rejection, insert_rejections, is_data_error
 
@@ -128,6 +129,7 @@ SAMPLE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
     ("serial", Text()),
     ("mac", Text()),
     ("hostname", Text()),
+    ("algorithm", Text()),
 )
 JSON_COLUMNS = frozenset({"boards", "fans_rpm", "pools", "errors"})
 SAMPLE_COLUMN_NAMES = tuple(name for name, _ in SAMPLE_COLUMNS)
@@ -175,6 +177,7 @@ def sample_values(device_id: int, sample: Sample, ts: Any = None) -> tuple[Any, 
         sample.serial,
         sample.mac,
         sample.hostname,
+        sample.algorithm,
     )
 
 
@@ -197,7 +200,7 @@ def _device_values(site_id: int, sample: Sample) -> tuple[Any, ...]:
         sample.ip,
         sample.port,
         sample.make,
-        manufacturer_for(sample.make),
+        manufacturer_of(sample.make),
         sample.model,
         sample.firmware_vendor,
         sample.firmware_version,

@@ -5,14 +5,20 @@ All functions are pure over `FleetUnit` values. Basis "measured" uses each devic
 hashrate. Unknown values form their own group, keyed "unknown": they are shown, never dropped.
 
 HHI is on the 0-10,000 scale (sum of squared percentage shares), as in the DOJ guidelines.
+
+Every figure is bitcoin (SHA-256) hashrate by default: a Scrypt, X11 or Equihash machine's rate is in
+tera-units of another algorithm's hashes and adding it to TH/s of SHA-256 would be meaningless.
+`hashrate` leaves such units out unless asked for their algorithm; `hash_share` reports them apart,
+per algorithm, in `other_algorithms`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from collectors.models import SHA256
 from fleetmon.supplychain.catalog import Catalog, shipped_catalog
 from fleetmon.supplychain.fleet import FleetUnit
 from fleetmon.supplychain.origin import OriginBasis
@@ -53,8 +59,11 @@ def parse_dimensions(text: str) -> tuple[Dimension, ...]:
     return tuple(out)
 
 
-def hashrate(unit: FleetUnit, basis: Basis) -> float | None:
-    """The unit's hashrate in TH/s on the given basis, or None when not known."""
+def hashrate(unit: FleetUnit, basis: Basis, algorithm: str = SHA256) -> float | None:
+    """The unit's hashrate in tera-units/s on the given basis, or None when not known or when the unit
+    hashes another algorithm than `algorithm` (bitcoin's SHA-256 by default)."""
+    if unit.algorithm != algorithm:
+        return None
     return unit.hashrate_ths if basis is Basis.MEASURED else unit.nominal_hashrate_ths
 
 
@@ -101,6 +110,9 @@ class HashShare:
     hhi_known: float | None  # the same over known groups only, shares renormalised
     devices_counted: int
     devices_without_hashrate: int  # left out: no measurement (measured) or no nominal figure
+    other_algorithms: dict[str, float] = field(default_factory=dict)
+    """Tera-units/s per non-SHA-256 algorithm (Scrypt, X11, ...), never added into the TH/s above."""
+    devices_other_algorithm: int = 0
 
 
 def hhi(shares: Sequence[float]) -> float:
@@ -120,7 +132,15 @@ def hash_share(
     totals: dict[tuple[str, ...], float] = {}
     counts: dict[tuple[str, ...], int] = {}
     missing = 0
+    other: dict[str, float] = {}
+    other_devices = 0
     for unit in units:
+        if unit.algorithm != SHA256:
+            other_devices += 1
+            own = hashrate(unit, basis, unit.algorithm)
+            if own is not None:
+                other[unit.algorithm] = other.get(unit.algorithm, 0.0) + own
+            continue
         ths = hashrate(unit, basis)
         if ths is None:
             missing += 1
@@ -150,6 +170,8 @@ def hash_share(
         hhi_known=hhi([g.hashrate_ths / known_total for g in known]) if known_total > 0 else None,
         devices_counted=sum(counts.values()),
         devices_without_hashrate=missing,
+        other_algorithms=other,
+        devices_other_algorithm=other_devices,
     )
 
 

@@ -1,21 +1,24 @@
-"""The hardware catalog: manufacturers (with HQ country), models (nominal specs, price) and the model
-strings devices report, mapped to catalog rows.
+"""The hardware catalog of the supply chain: manufacturers (with HQ country), models (nominal specs,
+price) and the model strings devices report, mapped to catalog rows.
 
-Data lives in reviewed CSV files under data/ (each row carries its source). Alias resolution
-normalises case, spaces, underscores and known suffixes (Whatsminer revision tags such as `_VE40`,
-firmware names, parenthesised notes, hashrate bins); a string it cannot map resolves to None, never to
-a guess.
+Models are not kept here: they are the rows of the one device catalog, `collectors/data/models.csv`,
+read through `collectors.models` (plain frozen dataclasses), that carry a `figures_source`; a row
+without one holds hardware facts only and is not a supply-chain model. Manufacturers (HQ country,
+brands) are supply-chain facts and live in data/manufacturers.csv, each row with its source. Model
+strings are resolved by collectors' one normaliser in its loose form (case, spaces, underscores,
+maker prefixes, Whatsminer revision tags such as `_VE40`, firmware names, parenthesised notes and
+hashrate bins); a string it cannot map resolves to None, never to a guess.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from collectors import models as device_catalog
 from fleetmon.supplychain.errors import CatalogDataError
 
 
@@ -27,7 +30,7 @@ class Manufacturer:
     hq_country: str  # ISO alpha-2, current HQ
     former_hq_country: str | None  # set where the HQ moved (Canaan: CN -> SG)
     brands: tuple[str, ...]
-    makes: tuple[str, ...]  # lower-case "make" strings devices or the simulator use for this maker
+    makes: tuple[str, ...]  # lower-case makes devices report, from the device catalog's rows
     sources: str
     notes: str
 
@@ -85,7 +88,7 @@ class Catalog:
         if not reported:
             return None
         hint = self.manufacturer(make_hint) if make_hint else None
-        for candidate in _candidates(reported):
+        for candidate in normalise_model(reported):
             hit = self.aliases.get(candidate)
             if hit is None:
                 continue
@@ -95,33 +98,9 @@ class Catalog:
         return None
 
 
-_REVISION = re.compile(r"[_ ]?v[a-z]?\d{2}$")  # Whatsminer hardware revision: _VE40, VG30, V20
-_PARENS = re.compile(r"\([^)]*\)")
-_FIRMWARE_WORDS = re.compile(r"\b(hiveon|vnish|braiins|bos\+?|luxos|blissz)\b.*$")
-_HASHRATE_BIN = re.compile(r"\s*\d+(\.\d+)?\s*t(h)?(/s)?$")
-_MAKER_PREFIX = re.compile(r"^(antminer|whatsminer|avalonminer|avalon|microbt|bitmain|canaan)\s+")
-
-
-def normalise_model(text: str) -> str:
-    """Lower-case, single-spaced, without revision tags, firmware names, notes or hashrate bins."""
-    value = text.split("\n", 1)[0].lower().replace("_", " ")
-    value = _PARENS.sub(" ", value)
-    value = _FIRMWARE_WORDS.sub("", value)
-    value = " ".join(value.split())
-    value = _HASHRATE_BIN.sub("", value).strip()
-    value = _REVISION.sub("", value).strip()
-    # "M30S+VE40" has no separator before the revision tag; "_VE40" became " ve40" above.
-    return " ".join(value.split())
-
-
-def _candidates(reported: str) -> list[str]:
-    """Normalised forms to look up, most specific first: as reported, then without a maker prefix."""
-    first = normalise_model(reported)
-    out = [first]
-    stripped = _MAKER_PREFIX.sub("", first)
-    if stripped != first:
-        out.append(stripped)
-    return out
+def normalise_model(text: str) -> list[str]:
+    """The lookup keys of a reported model string, most specific first (collectors' loose normaliser)."""
+    return device_catalog.model_keys(text, loose=True)
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -129,41 +108,50 @@ def _candidates(reported: str) -> list[str]:
 
 @cache
 def shipped_catalog() -> Catalog:
-    """The catalog shipped in fleetmon/supplychain/data (loaded once, immutable)."""
-    return load_catalog(
-        _read("manufacturers.csv"),
-        _read("models.csv"),
-        _read("model_aliases.csv"),
-    )
+    """The catalog: data/manufacturers.csv plus the sourced rows of collectors' device catalog."""
+    return load_catalog(_read("manufacturers.csv"), device_catalog.catalog().models)
 
 
 def _read(name: str) -> tuple[str, str]:
     return name, (resources.files("fleetmon.supplychain") / "data" / name).read_text("utf-8")
 
 
-def load_catalog(
-    manufacturers_csv: tuple[str, str], models_csv: tuple[str, str], aliases_csv: tuple[str, str]
-) -> Catalog:
-    """Build a catalog from (filename, text) pairs; raises CatalogDataError naming file and line."""
-    makers = tuple(_parse_manufacturer(name, line, row) for name, line, row in _rows(manufacturers_csv))
+def load_catalog(manufacturers_csv: tuple[str, str], rows: tuple[device_catalog.ModelSpec, ...]) -> Catalog:
+    """Build a catalog from the manufacturers (filename, text) and the device catalog's rows; raises
+    CatalogDataError naming the file and line, or the model."""
+    makes_of: dict[str, set[str]] = {}
+    for spec in rows:
+        makes_of.setdefault(spec.manufacturer, set()).add(spec.make.lower())
+    makers = tuple(
+        _parse_manufacturer(name, line, row, tuple(sorted(makes_of.get(row.get("maker", ""), ()))))
+        for name, line, row in _rows(manufacturers_csv)
+    )
     maker_names = {m.name for m in makers}
-    models = tuple(_parse_model(name, line, row, maker_names) for name, line, row in _rows(models_csv))
-    model_keys = {(m.maker, m.model) for m in models}
+    models: list[ModelSpec] = []
     aliases: dict[str, tuple[str, str]] = {}
-    for name, line, row in _rows(aliases_csv):
-        target = (row["maker"], row["model"])
-        if target not in model_keys:
-            raise CatalogDataError(f"{name}:{line}: alias {row['alias']!r} points at unknown model {target}")
-        if not row.get("source"):
-            raise CatalogDataError(f"{name}:{line}: alias {row['alias']!r} has no source")
-        key = normalise_model(row["alias"])
-        if key in aliases and aliases[key] != target:
-            raise CatalogDataError(f"{name}:{line}: alias {row['alias']!r} maps to two models")
-        aliases[key] = target
-    # Every catalog name resolves to itself.
-    for spec in models:
-        aliases.setdefault(normalise_model(spec.model), (spec.maker, spec.model))
-    return Catalog(manufacturers=makers, models=models, aliases=aliases)
+    for row in rows:
+        if not row.figures_source:
+            continue  # hardware facts only: known to the collectors, not a supply-chain model
+        if row.manufacturer not in maker_names:
+            raise CatalogDataError(f"model {row.name!r}: manufacturer {row.manufacturer!r} is unknown")
+        models.append(
+            ModelSpec(
+                maker=row.manufacturer,
+                model=row.name,
+                hashrate_ths=row.nominal_ths,
+                power_w=row.nominal_w,
+                efficiency_jth=row.efficiency_jth,
+                release_year=row.release_year,
+                typical_price_usd=row.typical_price_usd,
+                source=row.figures_source,
+            )
+        )
+        target = (row.manufacturer, row.name)
+        for spelling in (row.name, *row.aliases):
+            for key in normalise_model(spelling)[:1]:
+                if aliases.setdefault(key, target) != target:
+                    raise CatalogDataError(f"model {row.name!r}: {spelling!r} also names {aliases[key]}")
+    return Catalog(manufacturers=makers, models=tuple(models), aliases=aliases)
 
 
 def _rows(named: tuple[str, str]) -> list[tuple[str, int, dict[str, str]]]:
@@ -177,7 +165,7 @@ def _rows(named: tuple[str, str]) -> list[tuple[str, int, dict[str, str]]]:
     return out
 
 
-def _parse_manufacturer(name: str, line: int, row: dict[str, str]) -> Manufacturer:
+def _parse_manufacturer(name: str, line: int, row: dict[str, str], makes: tuple[str, ...]) -> Manufacturer:
     for key in ("maker", "hq_country", "sources"):
         if not row.get(key):
             raise CatalogDataError(f"{name}:{line}: '{key}' is empty")
@@ -186,38 +174,7 @@ def _parse_manufacturer(name: str, line: int, row: dict[str, str]) -> Manufactur
         hq_country=row["hq_country"].upper(),
         former_hq_country=row.get("former_hq_country", "").upper() or None,
         brands=tuple(b for b in row.get("brands", "").split(";") if b),
-        makes=tuple(m.lower() for m in row.get("makes", "").split(";") if m),
+        makes=makes,
         sources=row["sources"],
         notes=row.get("notes", ""),
-    )
-
-
-def _parse_model(name: str, line: int, row: dict[str, str], makers: set[str]) -> ModelSpec:
-    if row.get("maker") not in makers:
-        raise CatalogDataError(f"{name}:{line}: unknown maker {row.get('maker')!r}")
-    if not row.get("model") or not row.get("source"):
-        raise CatalogDataError(f"{name}:{line}: 'model' and 'source' must not be empty")
-
-    def number(key: str) -> float | None:
-        raw = row.get(key, "")
-        if not raw:
-            return None
-        try:
-            value = float(raw)
-        except ValueError as exc:
-            raise CatalogDataError(f"{name}:{line}: {key} {raw!r} is not a number") from exc
-        if value <= 0:
-            raise CatalogDataError(f"{name}:{line}: {key} must be positive")
-        return value
-
-    year = number("release_year")
-    return ModelSpec(
-        maker=row["maker"],
-        model=row["model"],
-        hashrate_ths=number("hashrate_ths"),
-        power_w=number("power_w"),
-        efficiency_jth=number("efficiency_jth"),
-        release_year=int(year) if year is not None else None,
-        typical_price_usd=number("typical_price_usd"),
-        source=row["source"],
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from collectors.models import SHA256
 from fleetmon.supplychain.analytics import (
     Basis,
     Dimension,
@@ -102,7 +103,10 @@ class FleetExposure:
 
 
 def exposure_ths(unit: FleetUnit) -> float | None:
-    """Hashrate used to weight exposure: nominal, else measured."""
+    """Bitcoin hashrate used to weight exposure: nominal, else measured; None for a machine of another
+    algorithm (its duty still counts in USD, but not per TH/s of SHA-256)."""
+    if unit.algorithm != SHA256:
+        return None
     return unit.nominal_hashrate_ths if unit.nominal_hashrate_ths is not None else unit.hashrate_ths
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from collectors import models as device_catalog
 from fleetmon.supplychain.catalog import Catalog, ModelSpec, shipped_catalog
 from fleetmon.supplychain.errors import UnitsFileError
 from fleetmon.supplychain.origin import (
@@ -31,7 +32,8 @@ NOT_MEASURED_STATES = frozenset({"unreachable", "offline", "down", "unknown"})
 
 @dataclass(frozen=True)
 class FleetUnit:
-    """One miner as the supply-chain analytics see it. Hashrates in TH/s; None means not known."""
+    """One miner as the supply-chain analytics see it. Hashrates in tera-units of the unit's own
+    `algorithm` per second (TH/s of bitcoin only when it is SHA-256); None means not known."""
 
     serial: str | None
     model: str | None  # as reported by the device
@@ -46,6 +48,7 @@ class FleetUnit:
     hts_code: str = DEFAULT_HTS
     ip: str | None = None
     make: str | None = None  # raw make string (e.g. "antminer"), kept for display
+    algorithm: str = device_catalog.SHA256  # from the record, else the device catalog; SHA-256 if unknown
 
     @property
     def key(self) -> str:
@@ -89,6 +92,10 @@ def build_unit(
     nominal = _number(record, "nominal_hashrate_ths")
     if nominal is None and spec is not None:
         nominal = spec.hashrate_ths
+    algorithm = _text(record, "algorithm")
+    if algorithm is None and reported_model:
+        row = device_catalog.catalog().lookup(reported_model, make, loose=True)
+        algorithm = row.algorithm if row is not None else None
 
     entry = inv.entry_date if inv and inv.entry_date else _date(record, "entry_date")
     value = (
@@ -123,6 +130,7 @@ def build_unit(
         hts_code=hts,
         ip=_text(record, "ip"),
         make=make,
+        algorithm=algorithm or device_catalog.SHA256,
     )
 
 

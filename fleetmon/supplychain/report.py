@@ -91,6 +91,8 @@ def hash_share_json(share: HashShare) -> dict[str, object]:
         "hhi_scale": "0-10000",
         "devices_counted": share.devices_counted,
         "devices_without_hashrate": share.devices_without_hashrate,
+        "other_algorithms": share.other_algorithms,
+        "devices_other_algorithm": share.devices_other_algorithm,
     }
 
 
@@ -229,6 +231,10 @@ def report_table(report: SupplyChainReport) -> str:
             lines.append(
                 f"  ({share.devices_without_hashrate} devices without a {share.basis.value} hashrate)"
             )
+        lines += [
+            f"  (not SHA-256, not in the TH/s above: {algorithm} {ths:,.6g} tera-units/s)"
+            for algorithm, ths in sorted(share.other_algorithms.items())
+        ]
     for basis, c in report.china.items():
         lines += [
             "",

@@ -1,8 +1,9 @@
 """The simulator's model table: one row per miner model it can impersonate.
 
-Nominal hashrate, power and release year come from fleetmon/supplychain/data/models.csv. Boards, chips per
-board and fans are the figures pyasic 0.79 expects for the same model (its `miners/device/models/`),
-so that a pyasic client sees no "missing chips" where the simulated device is healthy.
+Nominal hashrate, power and release year are copied from the device catalog (collectors/data/models.csv).
+Boards, chips per board and fans are the figures pyasic 0.79 expects for the same model (its
+`miners/device/models/`), so that a pyasic client sees no "missing chips" where the simulated device is
+healthy.
 
 `wire_type` is the string the real firmware reports and pyasic maps to the model class:
 - Antminer: `version`/`stats` `Type` ("Antminer S19 Pro"); pyasic upper-cases it.

@@ -10,11 +10,12 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from collectors.simulator.device import Firmware, Make, SimDevice
+from collectors.simulator.device import Fault, Firmware, Make, SimDevice
 from collectors.simulator.personalities.antminer import StockAntminer
 from collectors.simulator.personalities.base import Personality
 from collectors.simulator.personalities.braiins import BraiinsOS
 from collectors.simulator.personalities.luxos import LuxOS
+from collectors.simulator.personalities.non_finite import NonFinite, NonFiniteV3
 from collectors.simulator.personalities.vnish import VNish
 
 _ANTMINER: dict[Firmware, Personality] = {
@@ -53,7 +54,14 @@ def _load(make: Make) -> Personality:
 
 
 def personality_for(dev: SimDevice) -> Personality:
-    """The personality that renders `dev`'s replies."""
+    """The personality that renders `dev`'s replies (wrapped to spoil its rates under `non_finite`)."""
+    personality = _own_personality(dev)
+    if dev.fault is Fault.NON_FINITE:
+        return NonFiniteV3(personality) if hasattr(personality, "v3") else NonFinite(personality)
+    return personality
+
+
+def _own_personality(dev: SimDevice) -> Personality:
     if dev.spec.make is Make.ANTMINER:
         return _ANTMINER[dev.firmware]
     if dev.firmware is not Firmware.STOCK:
