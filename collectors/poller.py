@@ -34,7 +34,7 @@ from types import TracebackType
 from collectors.connection import Limits, Timeouts
 from collectors.identify import Identity
 from collectors.reader import read_device
-from collectors.sample import Sample, State
+from collectors.sample import Sample, is_down
 from collectors.targets import Target
 from collectors.web import WEB_MAX_CONNECTIONS, DeviceWeb, WebCredentials, WebSession
 
@@ -60,7 +60,6 @@ def tune_gc_for_polling() -> None:
     gc.set_threshold(max(_young, GC_GEN0_THRESHOLD), middle, old)
 
 
-DOWN_STATES = frozenset({State.UNREACHABLE, State.ERROR})
 REPLY_CAP_BYTES = 512 * 1024
 """Largest reply the poller accepts; real replies are under 64 KiB, so a bigger one is a fault and
 memory stays bounded (`concurrency` x a few connections x this, at worst)."""
@@ -206,7 +205,7 @@ class Poller:
             state = self._devices[target] = _DeviceState(web=self._device_web())
         async with self._semaphore:
             sample, identity = await self._read(target, state)
-        up = sample.state not in DOWN_STATES
+        up = not is_down(sample.state)
         # Forget a down device's identity: the read that finds it back identifies it again.
         state.identity = identity if up else None
         self._transition(target, state, up, sample)

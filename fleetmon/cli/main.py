@@ -16,7 +16,6 @@ Handler = Callable[[argparse.Namespace], int]
 def _command_modules() -> list[ModuleType]:
     # Imported here, not at module load, so `fleetmon --help` stays quick and one broken
     # command group cannot hide the others' import errors behind a confusing traceback.
-    from collectors.simulator import cli as simulate_cli
     from fleetmon.cli import collect as collect_cli
     from fleetmon.cli import collectors as collectors_cli
     from fleetmon.cli import db as db_cli
@@ -24,6 +23,7 @@ def _command_modules() -> list[ModuleType]:
     from fleetmon.cli import ingest as ingest_cli
     from fleetmon.cli import keys as keys_cli
     from fleetmon.cli import serve as serve_cli
+    from fleetmon.cli import simulate as simulate_cli
     from fleetmon.cli import snmp as snmp_cli
     from fleetmon.cli import supplychain as supplychain_cli
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from collectors.sample import State
+from collectors.sample import State, is_down
 from fleetmon.service.builder import SAMPLES, enrich
 from fleetmon.service.builder import LatestSample as _Latest
 from fleetmon.service.schemas import (
@@ -33,7 +33,6 @@ from fleetmon.supplychain.origin import InventoryRecord
 DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 SITES: Table = Site.__table__  # type: ignore[attr-defined]
 HOURLY: Table = HourlyDeviceRollup.__table__  # type: ignore[attr-defined]
-DOWN = frozenset({State.UNREACHABLE, State.ERROR})
 SUMMARY_LIST_LENGTH = 10
 UNKNOWN = "unknown"
 
@@ -140,7 +139,7 @@ def _sites(views: Iterable[DeviceView]) -> list[SiteFigures]:
         s = view.sample
         row = totals.setdefault(view.site, [0, 0, 0.0, 0.0, 0.0])
         row[0] += 1
-        row[1] += s.state not in DOWN
+        row[1] += not is_down(s.state)
         row[2] += s.hashrate_ths or 0.0
         row[3] += s.expected_hashrate_ths or 0.0
         row[4] += s.power_w or 0.0
@@ -191,7 +190,7 @@ def fleet_summary(snapshot: FleetSnapshot) -> FleetSummary:
         snapshot_at=_snapshot_time(snapshot),
         devices=len(views),
         devices_by_state=by_state,
-        up=sum(n for state, n in by_state.items() if State(state) not in DOWN),
+        up=sum(n for state, n in by_state.items() if not is_down(state)),
         hashrate_ths=hashrate,
         expected_hashrate_ths=expected,
         performance_ratio=rated_h / rated_e if rated_e else None,

@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.poller import Poller, PollerSettings
-from collectors.sample import Sample, State, utcnow
+from collectors.sample import Sample, is_down, utcnow
 from collectors.targets import Target
 from fleetmon.collect import CollectLoop
 from fleetmon.config import Settings
@@ -228,7 +228,7 @@ class ServiceRuntime:
         for target, sample in zip(self.targets, samples, strict=True):
             site = self.sites[target]
             polled[site] = polled.get(site, 0) + 1
-            if sample.state in (State.UNREACHABLE, State.ERROR):
+            if is_down(sample.state):
                 reason = sample.errors[0].code if sample.errors else sample.state.value
                 site_failures = failures.setdefault(site, {})
                 site_failures[reason] = site_failures.get(reason, 0) + 1

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, Table, select
 
-from collectors.sample import State
+from collectors.sample import is_down
 from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.routes import AUTH_ERRORS
@@ -32,7 +32,6 @@ DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 RACK_BLOCK_V4 = 27
 RACK_BLOCK_V6 = 123
 UNRACKED = "unracked"
-DOWN = frozenset({State.UNREACHABLE, State.ERROR})
 RACK_RULE = (
     "the device's rack field when the inventory sets it; otherwise its aligned block of 32 consecutive "
     "addresses (IPv4 /27, IPv6 /123); devices named by hostname are 'unracked'"
@@ -113,7 +112,7 @@ def rack_heatmap(snapshot: FleetSnapshot, racks: Mapping[int, str]) -> RackHeatm
         rack = stored or derived_rack(s.ip)
         acc = cells.setdefault((view.site, rack), _Acc("inventory" if stored else "derived"))
         acc.devices += 1
-        acc.up += s.state not in DOWN
+        acc.up += not is_down(s.state)
         acc.hashrate += s.hashrate_ths or 0.0
         acc.expected += s.expected_hashrate_ths or 0.0
         if s.temp_max_c is not None:
