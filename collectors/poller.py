@@ -105,6 +105,16 @@ Cycle = Callable[..., Awaitable[list[Sample]]]
 """A `poll_once`: targets in, one Sample per target out; takes `spread_s` by keyword."""
 
 
+SPREAD_FRACTION = 0.5
+"""How much of the time a cycle's deadline leaves free its device starts are spread over; the rest is
+left for what follows a cycle (storing it, publishing it) before the next one starts."""
+
+
+def cycle_spread_s(interval_s: float, deadline_s: float) -> float:
+    """Over how many seconds to spread the device starts of a cycle repeated every `interval_s`."""
+    return max(0.0, interval_s - deadline_s) * SPREAD_FRACTION
+
+
 async def repeat_cycles(
     poll_once: Cycle, deadline_s: float, interval: float, sink: Sink, targets: Sequence[Target]
 ) -> None:
@@ -114,7 +124,7 @@ async def repeat_cycles(
     if interval <= 0:
         raise ValueError("interval must be positive")
     loop = asyncio.get_running_loop()
-    spread = max(0.0, interval - deadline_s) * 0.9
+    spread = cycle_spread_s(interval, deadline_s)
     while True:
         started = loop.time()
         samples = await poll_once(targets, spread_s=spread)

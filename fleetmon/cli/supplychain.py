@@ -6,7 +6,7 @@ schedule and, with `--out`, writes a candidate layer file for procurement to rev
 `inventory import` stores the good lines of an inventory CSV in the database (upsert by serial, the
 service's own function) and prints every rejected line. `report supply-chain` computes from the
 database: the latest sample of every device joined with the stored inventory, through the same
-snapshot builder the service uses, so its figures are the API's. With `--units FILE` it works
+fleet state the service uses, so its figures are the API's. With `--units FILE` it works
 offline on a units JSON file (a simulator manifest, an export) joined with `--inventory CSV`.
 """
 
@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from fleetmon.service.inventory import StoredInventory, upsert_inventory
 from fleetmon.service.supplychain import units_from_database
-from fleetmon.storage.engine import make_engine
+from fleetmon.storage.engine import Engine, make_engine
 from fleetmon.storage.errors import StorageError
+from fleetmon.storage.inventory import StoredInventory, upsert_inventory
 from fleetmon.supplychain.errors import SupplyChainError
 from fleetmon.supplychain.fleet import load_units_file
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
@@ -216,13 +214,9 @@ def database_sink(engine: Engine) -> InventorySink:
 
     def store(records: Sequence[InventoryRecord], source: str) -> StoredInventory:
         try:
-            with engine.begin() as conn:
-                return upsert_inventory(conn, records, source)
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"cannot store inventory ({exc.__class__.__name__}: {exc}); "
-                "is the schema there (fleetmon db upgrade)?"
-            ) from exc
+            return upsert_inventory(engine, records, source)
+        except StorageError as exc:
+            raise StorageError(f"{exc}; is the schema there (fleetmon db upgrade)?") from exc
 
     return store
 
@@ -278,9 +272,6 @@ def handle_report_supply_chain(args: argparse.Namespace, out: TextIO = sys.stdou
         report = build_report(units, _schedule(args), args.as_of or date.today())
     except (SupplyChainError, StorageError) as exc:
         print(f"fleetmon report supply-chain: {exc}", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as exc:
-        print(f"fleetmon report supply-chain: cannot read the database: {exc}", file=sys.stderr)
         return 2
     if inventory is not None and inventory.errors:
         for err in inventory.errors:

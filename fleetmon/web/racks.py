@@ -19,16 +19,13 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, Table, select
 
 from collectors.sample import is_down
 from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.snapshot import FleetSnapshot
-from fleetmon.storage.models import Device
 
-DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 RACK_BLOCK_V4 = 27
 RACK_BLOCK_V6 = 123
 UNRACKED = "unracked"
@@ -75,13 +72,6 @@ def derived_rack(ip: str) -> str:
         return UNRACKED
     prefix = RACK_BLOCK_V4 if address.version == 4 else RACK_BLOCK_V6
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-
-
-def stored_racks(engine: Engine) -> dict[int, str]:
-    """Device id -> rack, for the devices whose rack field is set."""
-    query = select(DEVICES.c.id, DEVICES.c.rack).where(DEVICES.c.rack.is_not(None))
-    with engine.connect() as conn:
-        return {row.id: row.rack for row in conn.execute(query) if row.rack}
 
 
 @dataclass
@@ -149,6 +139,5 @@ router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"], responses=AUTH_ERRORS
 @router.get("/racks", response_model=RackHeatmap, dependencies=[Depends(require(Permission.READ_FLEET))])
 def get_racks(runtime: RuntimeDep) -> RackHeatmap:
     """Devices aggregated by site and rack (counts, hashrate, temperatures): the overview's heat map."""
-    return runtime.live.derived(
-        "web_rack_heatmap", lambda snapshot: rack_heatmap(snapshot, stored_racks(runtime.engine))
-    )
+    racks = runtime.fleet.racks
+    return runtime.live.derived("web_rack_heatmap", lambda snapshot: rack_heatmap(snapshot, racks))
