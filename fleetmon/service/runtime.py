@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -170,9 +170,9 @@ class ServiceRuntime:
         return "collector" if self.sites else "reader"
 
     @property
-    def inventory(self) -> dict[str, InventoryRecord]:
+    def inventory(self) -> Mapping[str, InventoryRecord]:
         """The inventory records the fleet state joins devices with, by serial."""
-        return dict(self.fleet.inventory)
+        return self.fleet.inventory
 
     def site_of(self, sample: Sample) -> str:
         """The site a polled sample belongs to (the configured site for a target not listed)."""
