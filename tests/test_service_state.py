@@ -27,6 +27,7 @@ from fleetmon.service.runtime import Job, ServiceRuntime, poller_settings, run_j
 from fleetmon.service.state import FleetState
 from fleetmon.sinks.base import SinkUnavailableError
 from fleetmon.sinks.database import DbSink
+from fleetmon.sinks.spool import Spool
 from fleetmon.storage import fleet as stored_fleet
 from fleetmon.storage import keys as stored_keys
 from fleetmon.storage.engine import Engine, make_engine, ping, upgrade
@@ -229,3 +230,22 @@ async def test_db_sink_names_each_samples_site_and_reports_the_commit(db_url: st
     sites = {item.sample.ip: item.site for item in stored_fleet.latest_samples(engine)}
     assert sites == {s.ip: ("even" if n % 2 == 0 else "odd") for n, s in enumerate(samples)}
     engine.dispose()
+
+
+async def test_collector_jobs_show_the_cycle_and_spool_it_while_the_database_is_down(tmp_path: Path) -> None:
+    runtime, server = await _polled_runtime(DOWN_DB, "127.66.3.0/24", devices=8)
+    runtime.spool_dir = tmp_path / "spool"
+    try:
+        await runtime.start()  # the first refresh fails (logged); the poll job runs at once
+        assert await fleet_samples.wait_until(lambda: len(runtime.live.snapshot.devices) == 8)
+        await runtime.stop()  # persist stores, or here spools, what it holds before it ends
+        spooled = Spool(tmp_path / "spool")
+        replayed: list[Sample] = []
+
+        async def take(batch: object) -> None:
+            replayed.extend(batch)  # type: ignore[arg-type]
+
+        await spooled.replay(take)
+        assert sorted(s.ip for s in replayed) == sorted(v.sample.ip for v in runtime.live.snapshot.devices)
+    finally:
+        await server.close()

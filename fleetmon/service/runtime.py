@@ -39,7 +39,7 @@ from pathlib import Path
 from collectors.poller import Poller, PollerSettings, cycle_spread_s
 from collectors.sample import Sample, is_down, utcnow
 from collectors.targets import Target
-from fleetmon.collect import CollectLoop
+from fleetmon.collect import SpooledDelivery
 from fleetmon.config import Settings
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.pdus import PduPoller
@@ -347,12 +347,12 @@ class ServiceRuntime:
         """Store each polled cycle, in order, through the spool while the database refuses it; ends at
         the None that stop() queues behind the last cycle."""
         spool = Spool(self.spool_dir or data_dir() / "spool" / "service", max_bytes=SPOOL_MAX_BYTES)
-        collect = CollectLoop(self.poll_cycle, self.sink(), spool=spool)
+        delivery = SpooledDelivery(self.sink(), spool)
         try:
             while (samples := await cycles.get()) is not None:
-                await collect.deliver(samples)
+                await delivery.deliver(samples)
         finally:
-            await collect.close()
+            await delivery.close()
 
     async def maintain(self) -> None:
         """Housekeeping: recompute recent rollups, enforce retention, read the inventory and racks again
