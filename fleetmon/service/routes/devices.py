@@ -42,7 +42,10 @@ def get_devices(
     "/{device_id}",
     response_model=DeviceDetail,
     dependencies=[Depends(require(Permission.READ_FLEET))],
-    responses={404: {"model": ErrorOut, "description": "no device has this id"}},
+    responses={
+        404: {"model": ErrorOut, "description": "no device has this id"},
+        503: {"model": ErrorOut, "description": "the database cannot be read"},
+    },
 )
 def get_device(
     runtime: RuntimeDep,
