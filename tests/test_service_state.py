@@ -131,6 +131,10 @@ async def test_reader_refresh_applies_only_what_storage_holds_newer(db_url: str)
     assert len(shown) == 4
     assert shown[newer.ip].state is State.UNREACHABLE and shown[newer.ip].hashrate_ths is None
     assert shown[make_sample(0, T0).ip].ts == T0
+    # Nothing newer stored: nothing is published, so /metrics is not rendered again for the same state.
+    version = runtime.live.version
+    await runtime.refresh()
+    assert runtime.live.version == version
     engine.dispose()
 
 

@@ -185,26 +185,30 @@ class ServiceRuntime:
         collectors = tuple(self.stats[site] for site in sorted(self.stats))
         self.live.swap(self.fleet.snapshot(collectors, self.pdus))
 
-    async def _change(self, change: Callable[[], object]) -> None:
-        """Run `change` on the fleet state and build the new snapshot in a worker thread, then swap it in.
+    async def _change(self, change: Callable[[], bool], *, publish: bool = False) -> None:
+        """Run `change` on the fleet state in a worker thread and, when it says it changed something (or
+        `publish`, or nothing was published yet), build the new snapshot there too and swap it in.
 
-        One change at a time (the lock): the state is only ever touched by the thread holding it.
+        One change at a time (the lock): the state is only ever touched by the thread holding it. An
+        unchanged state publishes nothing, so /metrics is not rendered again for the same figures.
         """
         collectors = tuple(self.stats[site] for site in sorted(self.stats))
         pdus = self.pdus
+        first = self.live.version == 0
         async with self._state_lock:
 
-            def work() -> FleetSnapshot:
-                change()
-                return self.fleet.snapshot(collectors, pdus)
+            def work() -> FleetSnapshot | None:
+                changed = change()
+                return self.fleet.snapshot(collectors, pdus) if changed or publish or first else None
 
             snapshot = await asyncio.to_thread(work)
-        self.live.swap(snapshot)
+        if snapshot is not None:
+            self.live.swap(snapshot)
 
     async def apply_cycle(self, samples: Sequence[Sample]) -> None:
         """Apply one poll cycle to the fleet state and publish it."""
         items = [(self.site_of(sample), sample) for sample in samples]
-        await self._change(lambda: self.fleet.apply_many(items))
+        await self._change(lambda: self.fleet.apply_many(items) > 0, publish=True)  # new cycle counts
 
     async def refresh(self, *, full: bool = False) -> None:
         """Bring the fleet state up to date with storage and publish it: the inventory and racks, then the
@@ -222,14 +226,12 @@ class ServiceRuntime:
 
         inventory, racks, stored = await asyncio.to_thread(read)
 
-        def change() -> None:
-            if inventory != self.fleet.inventory:
-                self.fleet.set_inventory(inventory)
-            self.fleet.racks = racks
+        def change() -> bool:
+            changed = self._take_reference(inventory, racks)
             if since is None:
                 self.fleet.replace_stored(stored)
-            else:
-                self.fleet.apply_stored(stored)
+                return True
+            return self.fleet.apply_stored(stored) > 0 or changed
 
         await self._change(change)
         self.refreshes += 1
@@ -256,7 +258,7 @@ class ServiceRuntime:
         except StorageError as exc:
             log.warning("device ids not read: %s", exc)
             return
-        await self._change(lambda: self.fleet.set_ids(ids))
+        await self._change(lambda: self.fleet.set_ids(ids) > 0)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -377,12 +379,17 @@ class ServiceRuntime:
 
         inventory, racks = await asyncio.to_thread(read)
 
-        def change() -> None:
-            if inventory != self.fleet.inventory:
-                self.fleet.set_inventory(inventory)
-            self.fleet.racks = racks
+        await self._change(lambda: self._take_reference(inventory, racks))
 
-        await self._change(change)
+    def _take_reference(self, inventory: dict[str, InventoryRecord], racks: dict[int, str]) -> bool:
+        """Give the fleet state a new inventory and rack fields (re-joining every device when the inventory
+        changed); True when either changed. Call from `_change` only."""
+        changed = racks != self.fleet.racks
+        self.fleet.racks = racks
+        if inventory != self.fleet.inventory:
+            self.fleet.set_inventory(inventory)
+            changed = True
+        return changed
 
     # ---- PDUs and /probe -------------------------------------------------------------------------
 
