@@ -28,10 +28,10 @@ from sqlalchemy import text
 from fleetmon.config import ServiceSettings, Settings, StorageSettings
 from fleetmon.service.app import create_app
 from fleetmon.service.auth import Role, create_key
-from fleetmon.service.builder import latest_samples
 from fleetmon.service.live import render_snapshot
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.storage.engine import make_engine, upgrade
+from fleetmon.storage.fleet import latest_samples
 
 MODELS = (
     ("Antminer", "Bitmain", "Antminer S19 Pro", 110.0, 3250.0),

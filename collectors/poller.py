@@ -34,7 +34,7 @@ from types import TracebackType
 from collectors.connection import Limits, Timeouts
 from collectors.identify import Identity
 from collectors.reader import read_device
-from collectors.sample import Sample, State
+from collectors.sample import Sample, is_down
 from collectors.targets import Target
 from collectors.web import WEB_MAX_CONNECTIONS, DeviceWeb, WebCredentials, WebSession
 
@@ -60,7 +60,6 @@ def tune_gc_for_polling() -> None:
     gc.set_threshold(max(_young, GC_GEN0_THRESHOLD), middle, old)
 
 
-DOWN_STATES = frozenset({State.UNREACHABLE, State.ERROR})
 REPLY_CAP_BYTES = 512 * 1024
 """Largest reply the poller accepts; real replies are under 64 KiB, so a bigger one is a fault and
 memory stays bounded (`concurrency` x a few connections x this, at worst)."""
@@ -106,6 +105,16 @@ Cycle = Callable[..., Awaitable[list[Sample]]]
 """A `poll_once`: targets in, one Sample per target out; takes `spread_s` by keyword."""
 
 
+SPREAD_FRACTION = 0.5
+"""How much of the time a cycle's deadline leaves free its device starts are spread over; the rest is
+left for what follows a cycle (storing it, publishing it) before the next one starts."""
+
+
+def cycle_spread_s(interval_s: float, deadline_s: float) -> float:
+    """Over how many seconds to spread the device starts of a cycle repeated every `interval_s`."""
+    return max(0.0, interval_s - deadline_s) * SPREAD_FRACTION
+
+
 async def repeat_cycles(
     poll_once: Cycle, deadline_s: float, interval: float, sink: Sink, targets: Sequence[Target]
 ) -> None:
@@ -115,7 +124,7 @@ async def repeat_cycles(
     if interval <= 0:
         raise ValueError("interval must be positive")
     loop = asyncio.get_running_loop()
-    spread = max(0.0, interval - deadline_s) * 0.9
+    spread = cycle_spread_s(interval, deadline_s)
     while True:
         started = loop.time()
         samples = await poll_once(targets, spread_s=spread)
@@ -206,7 +215,7 @@ class Poller:
             state = self._devices[target] = _DeviceState(web=self._device_web())
         async with self._semaphore:
             sample, identity = await self._read(target, state)
-        up = sample.state not in DOWN_STATES
+        up = not is_down(sample.state)
         # Forget a down device's identity: the read that finds it back identifies it again.
         state.identity = identity if up else None
         self._transition(target, state, up, sample)

@@ -36,6 +36,51 @@ class State(StrEnum):
     UNREACHABLE = "unreachable"
 
 
+class Availability(StrEnum):
+    """What a state means for the fleet: the one definition of up, failing and down.
+
+    - up: the device answers and does what it was told (mining, or idle/sleeping on purpose).
+    - failing: the device answers and hashes, but below what it should (a dead board, a lost pool).
+    - down: no trustworthy reading (the device said error, or did not answer); its figures are not
+      measurements, and `fleetmon_miner_up` is 0.
+
+    Everything that asks "is this device down" (the poller's transition log, the summary, the rack
+    heat map, `/metrics`, the rollups, the supply-chain analytics) asks `availability` or `is_down`.
+    """
+
+    UP = "up"
+    FAILING = "failing"
+    DOWN = "down"
+
+
+_AVAILABILITY: dict[State, Availability] = {
+    State.MINING: Availability.UP,
+    State.IDLE: Availability.UP,
+    State.SLEEPING: Availability.UP,
+    State.DEGRADED: Availability.FAILING,
+    State.ERROR: Availability.DOWN,
+    State.UNREACHABLE: Availability.DOWN,
+}
+
+
+def availability(state: State) -> Availability:
+    """Whether a device in `state` is up, failing or down."""
+    return _AVAILABILITY[state]
+
+
+def is_down(state: State | str) -> bool:
+    """True when `state` gives no trustworthy reading; a string that names no State is not down."""
+    try:
+        return _AVAILABILITY[State(state)] is Availability.DOWN
+    except ValueError:
+        return False
+
+
+def states_with(wanted: Availability) -> tuple[State, ...]:
+    """The states of one availability, in declaration order (for SQL `IN` lists and pages)."""
+    return tuple(state for state in State if _AVAILABILITY[state] is wanted)
+
+
 def format_ts(ts: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a `Z`, e.g. `2026-11-24T23:31:11.123456Z`."""
     if ts.tzinfo is None:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 from collectors.connection import Limits, Timeouts
 from collectors.reader import V3_PORT, DeviceReading, read_device
-from collectors.sample import State
+from collectors.sample import is_down
 from collectors.targets import DEFAULT_PORT, Target, expand_cidr
 from collectors.web import WEB_MAX_CONNECTIONS, WebCredentials, WebSession
 
@@ -429,7 +429,7 @@ class _Identifier:
 
 def _found_device(target: Target, reading: DeviceReading) -> FoundDevice:
     sample = reading.sample
-    failed = sample.state in (State.UNREACHABLE, State.ERROR)
+    failed = is_down(sample.state)
     port = reading.identity.api_port if reading.identity is not None else target.port
     return FoundDevice(
         ip=target.host,

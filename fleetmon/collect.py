@@ -38,48 +38,18 @@ class CollectStats:
     refused: int = 0
 
 
-class CollectLoop:
-    """Runs poll cycles every `interval` seconds into a sink, through the spool when the sink is down."""
+class SpooledDelivery:
+    """Delivers cycles to a sink in the order they were produced, through the spool while it is down.
 
-    def __init__(
-        self,
-        poll_cycle: PollCycle,
-        sink: Sink,
-        *,
-        spool: Spool,
-        interval: float = 60.0,
-        out: JsonlSink | None = None,
-        max_cycles: int | None = None,
-    ) -> None:
-        self.poll_cycle = poll_cycle
+    The collector loop below and the service's persist job share it: one home for the ordering and
+    durability rules.
+    """
+
+    def __init__(self, sink: Sink, spool: Spool, stats: CollectStats | None = None) -> None:
         self.sink = sink
         self.spool = spool
-        self.interval = interval
-        self.out = out
-        self.max_cycles = max_cycles
-        self.stats = CollectStats()
+        self.stats = stats or CollectStats()
         self._sink_down = False
-
-    async def run(self, stop: asyncio.Event) -> CollectStats:
-        """Cycle until `stop` is set (or max_cycles ran); flushes and closes the sink before returning."""
-        loop = asyncio.get_running_loop()
-        try:
-            while not stop.is_set():
-                started = loop.time()
-                samples = await self.poll_cycle()
-                self.stats.cycles += 1
-                self.stats.produced += len(samples)
-                if self.out is not None:
-                    await self.out.send(samples)
-                await self.deliver(samples)
-                if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
-                    break
-                wait = max(0.0, self.interval - (loop.time() - started))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
-        finally:
-            await self.close()
-        return self.stats
 
     async def deliver(self, samples: Sequence[Sample]) -> None:
         """Send samples to the sink in order behind anything spooled; spool whatever the sink refuses."""
@@ -130,9 +100,65 @@ class CollectLoop:
             self._sink_down = False
 
     async def close(self) -> None:
-        """Last attempt to empty the spool, then close the sink and the --out file."""
+        """Last attempt to empty the spool, then close the sink."""
         if not self.spool.is_empty():
             await self.drain()
         await self.sink.close()
+
+
+class CollectLoop:
+    """Runs poll cycles every `interval` seconds into a sink, through the spool when the sink is down."""
+
+    def __init__(
+        self,
+        poll_cycle: PollCycle,
+        sink: Sink,
+        *,
+        spool: Spool,
+        interval: float = 60.0,
+        out: JsonlSink | None = None,
+        max_cycles: int | None = None,
+    ) -> None:
+        self.poll_cycle = poll_cycle
+        self.stats = CollectStats()
+        self.delivery = SpooledDelivery(sink, spool, self.stats)
+        self.sink = sink
+        self.spool = spool
+        self.interval = interval
+        self.out = out
+        self.max_cycles = max_cycles
+
+    async def run(self, stop: asyncio.Event) -> CollectStats:
+        """Cycle until `stop` is set (or max_cycles ran); flushes and closes the sink before returning."""
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                started = loop.time()
+                samples = await self.poll_cycle()
+                self.stats.cycles += 1
+                self.stats.produced += len(samples)
+                if self.out is not None:
+                    await self.out.send(samples)
+                await self.deliver(samples)
+                if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
+                    break
+                wait = max(0.0, self.interval - (loop.time() - started))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+        finally:
+            await self.close()
+        return self.stats
+
+    async def deliver(self, samples: Sequence[Sample]) -> None:
+        """Send samples to the sink in order behind anything spooled; spool whatever the sink refuses."""
+        await self.delivery.deliver(samples)
+
+    async def drain(self) -> int:
+        """Replay the spool into the sink; stops quietly at the first refusal. Returns samples sent."""
+        return await self.delivery.drain()
+
+    async def close(self) -> None:
+        """Last attempt to empty the spool, then close the sink and the --out file."""
+        await self.delivery.close()
         if self.out is not None:
             await self.out.close()

@@ -25,9 +25,9 @@ from collectors.targets import Target
 from fleetmon.config import CollectorSettings, PduSettings, ServiceSettings, Settings, StorageSettings
 from fleetmon.service.app import create_app
 from fleetmon.service.auth import Role, create_key, revoke_key
-from fleetmon.service.inventory import store_inventory
 from fleetmon.service.runtime import ServiceRuntime, poller_settings
 from fleetmon.storage.engine import make_engine, upgrade
+from fleetmon.storage.inventory import store_inventory
 from fleetmon.supplychain.origin import parse_inventory_csv
 
 _subnets = iter(range(1, 250))

@@ -47,8 +47,8 @@ from snmpsim_agent import Agent, start_agent
 from test_dashboards import dashboard_queries, metric_names, substitute
 
 from fleetmon.service.auth import Role, create_key
-from fleetmon.service.inventory import store_inventory
 from fleetmon.storage.engine import make_engine, upgrade
+from fleetmon.storage.inventory import store_inventory
 from fleetmon.supplychain.origin import parse_inventory_csv
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

@@ -14,8 +14,9 @@ from service_harness import free_port
 from sqlalchemy import select
 
 from fleetmon.cli.main import main
-from fleetmon.service.auth import API_KEYS, verify_token
+from fleetmon.service.auth import verify_token
 from fleetmon.storage.engine import make_engine
+from fleetmon.storage.keys import API_KEYS
 
 DEMO_DEADLINE_S = 60.0
 

@@ -22,9 +22,9 @@ from test_supplychain_cli import run
 from test_supplychain_tariffs import CASES
 
 from collectors.simulator.fleet import write_inventory
-from fleetmon.service.inventory import ORIGINS
 from fleetmon.service.supplychain import report_cache
 from fleetmon.storage.engine import make_engine
+from fleetmon.storage.inventory import ORIGINS
 
 AS_OF = "2026-03-01"
 

@@ -26,7 +26,7 @@ from typing import TextIO
 from collectors.connection import Limits, Timeouts
 from collectors.poller import REPLY_CAP_BYTES, Poller
 from collectors.reader import read_device
-from collectors.sample import Sample, State
+from collectors.sample import Sample, is_down
 from collectors.scanner import FoundDevice, ScanSettings, scan
 from collectors.targets import Target, TargetError, parse_address, parse_targets
 from collectors.web import WebSession
@@ -123,7 +123,7 @@ async def _probe(args: argparse.Namespace) -> int:
         print(sample.to_json())
     else:
         print(describe(sample))
-    return 1 if sample.state in (State.UNREACHABLE, State.ERROR) else 0
+    return 1 if is_down(sample.state) else 0
 
 
 def describe(sample: Sample) -> str:
@@ -233,7 +233,7 @@ def run_poll(args: argparse.Namespace) -> int:
 
 def summary(samples: Sequence[Sample], seconds: float) -> dict[str, object]:
     """The cycle summary line's content."""
-    failed = sum(1 for s in samples if s.state in (State.UNREACHABLE, State.ERROR))
+    failed = sum(1 for s in samples if is_down(s.state))
     return {"devices": len(samples), "ok": len(samples) - failed, "failed": failed, "seconds": seconds}
 
 

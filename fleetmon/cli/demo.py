@@ -36,9 +36,9 @@ from fleetmon.cli.serve import Server, uvicorn_config
 from fleetmon.config import CollectorSettings, ServiceSettings, Settings, StorageSettings
 from fleetmon.service.app import create_app
 from fleetmon.service.auth import Role, create_key
-from fleetmon.service.inventory import store_inventory
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.storage.engine import make_engine, upgrade
+from fleetmon.storage.inventory import store_inventory
 from fleetmon.supplychain.origin import parse_inventory_csv
 from fleetmon.web.login import one_time_login_link
 

@@ -12,11 +12,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from fleetmon.config import ConfigError, load_settings
 from fleetmon.service.auth import Role, create_key, list_keys, revoke_key
-from fleetmon.storage.engine import ensure_schema, make_engine
+from fleetmon.storage.engine import Engine, ensure_schema, make_engine
 from fleetmon.storage.errors import StorageError
 
 

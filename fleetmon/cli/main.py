@@ -24,7 +24,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("collectors.simulator.cli", (("simulate", "serve a simulated fleet of miners on loopback"),)),
+    ("fleetmon.cli.simulate", (("simulate", "serve a simulated fleet of miners on loopback"),)),
     ("fleetmon.cli.snmp", (("snmp", "read rack PDUs over SNMP"),)),
     (
         "fleetmon.cli.supplychain",

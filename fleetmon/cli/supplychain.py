@@ -6,7 +6,7 @@ schedule and, with `--out`, writes a candidate layer file for procurement to rev
 `inventory import` stores the good lines of an inventory CSV in the database (upsert by serial, the
 service's own function) and prints every rejected line. `report supply-chain` computes from the
 database: the latest sample of every device joined with the stored inventory, through the same
-snapshot builder the service uses, so its figures are the API's. With `--units FILE` it works
+fleet state the service uses, so its figures are the API's. With `--units FILE` it works
 offline on a units JSON file (a simulator manifest, an export) joined with `--inventory CSV`.
 """
 
@@ -26,9 +26,8 @@ from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_i
 from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, apply_schedule_text, load_schedules, rate
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from fleetmon.service.inventory import StoredInventory
+    from fleetmon.storage.engine import Engine
+    from fleetmon.storage.inventory import StoredInventory
 
 # The database, the service and HTTP are imported by the handlers that use them: `tariffs rate` answers
 # without loading SQLAlchemy, FastAPI or httpx (tests/test_cli_startup.py, bench/bench_startup.py).
@@ -215,20 +214,14 @@ def import_inventory(parsed: InventoryParse, sink: InventorySink | None) -> Stor
 
 def database_sink(engine: Engine) -> InventorySink:
     """A sink that upserts records into the database in one transaction."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from fleetmon.service.inventory import upsert_inventory
     from fleetmon.storage.errors import StorageError
+    from fleetmon.storage.inventory import upsert_inventory
 
     def store(records: Sequence[InventoryRecord], source: str) -> StoredInventory:
         try:
-            with engine.begin() as conn:
-                return upsert_inventory(conn, records, source)
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"cannot store inventory ({exc.__class__.__name__}: {exc}); "
-                "is the schema there (fleetmon db upgrade)?"
-            ) from exc
+            return upsert_inventory(engine, records, source)
+        except StorageError as exc:
+            raise StorageError(f"{exc}; is the schema there (fleetmon db upgrade)?") from exc
 
     return store
 
@@ -273,8 +266,6 @@ def handle_inventory_import(
 
 def handle_report_supply_chain(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Compute the supply-chain report from the database (or a units file) and print it."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from fleetmon.service.supplychain import units_from_database
     from fleetmon.storage.engine import make_engine
     from fleetmon.storage.errors import StorageError
@@ -295,9 +286,6 @@ def handle_report_supply_chain(args: argparse.Namespace, out: TextIO = sys.stdou
         report = build_report(units, _schedule(args), args.as_of or date.today())
     except (SupplyChainError, StorageError) as exc:
         print(f"fleetmon report supply-chain: {exc}", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as exc:
-        print(f"fleetmon report supply-chain: cannot read the database: {exc}", file=sys.stderr)
         return 2
     if inventory is not None and inventory.errors:
         for err in inventory.errors:

@@ -38,13 +38,12 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, Table, select, update
 
 from collectors.sample import utcnow
-from fleetmon.storage.models import ApiKey
+from fleetmon.storage.engine import Engine
+from fleetmon.storage.keys import KeyRow, all_keys, insert_key, key_by_id, revoke_key_row, touch_key
 from fleetmon.web.session import COOKIE_NAME, SAFE_METHODS, SessionSigner, same_origin
 
-API_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
 TOKEN_PREFIX = "fm"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 """last_used_at is rewritten at most this often per key: one UPDATE a minute, not one per request."""
@@ -126,42 +125,22 @@ def create_key(engine: Engine, role: Role, name: str | None = None) -> tuple[Key
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     now = utcnow()
-    with engine.begin() as conn:
-        conn.execute(
-            API_KEYS.insert().values(
-                id=key_id, name=name, role=role.value, secret_sha256=_digest(secret), created_at=now
-            )
-        )
+    insert_key(engine, KeyRow(key_id, name, role.value, _digest(secret), now, None, None))
     info = KeyInfo(id=key_id, name=name, role=role, created_at=now, last_used_at=None, revoked_at=None)
     return info, f"{TOKEN_PREFIX}_{key_id}_{secret}"
 
 
 def list_keys(engine: Engine) -> list[KeyInfo]:
     """Every key, oldest first, without secrets."""
-    query = select(
-        API_KEYS.c.id,
-        API_KEYS.c.name,
-        API_KEYS.c.role,
-        API_KEYS.c.created_at,
-        API_KEYS.c.last_used_at,
-        API_KEYS.c.revoked_at,
-    ).order_by(API_KEYS.c.created_at, API_KEYS.c.id)
-    with engine.connect() as conn:
-        return [
-            KeyInfo(row.id, row.name, Role(row.role), row.created_at, row.last_used_at, row.revoked_at)
-            for row in conn.execute(query)
-        ]
+    return [
+        KeyInfo(row.id, row.name, Role(row.role), row.created_at, row.last_used_at, row.revoked_at)
+        for row in all_keys(engine)
+    ]
 
 
 def revoke_key(engine: Engine, key_id: str) -> bool:
     """Revoke a key by id; False when no such key exists (revoking twice keeps the first time)."""
-    with engine.begin() as conn:
-        found = conn.execute(select(API_KEYS.c.revoked_at).where(API_KEYS.c.id == key_id)).first()
-        if found is None:
-            return False
-        if found.revoked_at is None:
-            conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(revoked_at=utcnow()))
-    return True
+    return revoke_key_row(engine, key_id, utcnow())
 
 
 def verify_token(engine: Engine, token: str) -> Principal | None:
@@ -178,23 +157,14 @@ def principal_by_id(engine: Engine, key_id: str) -> Principal | None:
 
 
 def _principal(engine: Engine, key_id: str, secret: str | None) -> Principal | None:
-    query = select(
-        API_KEYS.c.role,
-        API_KEYS.c.name,
-        API_KEYS.c.secret_sha256,
-        API_KEYS.c.revoked_at,
-        API_KEYS.c.last_used_at,
-    ).where(API_KEYS.c.id == key_id)
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
+    row = key_by_id(engine, key_id)
     if row is None or row.revoked_at is not None:
         return None
     if secret is not None and not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-        with engine.begin() as conn:
-            conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(last_used_at=now))
+        touch_key(engine, key_id, now)
     return Principal(key_id=key_id, role=Role(row.role), name=row.name)
 
 

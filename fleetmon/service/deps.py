@@ -1,16 +1,14 @@
-"""Dependencies shared by the routers: the process runtime and a database session per request.
+"""Dependencies shared by the routers: the process runtime.
 
-The session dependency owns the transaction: it commits after the route returned and rolls back when
-it raised, so routes never commit by hand.
+Routes never open database sessions: they call service functions, which read the fleet state or
+storage's named queries (fleetmon.storage), so no transaction is ever held across a request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from fleetmon.service.runtime import ServiceRuntime
 
@@ -21,12 +19,4 @@ def get_runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def get_session(runtime: Annotated[ServiceRuntime, Depends(get_runtime)]) -> Iterator[Session]:
-    """A session for one request (sync: used from routes that FastAPI runs in its thread pool)."""
-    with Session(runtime.engine) as session:
-        yield session
-        session.commit()
-
-
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
-SessionDep = Annotated[Session, Depends(get_session)]

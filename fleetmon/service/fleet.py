@@ -1,7 +1,8 @@
 """The fleet service functions behind the routes: device list, fleet summary, device detail.
 
-List and summary read the current snapshot (memory, rebuilt off the request path); the detail reads
-the database (recent samples through the (device_id, ts) key, history from the hourly rollups).
+List and summary read the current snapshot (memory: the fleet state, published off the request path);
+the detail also reads storage (recent samples through the (device_id, ts) key, history from the hourly
+rollups).
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
-
 from collectors.models import is_sha256
-from collectors.sample import State
-from fleetmon.service.builder import SAMPLES, enrich
-from fleetmon.service.builder import LatestSample as _Latest
+from collectors.sample import State, is_down
 from fleetmon.service.schemas import (
     DeviceDetail,
     DeviceItem,
@@ -27,14 +23,10 @@ from fleetmon.service.schemas import (
     SiteFigures,
 )
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
-from fleetmon.storage.export import row_to_sample
-from fleetmon.storage.models import Device, HourlyDeviceRollup, Site
-from fleetmon.supplychain.origin import InventoryRecord
+from fleetmon.service.state import FleetState, device_view
+from fleetmon.storage.engine import Engine
+from fleetmon.storage.fleet import DeviceRecord, device_record, hourly_history, recent_samples
 
-DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
-SITES: Table = Site.__table__  # type: ignore[attr-defined]
-HOURLY: Table = HourlyDeviceRollup.__table__  # type: ignore[attr-defined]
-DOWN = frozenset({State.UNREACHABLE, State.ERROR})
 SUMMARY_LIST_LENGTH = 10
 UNKNOWN = "unknown"
 
@@ -141,7 +133,7 @@ def _sites(views: Iterable[DeviceView]) -> list[SiteFigures]:
         s = view.sample
         row = totals.setdefault(view.site, [0, 0, 0.0, 0.0, 0.0])
         row[0] += 1
-        row[1] += s.state not in DOWN
+        row[1] += not is_down(s.state)
         if is_sha256(s.algorithm):  # other algorithms' rates are not TH/s of bitcoin
             row[2] += s.hashrate_ths or 0.0
             row[3] += s.expected_hashrate_ths or 0.0
@@ -195,7 +187,7 @@ def fleet_summary(snapshot: FleetSnapshot) -> FleetSummary:
         snapshot_at=_snapshot_time(snapshot),
         devices=len(views),
         devices_by_state=by_state,
-        up=sum(n for state, n in by_state.items() if State(state) not in DOWN),
+        up=sum(n for state, n in by_state.items() if not is_down(state)),
         hashrate_ths=hashrate,
         expected_hashrate_ths=expected,
         performance_ratio=rated_h / rated_e if rated_e else None,
@@ -212,41 +204,25 @@ class DeviceNotFoundError(LookupError):
 
 
 def device_detail(
-    session: Session,
+    engine: Engine,
     snapshot: FleetSnapshot,
-    inventory: dict[str, InventoryRecord],
+    fleet: FleetState,
     device_id: int,
     *,
     samples: int,
     hours: int,
     now: datetime,
 ) -> DeviceDetail:
-    """A device with its `samples` newest samples and `hours` of hourly history; DeviceNotFoundError."""
-    device = session.execute(
-        select(DEVICES, SITES.c.name.label("site"))
-        .join(SITES, SITES.c.id == DEVICES.c.site_id)
-        .where(DEVICES.c.id == device_id)
-    ).first()
+    """A device with its `samples` newest samples and `hours` of hourly history; DeviceNotFoundError,
+    StorageError when the database cannot be read."""
+    device = device_record(engine, device_id)
     if device is None:
         raise DeviceNotFoundError(device_id)
-    columns = [c for c in SAMPLES.c if c.name != "device_id"]
-    rows = session.execute(
-        select(DEVICES.c.ip, DEVICES.c.port, *columns)
-        .join(DEVICES, DEVICES.c.id == SAMPLES.c.device_id)
-        .where(SAMPLES.c.device_id == device_id)
-        .order_by(SAMPLES.c.ts.desc())
-        .limit(samples)
-    ).all()
-    recent = [row_to_sample(row) for row in rows]
+    recent = recent_samples(engine, device_id, samples)
     view = next((v for v in snapshot.devices if v.device_id == device_id), None)
-    if view is None and recent:
-        views, _ = enrich([_Latest(device_id, device.site, recent[0])], inventory, as_of=now.date())
-        view = views[0]
-    history = session.execute(
-        select(HOURLY)
-        .where(HOURLY.c.device_id == device_id, HOURLY.c.hour >= now - timedelta(hours=hours))
-        .order_by(HOURLY.c.hour)
-    ).all()
+    if view is None and recent:  # not in the fleet state (aged out of it): joined here, once
+        view = device_view(device.site, recent[0], device_id, fleet.inventory, fleet.catalog)
+    history = hourly_history(engine, device_id, now - timedelta(hours=hours))
     item = device_item(view) if view is not None else _bare_item(device)
     return DeviceDetail(
         device=item,
@@ -270,28 +246,27 @@ def device_detail(
     )
 
 
-def _bare_item(device: object) -> DeviceItem:
+def _bare_item(d: DeviceRecord) -> DeviceItem:
     """A device row with no stored sample (its samples aged out): identity only, measurements null."""
-    d = device
     return DeviceItem(
-        id=d.id,  # type: ignore[attr-defined]
-        site=d.site,  # type: ignore[attr-defined]
-        ip=d.ip,  # type: ignore[attr-defined]
-        port=d.port,  # type: ignore[attr-defined]
-        make=d.make,  # type: ignore[attr-defined]
-        manufacturer=d.manufacturer,  # type: ignore[attr-defined]
+        id=d.id,
+        site=d.site,
+        ip=d.ip,
+        port=d.port,
+        make=d.make,
+        manufacturer=d.manufacturer,
         manufacturer_country=None,
-        model=d.model,  # type: ignore[attr-defined]
-        serial=d.serial,  # type: ignore[attr-defined]
-        firmware_vendor=d.firmware_vendor,  # type: ignore[attr-defined]
-        firmware_version=d.firmware_version,  # type: ignore[attr-defined]
+        model=d.model,
+        serial=d.serial,
+        firmware_vendor=d.firmware_vendor,
+        firmware_version=d.firmware_version,
         assembly_country=None,
         origin_source=UNKNOWN,
-        state=State(d.state),  # type: ignore[attr-defined]
+        state=d.state,
         hashrate_ths=None,
         expected_hashrate_ths=None,
         temp_max_c=None,
         power_w=None,
         efficiency_jth=None,
-        last_seen=d.last_seen,  # type: ignore[attr-defined]
+        last_seen=d.last_seen,
     )

@@ -1,6 +1,6 @@
 """The current FleetSnapshot of this replica and what is derived from it, once per snapshot version.
 
-Snapshots are built elsewhere (the in-process collector loop or the database reader) and swapped in
+Snapshots are taken of the fleet state by the runtime (fleetmon.service.runtime) and swapped in
 whole. Readers take the reference once and work on that immutable value, so a swap mid-request is
 harmless. Derived values (the /metrics body, the fleet summary) are computed once per version:
 - /metrics renders lazily, at the first scrape of a new version, in a worker thread, single-flight

@@ -30,7 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from collectors.models import is_sha256
-from collectors.sample import Board, Pool, State
+from collectors.sample import Board, Pool, State, is_down
 from fleetmon.service.snapshot import CYCLE_BUCKETS, DeviceView, FleetSnapshot, PduView
 
 TH = 1e12  # hashes per second in one TH/s
@@ -47,7 +47,6 @@ INFO_LABELS = (
     "assembly_country",
     "origin_source",
 )
-DOWN_STATES = frozenset((State.UNREACHABLE, State.ERROR))
 PDU = ("pdu", "site")
 
 T = TypeVar("T")
@@ -148,7 +147,7 @@ MINER_FAMILIES: tuple[MinerFamily[Any], ...] = (
     _device(
         "fleetmon_miner_up",
         "1 when the last poll read the miner",
-        lambda d: 0.0 if d.sample.state in DOWN_STATES else 1.0,
+        lambda d: 0.0 if is_down(d.sample.state) else 1.0,
     ),
     MinerFamily(
         "fleetmon_miner_info",

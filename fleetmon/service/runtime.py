@@ -1,59 +1,68 @@
-"""What one service process runs besides HTTP: how its snapshot is kept fresh, and /probe's poller.
+"""What one service process runs besides HTTP: a few small jobs over one cycle loop, around one fleet state.
 
-Two modes, chosen by the configuration:
-- collector (small farm: targets configured, no MQTT): the collector loop runs in-process. Each cycle
-  goes poller -> batch writer (through the spool when the database refuses) -> snapshot rebuilt from
-  the database -> swap. The rollup and retention jobs run here too, every `rollup_interval_s`.
-- reader (large farm: MQTT configured, or no targets): collectors publish, ingesters write; this
-  replica only reads. A background task rebuilds the snapshot from the database every
-  `snapshot_interval_s`, so any number of API replicas stay stateless. Rollups and retention then
-  belong to a cron job (`fleetmon db rollup`, `fleetmon db retention`), not to every replica.
+The process holds one live FleetState (fleetmon.service.state): samples are applied to it as they
+arrive, and each change is published as a new FleetSnapshot, from which /metrics, the API, the pages
+and the supply-chain figures derive. Two modes, chosen by the configuration:
 
-Configured rack PDUs (fleetmon.service.pdus) are read in both modes: with each poll cycle in collector
-mode, every `snmp.interval_s` in reader mode; their latest views ride along in every snapshot.
+- collector (small farm: targets configured, no MQTT). Jobs:
+  - poll, every `collector.interval_s`: the poller reads every target (and the PDUs), the samples are
+    applied to the state and the snapshot is published at once; the cycle is then handed to
+  - persist, a task of its own: the batch writer stores the cycle (through the spool while the
+    database refuses), then gives new devices their database ids. The database is the history and
+    the other replicas' source, never a round trip before the API shows a cycle.
+  - housekeeping, every `service.rollup_interval_s`: rollups and retention, and the inventory and
+    rack fields read again.
+- reader (large farm: MQTT configured, or no targets): collectors publish, ingesters write, this
+  replica only reads. Jobs:
+  - refresh, every `service.snapshot_interval_s`: storage's `newest_since` gives the samples stored
+    since the newest one the state holds (minus a lookback, for late deliveries), which are applied;
+    every `RESYNC_EVERY` refreshes a full resync also drops devices storage no longer holds and
+    catches samples delivered later than the lookback. Rollups and retention belong to a cron job
+    (`fleetmon db rollup`, `fleetmon db retention`), not to every replica.
+  - pdus, every `snmp.interval_s`, when PDUs are configured.
 
-All database work runs in worker threads; the event loop only schedules.
+All database work runs in worker threads (storage raises only its own StorageError tree), and so does
+the CPU work of applying a cycle and building its snapshot; the event loop only schedules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
-from collectors.poller import Poller, PollerSettings
-from collectors.sample import Sample, State, utcnow
+from collectors.poller import Poller, PollerSettings, cycle_spread_s
+from collectors.sample import Sample, is_down, utcnow
 from collectors.targets import Target
 from collectors.workers import PollerPool, auto_workers, poller_for
-from fleetmon.collect import CollectLoop
+from fleetmon.collect import SpooledDelivery
 from fleetmon.config import Settings
-from fleetmon.service.builder import build_snapshot
-from fleetmon.service.inventory import load_inventory
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.pdus import PduPoller
 from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView
-from fleetmon.sinks.base import SinkUnavailableError
+from fleetmon.service.state import FleetState
+from fleetmon.sinks.database import DbSink
 from fleetmon.sinks.spool import Spool
-from fleetmon.storage.batch import BatchWriter
-from fleetmon.storage.engine import data_dir
-from fleetmon.storage.errors import StorageError, StorageUnavailableError
+from fleetmon.storage.engine import Engine, data_dir
+from fleetmon.storage.errors import StorageError
+from fleetmon.storage.fleet import LatestSample, device_ids, newest_since, stored_racks
+from fleetmon.storage.inventory import load_inventory
 from fleetmon.storage.retention import enforce_retention
 from fleetmon.storage.rollups import run_rollups
-from fleetmon.storage.writer import SampleStore, SiteSample
+from fleetmon.storage.writer import SampleStore
 from fleetmon.supplychain.origin import InventoryRecord
 
 log = logging.getLogger(__name__)
 
 SPOOL_MAX_BYTES = 256 * 1024 * 1024
+RESYNC_EVERY = 20  # reader mode: every 20th refresh reads every device's newest sample again
+LOOKBACK = timedelta(minutes=5)  # reader mode: how late a stored sample may arrive and still be seen
+PERSIST_QUEUE = 4  # cycles waiting for the database; a full queue holds the next poll back
 
 
 def poller_settings(settings: Settings) -> PollerSettings:
@@ -69,8 +78,42 @@ def poller_settings(settings: Settings) -> PollerSettings:
 
 
 @dataclass
+class Job:
+    """One periodic job of the cycle loop: `run` every `interval_s`, the first time after `first_s`."""
+
+    name: str
+    interval_s: float
+    run: Callable[[], Awaitable[None]]
+    first_s: float = 0.0
+
+
+async def run_jobs(jobs: Sequence[Job], stop: asyncio.Event) -> None:
+    """The one cycle loop: run each job when it is due, one at a time, until `stop` is set.
+
+    A job that overruns its interval runs again at once rather than piling up; a job that raises is
+    logged and runs again at its next time (one failing job never stops the others).
+    """
+    loop = asyncio.get_running_loop()
+    due = {job.name: loop.time() + job.first_s for job in jobs}
+    while not stop.is_set():
+        job = min(jobs, key=lambda j: due[j.name])
+        wait = due[job.name] - loop.time()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if stop.is_set():
+                return
+        started = loop.time()
+        try:
+            await job.run()
+        except Exception:
+            log.exception("job %s failed", job.name)
+        due[job.name] = started + job.interval_s
+
+
+@dataclass
 class ServiceRuntime:
-    """The engine, the live snapshot, the poller and the background tasks of one service process.
+    """The engine, the fleet state and its published snapshot, the poller and the jobs of one process.
 
     `sites` maps each polled target to its site (the configuration gives one site; `fleetmon demo`
     polls several). Empty in reader mode.
@@ -79,15 +122,19 @@ class ServiceRuntime:
     settings: Settings
     engine: Engine
     live: LiveFleet = field(default_factory=LiveFleet)
+    fleet: FleetState = field(default_factory=FleetState)
     sites: dict[Target, str] = field(default_factory=dict)
-    inventory: dict[str, InventoryRecord] = field(default_factory=dict)
     stats: dict[str, CollectorStats] = field(default_factory=dict)
     poller: Poller | PollerPool | None = None
     spool_dir: Path | None = None  # default: DATA_DIR/spool/service
     pdu_poller: PduPoller | None = None  # default: one over settings.pdus
     pdus: tuple[PduView, ...] = ()  # the latest PDU reads, added to every snapshot
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    refreshes: int = 0
+    _cycle: asyncio.Task[None] | None = None
+    _persister: asyncio.Task[None] | None = None
+    _persist_queue: asyncio.Queue[list[Sample] | None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         for site in dict.fromkeys(self.sites.values()):
@@ -125,103 +172,154 @@ class ServiceRuntime:
         """`collector` when this process polls devices, else `reader`."""
         return "collector" if self.sites else "reader"
 
-    # ---- snapshot ------------------------------------------------------------------------------
+    @property
+    def inventory(self) -> Mapping[str, InventoryRecord]:
+        """The inventory records the fleet state joins devices with, by serial."""
+        return self.fleet.inventory
 
-    async def refresh(self) -> None:
-        """Rebuild the snapshot from the database (inventory included) in a thread, and swap it in."""
+    def site_of(self, sample: Sample) -> str:
+        """The site a polled sample belongs to (the configured site for a target not listed)."""
+        return self.sites.get(Target(sample.ip, sample.port), self.settings.collector.site)
+
+    # ---- the fleet state and its snapshot --------------------------------------------------------
+
+    def publish(self) -> None:
+        """Swap in a snapshot of the fleet state now (on the event loop; the state is not changing)."""
         collectors = tuple(self.stats[site] for site in sorted(self.stats))
+        self.live.swap(self.fleet.snapshot(collectors, self.pdus))
 
-        def build() -> tuple[dict[str, InventoryRecord], FleetSnapshot]:
-            try:
-                inventory = load_inventory(self.engine)
-                return inventory, build_snapshot(self.engine, inventory, collectors)
-            except SQLAlchemyError as exc:
-                raise StorageUnavailableError(f"cannot read the fleet: {exc}") from exc
+    async def _change(self, change: Callable[[], bool], *, publish: bool = False) -> None:
+        """Run `change` on the fleet state in a worker thread and, when it says it changed something (or
+        `publish`, or nothing was published yet), build the new snapshot there too and swap it in.
 
+        One change at a time (the lock): the state is only ever touched by the thread holding it. An
+        unchanged state publishes nothing, so /metrics is not rendered again for the same figures.
+        """
+        collectors = tuple(self.stats[site] for site in sorted(self.stats))
+        pdus = self.pdus
+        first = self.live.version == 0
+        async with self._state_lock:
+
+            def work() -> FleetSnapshot | None:
+                changed = change()
+                return self.fleet.snapshot(collectors, pdus) if changed or publish or first else None
+
+            snapshot = await asyncio.to_thread(work)
+        if snapshot is not None:
+            self.live.swap(snapshot)
+
+    async def apply_cycle(self, samples: Sequence[Sample]) -> None:
+        """Apply one poll cycle to the fleet state and publish it."""
+        items = [(self.site_of(sample), sample) for sample in samples]
+        await self._change(lambda: self.fleet.apply_many(items) > 0, publish=True)  # new cycle counts
+
+    async def refresh(self, *, full: bool = False) -> None:
+        """Bring the fleet state up to date with storage and publish it: the inventory and racks, then the
+        samples stored since the newest one held (every device's newest when `full`, or while empty).
+        Raises StorageError when the database cannot be read; the state then stays as it was."""
         started = time.perf_counter()
-        inventory, snapshot = await asyncio.to_thread(build)
-        self.inventory = inventory
-        self.live.swap(dataclasses.replace(snapshot, pdus=self.pdus))
+        since = None if full or self.fleet.newest_ts is None else self.fleet.newest_ts - LOOKBACK
+
+        def read() -> tuple[dict[str, InventoryRecord], dict[int, str], list[LatestSample]]:
+            return (
+                load_inventory(self.engine),
+                stored_racks(self.engine),
+                newest_since(self.engine, since),
+            )
+
+        inventory, racks, stored = await asyncio.to_thread(read)
+
+        def change() -> bool:
+            changed = self._take_reference(inventory, racks)
+            if since is None:
+                self.fleet.replace_stored(stored)
+                return True
+            return self.fleet.apply_stored(stored) > 0 or changed
+
+        await self._change(change)
+        self.refreshes += 1
         log.info(
-            "snapshot %d: %d devices in %.2f s",
+            "snapshot %d: %d devices, %d read from storage in %.2f s",
             self.live.version,
-            len(snapshot.devices),
+            len(self.fleet),
+            len(stored),
             time.perf_counter() - started,
         )
 
-    # ---- lifecycle -----------------------------------------------------------------------------
+    async def _refresh_job(self) -> None:
+        try:
+            await self.refresh(full=self.refreshes % RESYNC_EVERY == 0)
+        except StorageError as exc:
+            log.warning("fleet state not refreshed, database unavailable: %s", exc)
+
+    async def _give_ids(self, _stored: Sequence[Sample]) -> None:
+        """After a commit: devices applied before they were first stored get their database ids."""
+        if not self.fleet.missing_ids():
+            return
+        try:
+            ids = await asyncio.to_thread(device_ids, self.engine)
+        except StorageError as exc:
+            log.warning("device ids not read: %s", exc)
+            return
+        await self._change(lambda: self.fleet.set_ids(ids) > 0)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the first snapshot and start the background tasks of this mode."""
+        """Load the fleet state from storage and start the jobs of this mode."""
         self._stop = asyncio.Event()
         try:
-            await self.refresh()
+            await self.refresh(full=True)
         except StorageError as exc:
-            log.warning("no snapshot yet, database unavailable: %s", exc)
+            log.warning("fleet state starts empty, database unavailable: %s", exc)
+        jobs: list[Job]
         if self.sites:
-            self._tasks.append(asyncio.create_task(self._collect(), name="fleetmon-collector"))
-            self._tasks.append(asyncio.create_task(self._maintenance(), name="fleetmon-maintenance"))
+            self._persist_queue = asyncio.Queue(PERSIST_QUEUE)
+            self._persister = asyncio.create_task(self._persist(self._persist_queue), name="fleetmon-persist")
+            jobs = [
+                Job("poll", self.settings.collector.interval_s, self._poll_job),
+                Job(
+                    "housekeeping",
+                    self.settings.service.rollup_interval_s,
+                    self.maintain,
+                    first_s=self.settings.service.rollup_interval_s,
+                ),
+            ]
         else:
-            self._tasks.append(asyncio.create_task(self._read(), name="fleetmon-reader"))
+            interval = self.settings.service.snapshot_interval_s
+            jobs = [Job("refresh", interval, self._refresh_job, first_s=interval)]
             if self.settings.pdus:
-                self._tasks.append(asyncio.create_task(self._read_pdus(), name="fleetmon-pdus"))
+                jobs.append(Job("pdus", self.settings.snmp.interval_s, self._pdu_job))
+        self._cycle = asyncio.create_task(run_jobs(jobs, self._stop), name="fleetmon-cycle")
 
     async def stop(self) -> None:
-        """Stop the background tasks: the collector finishes and stores its current cycle first."""
+        """Stop the jobs: the poll in progress finishes, and persist stores (or spools) what it holds."""
         self._stop.set()
-        for task in self._tasks:
+        grace = self.settings.collector.timeout_s + 30
+        if self._cycle is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, timeout=self.settings.collector.timeout_s + 30)
-        self._tasks.clear()
+                await asyncio.wait_for(self._cycle, timeout=grace)
+        if self._persist_queue is not None and self._persister is not None:
+            await self._persist_queue.put(None)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._persister, timeout=grace)
+        self._cycle = self._persister = self._persist_queue = None
         if self.pdu_poller is not None:
             self.pdu_poller.close()
         if self.poller is not None:
             await self.poller.aclose()  # its shared web client (the demo's poller too)
 
-    async def _read(self) -> None:
-        interval = self.settings.service.snapshot_interval_s
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
-            if self._stop.is_set():
-                return
-            try:
-                await self.refresh()
-            except StorageError as exc:
-                log.warning("snapshot not refreshed, database unavailable: %s", exc)
-
-    async def poll_pdus(self) -> None:
-        """Read every configured PDU now; the next snapshot carries the result."""
-        if self.pdu_poller is not None and self.pdu_poller.configured:
-            self.pdus = await self.pdu_poller.poll()
-
-    async def _read_pdus(self) -> None:
-        """Reader mode: read the PDUs every snmp.interval_s and put them into the current snapshot."""
-        interval = self.settings.snmp.interval_s
-        while not self._stop.is_set():
-            await self.poll_pdus()
-            if self.live.version:  # before the first database snapshot, the PDUs wait for it
-                self.live.swap(dataclasses.replace(self.live.snapshot, pdus=self.pdus))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
-
-    def sink(self) -> FleetSink:
-        """The collector's sink: batched database writes, then a snapshot rebuild."""
-        return FleetSink(SampleStore(self.engine), self)
-
-    async def _collect(self) -> None:
-        spool = Spool(self.spool_dir or data_dir() / "spool" / "service", max_bytes=SPOOL_MAX_BYTES)
-        loop = CollectLoop(
-            self.poll_cycle, self.sink(), spool=spool, interval=self.settings.collector.interval_s
-        )
-        await loop.run(self._stop)
+    # ---- collector mode: poll, persist, housekeeping ---------------------------------------------
 
     async def poll_cycle(self) -> list[Sample]:
-        """One poll of every target, recorded in the collector's own metrics (per site)."""
+        """One poll of every target (and the PDUs), applied to the fleet state and published; returns the
+        samples for persisting. Counted in the collector's own metrics, per site."""
         assert self.poller is not None
         started = time.monotonic()
         c = self.settings.collector
-        spread = max(0.0, c.interval_s - c.timeout_s) * 0.5 if self.live.version > 1 else 0.0
+        # The first cycle is not spread: the service should show the fleet as soon as it can.
+        cycles = sum(stats.cycles for stats in self.stats.values())
+        spread = cycle_spread_s(c.interval_s, c.timeout_s) if cycles else 0.0
         samples, _ = await asyncio.gather(
             self.poller.poll_once(self.targets, spread_s=spread), self.poll_pdus()
         )
@@ -231,62 +329,85 @@ class ServiceRuntime:
         for target, sample in zip(self.targets, samples, strict=True):
             site = self.sites[target]
             polled[site] = polled.get(site, 0) + 1
-            if sample.state in (State.UNREACHABLE, State.ERROR):
+            if is_down(sample.state):
                 reason = sample.errors[0].code if sample.errors else sample.state.value
                 site_failures = failures.setdefault(site, {})
                 site_failures[reason] = site_failures.get(reason, 0) + 1
         for site, count in polled.items():
             self.stats[site] = self.stats[site].after_cycle(seconds, count, failures.get(site, {}), end)
+        await self.apply_cycle(samples)
         return samples
 
-    async def _maintenance(self) -> None:
-        interval = self.settings.service.rollup_interval_s
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
-            if self._stop.is_set():
-                return
-            await self.maintain()
+    async def _poll_job(self) -> None:
+        samples = await self.poll_cycle()
+        if self._persist_queue is not None:
+            await self._persist_queue.put(samples)
+
+    def sink(self) -> DbSink:
+        """The persist sink: batched database writes, each sample under its target's site; after each
+        commit, new devices get their database ids. A failed commit raises SinkUnavailableError."""
+        return DbSink(SampleStore(self.engine), self.site_of, dispose=False, on_stored=self._give_ids)
+
+    async def _persist(self, cycles: asyncio.Queue[list[Sample] | None]) -> None:
+        """Store each polled cycle, in order, through the spool while the database refuses it; ends at
+        the None that stop() queues behind the last cycle."""
+        spool = Spool(self.spool_dir or data_dir() / "spool" / "service", max_bytes=SPOOL_MAX_BYTES)
+        delivery = SpooledDelivery(self.sink(), spool)
+        try:
+            while (samples := await cycles.get()) is not None:
+                await delivery.deliver(samples)
+        finally:
+            await delivery.close()
 
     async def maintain(self) -> None:
-        """Recompute recent rollups and enforce retention (in a thread); logs, never raises storage errors."""
+        """Housekeeping: recompute recent rollups, enforce retention, read the inventory and racks again
+        (in threads); logs, never raises storage errors."""
         keep = self.settings.storage.retention_days
         try:
             now = utcnow()
             await asyncio.to_thread(run_rollups, self.engine, now, timedelta(hours=2))
             await asyncio.to_thread(enforce_retention, self.engine, keep, now)
-        except (StorageError, SQLAlchemyError) as exc:
+        except StorageError as exc:
             log.warning("rollup/retention job failed: %s", exc)
+        try:
+            await self.reload_reference()
+        except StorageError as exc:
+            log.warning("inventory not reloaded: %s", exc)
+
+    async def reload_reference(self) -> None:
+        """Read the inventory and the rack fields again and re-join the fleet with them; StorageError."""
+
+        def read() -> tuple[dict[str, InventoryRecord], dict[int, str]]:
+            return load_inventory(self.engine), stored_racks(self.engine)
+
+        inventory, racks = await asyncio.to_thread(read)
+
+        await self._change(lambda: self._take_reference(inventory, racks))
+
+    def _take_reference(self, inventory: dict[str, InventoryRecord], racks: dict[int, str]) -> bool:
+        """Give the fleet state a new inventory and rack fields (re-joining every device when the inventory
+        changed); True when either changed. Call from `_change` only."""
+        changed = racks != self.fleet.racks
+        self.fleet.racks = racks
+        if inventory != self.fleet.inventory:
+            self.fleet.set_inventory(inventory)
+            changed = True
+        return changed
+
+    # ---- PDUs and /probe -------------------------------------------------------------------------
+
+    async def poll_pdus(self) -> None:
+        """Read every configured PDU now; the next snapshot carries the result."""
+        if self.pdu_poller is not None and self.pdu_poller.configured:
+            self.pdus = await self.pdu_poller.poll()
+
+    async def _pdu_job(self) -> None:
+        """Reader mode: read the PDUs and publish them with the current fleet state."""
+        await self.poll_pdus()
+        async with self._state_lock:
+            self.publish()
 
     async def probe(self, target: Target) -> Sample:
         """Read one device now, through the poller (its semaphore, deadline and identity cache)."""
         assert self.poller is not None
         return await self.poller.poll_device(target)
-
-
-class FleetSink:
-    """Writes a cycle through the batch writer, each sample under its target's site, then refreshes
-    the snapshot. A failed commit raises SinkUnavailableError, so the collect loop spools the cycle."""
-
-    def __init__(self, store: SampleStore, runtime: ServiceRuntime) -> None:
-        self.writer = BatchWriter(store, max_batch=2000, flush_interval=0.2, retry=False)
-        self.writer.start()
-        self.runtime = runtime
-
-    async def send(self, samples: Sequence[Sample]) -> None:
-        """Commit the samples, then rebuild the snapshot from the database."""
-        sites = self.runtime.sites
-        fallback = self.runtime.settings.collector.site
-        items = [SiteSample(sites.get(Target(s.ip, s.port), fallback), s) for s in samples]
-        try:
-            await self.writer.write(items)
-        except StorageError as exc:
-            raise SinkUnavailableError(f"database refused {len(items)} samples: {exc}") from exc
-        try:
-            await self.runtime.refresh()
-        except StorageError as exc:
-            log.warning("snapshot not refreshed after the cycle: %s", exc)
-
-    async def close(self) -> None:
-        """Write what is queued and stop the writer."""
-        await self.writer.close(timeout=30)

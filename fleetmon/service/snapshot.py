@@ -1,7 +1,8 @@
 """An immutable picture of the fleet at one instant: what `/metrics` and the summaries read.
 
-The snapshot is rebuilt off the request path (after each poll cycle or ingest batch) and swapped in
-whole, so a scrape or an API call never waits on the database or on a device.
+The snapshot is taken of the process's fleet state (fleetmon.service.state) off the request path, each
+time samples were applied to it, and swapped in whole, so a scrape or an API call never waits on the
+database or on a device.
 """
 
 from __future__ import annotations

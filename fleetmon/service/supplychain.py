@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine
-
-from fleetmon.service.builder import build_snapshot
-from fleetmon.service.inventory import StoredInventory, load_inventory, upsert_inventory
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.snapshot import FleetSnapshot
+from fleetmon.service.state import FleetState
 from fleetmon.service.supplychain_schemas import (
     CatalogModelOut,
     ExposureOut,
@@ -31,6 +28,9 @@ from fleetmon.service.supplychain_schemas import (
     ScenarioOut,
 )
 from fleetmon.service.units import snapshot_units
+from fleetmon.storage.engine import Engine
+from fleetmon.storage.fleet import latest_samples
+from fleetmon.storage.inventory import StoredInventory, load_inventory, upsert_inventory
 from fleetmon.supplychain.analytics import (
     Basis,
     Dimension,
@@ -230,8 +230,7 @@ class InventoryImport:
 def store_parsed_inventory(engine: Engine, parsed: InventoryParse) -> InventoryImport:
     """Store the good records of a parsed inventory in one transaction (rejected lines are reported,
     never stored; the good ones are stored whatever the others did)."""
-    with engine.begin() as conn:
-        stored = upsert_inventory(conn, parsed.records, parsed.source)
+    stored = upsert_inventory(engine, parsed.records, parsed.source)
     return InventoryImport(parsed=parsed, stored=stored)
 
 
@@ -239,6 +238,8 @@ def store_parsed_inventory(engine: Engine, parsed: InventoryParse) -> InventoryI
 
 
 def units_from_database(engine: Engine) -> list[FleetUnit]:
-    """The fleet's units as the service would see them now: latest samples joined with stored inventory
-    (the same snapshot builder, for `fleetmon report supply-chain --db`)."""
-    return snapshot_units(build_snapshot(engine, load_inventory(engine)))
+    """The fleet's units as the service would see them now: latest samples applied to a fleet state
+    joined with the stored inventory (the same state, for `fleetmon report supply-chain --db`)."""
+    fleet = FleetState(load_inventory(engine))
+    fleet.apply_stored(latest_samples(engine))
+    return [view.unit for view in fleet.views() if view.unit is not None]

@@ -2,9 +2,10 @@
 
 A device's latest sample (serial, make, model, firmware vendor, state, measured hashrate) is joined by
 serial with the operator's inventory records from the database and resolved against the catalog.
-The snapshot builder calls `device_unit` for every device and keeps the unit on its DeviceView, so the
-/metrics figures, the device list's manufacturer and origin columns, the supply-chain API and
-`fleetmon report supply-chain --db` all read the same units: there is no second join anywhere.
+The fleet state (fleetmon.service.state) calls `device_unit` once per applied sample and keeps the
+unit on its DeviceView, so the /metrics figures, the device list's manufacturer and origin columns,
+the supply-chain API and `fleetmon report supply-chain --db` all read the same units: there is no
+second join anywhere.
 """
 
 from __future__ import annotations

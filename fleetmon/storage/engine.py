@@ -17,11 +17,25 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from fleetmon.storage.errors import SchemaNotReadyError, StorageUnavailableError
+from fleetmon.storage.errors import SchemaNotReadyError, StorageUnavailableError, translated
+
+# Engine is re-exported: the handle the rest of fleetmon passes around without importing SQLAlchemy.
+__all__ = [
+    "Engine",
+    "current_revision",
+    "data_dir",
+    "default_url",
+    "ensure_schema",
+    "head_revision",
+    "make_engine",
+    "ping",
+    "resolve_url",
+    "upgrade",
+]
 
 SQLITE_FILE = "fleetmon.db"
 
@@ -115,3 +129,9 @@ def ensure_schema(engine: Engine) -> None:
         f"database {engine.url.render_as_string(hide_password=True)} is not at the current schema; "
         "run `fleetmon db upgrade --db URL` first"
     )
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database for `SELECT 1`; raises StorageUnavailableError when it does not answer."""
+    with translated("the database does not answer"), engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

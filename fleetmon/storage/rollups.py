@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Float, Table, and_, case, cast, delete, func, select
 from sqlalchemy import insert as sa_insert
 
+from collectors.sample import Availability, states_with
 from fleetmon.storage.models import DailyGroupRollup, Device, HourlyDeviceRollup, SampleRow
 
 SAMPLES: Table = SampleRow.__table__  # type: ignore[attr-defined]
@@ -22,7 +23,7 @@ DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 HOURLY: Table = HourlyDeviceRollup.__table__  # type: ignore[attr-defined]
 DAILY: Table = DailyGroupRollup.__table__  # type: ignore[attr-defined]
 
-DOWN_STATES = ("unreachable", "error")
+DOWN_STATES = tuple(state.value for state in states_with(Availability.DOWN))
 
 
 def floor_hour(ts: datetime) -> datetime:

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from collectors import models as device_catalog
+from collectors.sample import is_down
 from fleetmon.supplychain.catalog import Catalog, ModelSpec, shipped_catalog
 from fleetmon.supplychain.errors import UnitsFileError
 from fleetmon.supplychain.origin import (
@@ -26,8 +27,9 @@ from fleetmon.supplychain.origin import (
 )
 from fleetmon.supplychain.tariffs import DEFAULT_HTS, normalise_hts
 
-# States in which a device's measured hashrate is not a measurement (an outage is a state, not 0 TH/s).
-NOT_MEASURED_STATES = frozenset({"unreachable", "offline", "down", "unknown"})
+# Whether our own states are outages is collectors.sample.is_down's call; these are the words other
+# tools' units files use for one. Either way the measured hashrate is not a measurement (not 0 TH/s).
+FOREIGN_OUTAGE_WORDS = frozenset({"offline", "down", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def build_unit(
 
     state = (_text(record, "state") or "").lower()
     measured = _number(record, "hashrate_ths")
-    if state in NOT_MEASURED_STATES:
+    if is_down(state) or state in FOREIGN_OUTAGE_WORDS:
         measured = None
     nominal = _number(record, "nominal_hashrate_ths")
     if nominal is None and spec is not None:

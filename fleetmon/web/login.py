@@ -16,9 +16,9 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Engine
 
 from fleetmon.service.auth import principal_by_id, require, verify_token
+from fleetmon.storage.engine import Engine
 from fleetmon.web.layout import page
 from fleetmon.web.session import COOKIE_NAME, SessionSigner, is_secure, safe_next, same_origin
 

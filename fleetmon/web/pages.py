@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from collectors.sample import State
 from fleetmon.service.auth import PageForbiddenError, Permission, Principal, require, require_page
 from fleetmon.web.layout import page
 
@@ -31,7 +32,11 @@ router = APIRouter(include_in_schema=False)
 FleetPage = Annotated[Principal, Depends(require_page(Permission.READ_FLEET))]
 SupplyPage = Annotated[Principal, Depends(require_page(Permission.READ_SUPPLY_CHAIN))]
 
-OVERVIEW = """
+# The state filter's choices come from the sample contract, so the page never keeps its own list.
+STATE_OPTIONS = "".join(f'<option value="{s.value}">{s.value}</option>' for s in State)
+
+OVERVIEW = (
+    """
 <h1>Fleet overview <small id="snapshot-at"></small></h1>
 <p class="error" id="load-error" hidden></p>
 <section class="kpis" id="kpis" aria-busy="true"></section>
@@ -52,7 +57,9 @@ OVERVIEW = """
   <h2>Devices</h2>
   <form id="filters" class="filters">
     <label>Site <select name="site"><option value="">all</option></select></label>
-    <label>State <select name="state"><option value="">all</option></select></label>
+    <label>State <select name="state"><option value="">all</option>"""
+    + STATE_OPTIONS
+    + """</select></label>
     <label>Make <input name="make" size="10" placeholder="e.g. Antminer"></label>
     <label>Model <input name="model" size="12"></label>
     <label>Firmware <input name="firmware_vendor" size="10"></label>
@@ -64,6 +71,7 @@ OVERVIEW = """
   <button id="next" type="button">Next &rarr;</button></div>
 </section>
 """
+)
 
 DEVICE = """
 <p><a href="/">&larr; Fleet</a></p>

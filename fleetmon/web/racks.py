@@ -19,20 +19,16 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, Table, select
 
-from collectors.sample import State
+from collectors.sample import is_down
 from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.snapshot import FleetSnapshot
-from fleetmon.storage.models import Device
 
-DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 RACK_BLOCK_V4 = 27
 RACK_BLOCK_V6 = 123
 UNRACKED = "unracked"
-DOWN = frozenset({State.UNREACHABLE, State.ERROR})
 RACK_RULE = (
     "the device's rack field when the inventory sets it; otherwise its aligned block of 32 consecutive "
     "addresses (IPv4 /27, IPv6 /123); devices named by hostname are 'unracked'"
@@ -78,13 +74,6 @@ def derived_rack(ip: str) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def stored_racks(engine: Engine) -> dict[int, str]:
-    """Device id -> rack, for the devices whose rack field is set."""
-    query = select(DEVICES.c.id, DEVICES.c.rack).where(DEVICES.c.rack.is_not(None))
-    with engine.connect() as conn:
-        return {row.id: row.rack for row in conn.execute(query) if row.rack}
-
-
 @dataclass
 class _Acc:
     source: str
@@ -113,7 +102,7 @@ def rack_heatmap(snapshot: FleetSnapshot, racks: Mapping[int, str]) -> RackHeatm
         rack = stored or derived_rack(s.ip)
         acc = cells.setdefault((view.site, rack), _Acc("inventory" if stored else "derived"))
         acc.devices += 1
-        acc.up += s.state not in DOWN
+        acc.up += not is_down(s.state)
         acc.hashrate += s.hashrate_ths or 0.0
         acc.expected += s.expected_hashrate_ths or 0.0
         if s.temp_max_c is not None:
@@ -150,6 +139,5 @@ router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"], responses=AUTH_ERRORS
 @router.get("/racks", response_model=RackHeatmap, dependencies=[Depends(require(Permission.READ_FLEET))])
 def get_racks(runtime: RuntimeDep) -> RackHeatmap:
     """Devices aggregated by site and rack (counts, hashrate, temperatures): the overview's heat map."""
-    return runtime.live.derived(
-        "web_rack_heatmap", lambda snapshot: rack_heatmap(snapshot, stored_racks(runtime.engine))
-    )
+    racks = runtime.fleet.racks
+    return runtime.live.derived("web_rack_heatmap", lambda snapshot: rack_heatmap(snapshot, racks))

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from collectors.sample import State, utcnow
 from fleetmon.service.auth import Permission, require
-from fleetmon.service.deps import RuntimeDep, SessionDep
+from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.fleet import DeviceFilter, DeviceNotFoundError, device_detail, list_devices
 from fleetmon.service.pdus import with_outlet_power
 from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.schemas import DeviceDetail, DevicePage, ErrorOut
+from fleetmon.storage.errors import StorageError
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=AUTH_ERRORS)
 
@@ -41,11 +42,13 @@ def get_devices(
     "/{device_id}",
     response_model=DeviceDetail,
     dependencies=[Depends(require(Permission.READ_FLEET))],
-    responses={404: {"model": ErrorOut, "description": "no device has this id"}},
+    responses={
+        404: {"model": ErrorOut, "description": "no device has this id"},
+        503: {"model": ErrorOut, "description": "the database cannot be read"},
+    },
 )
 def get_device(
     runtime: RuntimeDep,
-    session: SessionDep,
     device_id: Annotated[int, Path(ge=1, le=MAX_DEVICE_ID)],
     samples: Annotated[int, Query(ge=0, le=500, description="newest samples to include")] = 20,
     hours: Annotated[int, Query(ge=1, le=24 * 90, description="hours of hourly history")] = 24,
@@ -54,9 +57,9 @@ def get_device(
     snapshot = runtime.live.snapshot
     try:
         detail = device_detail(
-            session,
+            runtime.engine,
             snapshot,
-            runtime.inventory,
+            runtime.fleet,
             device_id,
             samples=samples,
             hours=hours,
@@ -64,4 +67,6 @@ def get_device(
         )
     except DeviceNotFoundError:
         raise HTTPException(404, detail=f"no device with id {device_id}") from None
+    except StorageError as exc:
+        raise HTTPException(503, detail=f"device history unavailable: {exc}") from None
     return with_outlet_power(detail, snapshot)

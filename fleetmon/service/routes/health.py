@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from fleetmon.service.auth import require
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.schemas import HealthStatus
+from fleetmon.storage.engine import ping
+from fleetmon.storage.errors import StorageError
 
 router = APIRouter(tags=["health"])
 
@@ -24,10 +24,9 @@ router = APIRouter(tags=["health"])
 def get_health(runtime: RuntimeDep, response: Response) -> HealthStatus:
     """Checks the database with `SELECT 1`; reports the snapshot's age and size. No key needed."""
     try:
-        with runtime.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(runtime.engine)
         database = "ok"
-    except SQLAlchemyError:
+    except StorageError:
         database = "unavailable"
         response.status_code = 503
     snapshot = runtime.live.snapshot

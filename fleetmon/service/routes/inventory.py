@@ -119,7 +119,7 @@ async def post_inventory(
         raise HTTPException(503, detail=f"inventory not stored: {exc}") from None
     refreshed = True
     try:
-        await runtime.refresh()
+        await runtime.reload_reference()
     except StorageError as exc:
         log.warning("inventory stored, snapshot not refreshed: %s", exc)
         refreshed = False

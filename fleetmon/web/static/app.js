@@ -270,10 +270,8 @@ function heatmap(container, data, siteFilter) {
 // --------------------------------------------------------------------------------------- overview
 
 async function initOverview() {
-  const states = ["mining", "idle", "sleeping", "degraded", "error", "unreachable"];
-  const form = document.getElementById("filters");
+  const form = document.getElementById("filters");  // its state choices come from the server
   const params = new URLSearchParams(location.search);
-  for (const s of states) form.state.append(el("option", { value: s, text: s }));
   let offset = 0;
   const limit = 50;
 
@@ -301,7 +299,7 @@ async function initOverview() {
   ]);
   barChart(document.getElementById("hashrate-sites"), siteRows, { labelWidth: 90 });
 
-  stackedBar(document.getElementById("states"), states.map((s) => ({
+  stackedBar(document.getElementById("states"), Object.keys(summary.devices_by_state).map((s) => ({
     key: s, label: s, value: summary.devices_by_state[s] || 0,
     text: String(summary.devices_by_state[s] || 0), color: STATE_COLORS[s], swatch: `state-${s}`,
   })));

@@ -1,8 +1,8 @@
-"""Inventory records in the database: store parsed inventory CSV lines, load them back for the analytics.
+"""The `origin_records` table: store parsed inventory CSV lines, load them back for the analytics.
 
 `origin_records` is keyed by serial; importing a file again updates the rows it names (the newest
-paperwork wins) and leaves the others alone. The service joins these records to devices by serial
-when it builds a snapshot, so assembly country and origin basis come from the operator's evidence
+paperwork wins) and leaves the others alone. The fleet state joins these records to devices by
+serial as samples are applied, so assembly country and origin basis come from the operator's evidence
 where it exists and from the catalog's defaults (marked inferred) elsewhere.
 """
 
@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collectors.sample import utcnow
+from fleetmon.storage.errors import translated
 from fleetmon.storage.models import OriginRecord
 from fleetmon.supplychain.origin import InventoryRecord, declared_origin
 from fleetmon.supplychain.tariffs import DEFAULT_HTS
@@ -38,13 +39,19 @@ class StoredInventory:
 
 def store_inventory(engine: Engine, records: Sequence[InventoryRecord], source: str) -> int:
     """Upsert records by serial in one transaction; returns how many were written."""
-    with engine.begin() as conn:
-        return upsert_inventory(conn, records, source).written
+    return upsert_inventory(engine, records, source).written
 
 
-def upsert_inventory(conn: Connection, records: Sequence[InventoryRecord], source: str) -> StoredInventory:
-    """Upsert records by serial inside the caller's transaction (idempotent: importing the same file
-    twice leaves the same rows); counts which serials were new and which were already stored."""
+def upsert_inventory(engine: Engine, records: Sequence[InventoryRecord], source: str) -> StoredInventory:
+    """Upsert records by serial in one transaction (idempotent: importing the same file twice leaves
+    the same rows); counts which serials were new and which were already stored.
+
+    Raises StorageUnavailableError when the database fails (a missing schema included)."""
+    with translated("cannot store inventory"), engine.begin() as conn:
+        return _upsert(conn, records, source)
+
+
+def _upsert(conn: Connection, records: Sequence[InventoryRecord], source: str) -> StoredInventory:
     if not records:
         return StoredInventory(new=0, updated=0)
     now = utcnow()
@@ -77,7 +84,7 @@ def upsert_inventory(conn: Connection, records: Sequence[InventoryRecord], sourc
 
 
 def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
-    """Every stored record as the analytics' InventoryRecord, by serial."""
+    """Every stored record as the analytics' InventoryRecord, by serial; StorageUnavailableError."""
     query = select(
         ORIGINS.c.serial,
         ORIGINS.c.assembly_country,
@@ -87,7 +94,7 @@ def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
         ORIGINS.c.hts_code,
     )
     found: dict[str, InventoryRecord] = {}
-    with engine.connect() as conn:
+    with translated("cannot read the inventory"), engine.connect() as conn:
         for line, row in enumerate(conn.execute(query), start=1):
             origin = (
                 declared_origin(row.assembly_country, row.origin_evidence) if row.assembly_country else None

@@ -1,4 +1,9 @@
-"""`fleetmon simulate`: run a simulated fleet on loopback until SIGINT/SIGTERM."""
+"""`fleetmon simulate`: run a simulated fleet on loopback until SIGINT/SIGTERM.
+
+It lives in fleetmon.cli, not collectors.simulator, because it uses both sides: the simulator that
+serves the fleet and the poller's garbage-collector tuning. The simulator itself imports nothing from
+the code it is used to test.
+"""
 
 from __future__ import annotations
 
