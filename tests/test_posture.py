@@ -20,7 +20,7 @@ import pytest
 from collectors.poller import Poller, PollerSettings
 from collectors.posture import DEFAULT_FIRMWARE_MAX_AGE_DAYS, PostureSettings
 from collectors.sample import Sample
-from collectors.simulator.fleet import simulated_fleet
+from collectors.simulator.fleet import build_fleet, simulated_fleet
 from collectors.targets import Target
 from collectors.web import WebCredentials
 
@@ -117,6 +117,23 @@ async def test_posture_checks_can_be_turned_off() -> None:
         )
     assert [f.code for s in asked for f in s.security] == ["api_write_open"] * len(rows)
     assert [f.code for s in silent for f in s.security] == []
+
+
+def test_posture_knobs_leave_the_rest_of_a_seeds_fleet_unchanged() -> None:
+    plain = build_fleet(200, mix=MIX, subnet="127.78.5.0/24", seed=9, now=1.8e9)
+    knobbed = build_fleet(
+        200, mix=MIX, subnet="127.78.5.0/24", seed=9, now=1.8e9, api_open=0.5, changed_passwords=0.5
+    )
+    fields = ("ip", "serial", "firmware_version", "state", "mac")
+    assert [[getattr(f.device, n) for n in fields] for f in plain] == [
+        [getattr(f.device, n) for n in fields] for f in knobbed
+    ]
+    assert not any(f.device.api_write_open or f.device.web_password for f in plain)
+    opened = [f for f in knobbed if f.device.api_write_open]
+    assert opened and all(f.device.spec.make.value != "whatsminer" for f in opened)
+    assert 0 < sum(f.device.web_password is not None for f in knobbed) < len(knobbed)
+    with pytest.raises(ValueError, match="--api-open"):
+        build_fleet(1, api_open=1.5)
 
 
 @pytest.fixture(scope="module")
