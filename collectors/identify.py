@@ -62,6 +62,11 @@ class Identity:
     mac: str | None = None
     serial: str | None = None
     hostname: str | None = None
+    api_write_open: bool | None = None
+    """Posture learned once per identification (collectors.posture): `privileged` granted (None: not
+    asked or no clear answer)."""
+    web_default_login: bool | None = None
+    """The web UI accepted the firmware's factory login (None: no login was made)."""
 
     def with_model(self, wire_model: str | None) -> Identity:
         """A copy with the model filled from a wire string, when it was not known yet."""

@@ -28,11 +28,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from collectors.connection import Limits, Timeouts
 from collectors.identify import Identity
+from collectors.posture import PostureSettings
 from collectors.reader import read_device
 from collectors.sample import Sample, is_down
 from collectors.targets import Target
@@ -78,6 +79,8 @@ class PollerSettings:
     max_reply_bytes: int = REPLY_CAP_BYTES
     credentials: WebCredentials | None = None
     vnish_credentials: WebCredentials | None = None
+    posture: PostureSettings = field(default_factory=PostureSettings)
+    """The security-posture checks (collectors.posture)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -236,6 +239,7 @@ class Poller:
             limits=self._limits,
             web=state.web,
             known=state.identity,
+            posture=self.settings.posture,
         )
         return reading.sample, reading.identity
 

@@ -13,6 +13,11 @@ Contract:
   WebSession pool (the caller owns and closes it).
 - Units are the Sample's: TH/s, Celsius, watts, seconds, J/TH.
 - `identify_device` raises MinerError subclasses: it is for the scanner, which wants the reason.
+- Security posture (collectors.posture) rides along: `privileged` is asked once per identification,
+  concurrently with the poll and only while the deadline leaves room (its answer is cached on the
+  Identity), the web login reports whether it used the factory credentials, and the sample's `security`
+  list is filled from those and from the firmware's build date and the advisory file. A posture check
+  never fails a read and never writes to a device.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from collectors.errors import (
     MinerProtocolError,
     MinerTimeoutError,
 )
+from collectors.firmware import family_of
 from collectors.framing import Reply, decode_reply
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
-from collectors.sample import DeviceError, Sample, State
+from collectors.posture import PRIVILEGED_COMMAND, PostureSettings, assess, privileged_open
+from collectors.sample import DeviceError, Sample, SecurityFinding, State, utcnow
 from collectors.web import DeviceWeb, SystemInfo
 
 V3_PORT = 4433
@@ -71,6 +78,7 @@ async def read_device(
     limits: Limits | None = None,
     web: DeviceWeb | None = None,
     known: Identity | None = None,
+    posture: PostureSettings | None = None,
 ) -> DeviceReading:
     """Identify (unless `known`), poll with the dialect's commands, and return one Sample; never raises
     for device trouble (see the module docstring).
@@ -79,16 +87,18 @@ async def read_device(
     while the serial is not known (the returned Identity carries it), concurrently with the poll's
     commands so it adds no round trips to the read. The caller owns its session.
     When a reply contradicts `known` (firmware or model changed), the device is identified again.
+    `posture` sets the security checks (default: PostureSettings()).
     """
     limits = limits or Limits()
+    posture = posture or PostureSettings()
     started = time.monotonic()
     identity = known
     try:
         async with asyncio.timeout(timeouts.device):
-            result = await _read(host, port, identity, timeouts, limits, web, started)
+            result = await _read(host, port, identity, timeouts, limits, web, started, posture)
             if result is None:  # the cached identity is stale: identify afresh
                 identity = None
-                result = await _read(host, port, None, timeouts, limits, web, started)
+                result = await _read(host, port, None, timeouts, limits, web, started, posture)
             assert result is not None
             identity = result.identity
             return result
@@ -109,6 +119,7 @@ async def _read(  # noqa: PLR0917
     limits: Limits,
     web: DeviceWeb | None,
     started: float,
+    posture: PostureSettings,
 ) -> DeviceReading | None:
     """One identification (unless `known`) and poll; None when the replies contradict `known`."""
     identity = known
@@ -125,6 +136,9 @@ async def _read(  # noqa: PLR0917
     if identity.serial is None:
         web_call = _web_call(identity, host, web, timeouts.device - (time.monotonic() - started))
     web_task = asyncio.create_task(web_call) if web_call is not None else None
+    privileged_task = None
+    if known is None and posture.check_api_write and identity.dialect is not Dialect.WHATSMINER_V3:
+        privileged_task = asyncio.create_task(_privileged(identity, timeouts, limits))
     try:
         replies, failures = await _poll(driver, identity, seed, timeouts, limits)
         if not any(name in replies for name in driver.required):
@@ -136,7 +150,14 @@ async def _read(  # noqa: PLR0917
             if known is not None and _contradicts(known, reading):
                 return None
             if web_task is not None and reading.serial is None:
-                web_error = _add_web_identity(reading, await _web_outcome(web_task, host, timeouts, started))
+                outcome = await _web_outcome(web_task, host, timeouts, started)
+                web_error = _add_web_identity(reading, outcome)
+                if isinstance(outcome, SystemInfo):
+                    identity = replace(identity, web_default_login=outcome.factory_login)
+            if privileged_task is not None:
+                identity = replace(
+                    identity, api_write_open=await _privileged_outcome(privileged_task, timeouts, started)
+                )
             sample = build_sample(host, port, identity, reading, spec)
         except ValidationError as exc:
             # A value the wire conversions let through that the Sample contract refuses: this device's
@@ -146,15 +167,50 @@ async def _read(  # noqa: PLR0917
                 _failure(host, port, identity, State.ERROR, "invalid_reading", message), identity
             )
         added = [e for e in (web_error, _unknown_make(identity, sample)) if e is not None]
+        update: dict[str, object] = {"security": _findings(identity, sample, posture)}
         if added:
-            sample = sample.model_copy(update={"errors": [*sample.errors, *added]})
+            update["errors"] = [*sample.errors, *added]
+        sample = sample.model_copy(update=update)
         return DeviceReading(sample, _remember(identity.with_model(reading.wire_model), sample))
     finally:
-        if web_task is not None and not web_task.done():
-            # Not needed (the read failed or the API gave the serial): stop it and let it unwind, without
-            # swallowing a cancellation of this read itself.
-            web_task.cancel()
-            await asyncio.wait({web_task})
+        for task in (web_task, privileged_task):
+            if task is not None and not task.done():
+                # Not needed (the read failed, the API gave the serial, no time was left): stop it and
+                # let it unwind, without swallowing a cancellation of this read itself.
+                task.cancel()
+                await asyncio.wait({task})
+
+
+async def _privileged(identity: Identity, timeouts: Timeouts, limits: Limits) -> bool | None:
+    """Ask the API `privileged` (a read-only query); None when the answer says nothing either way."""
+    client = MinerClient(identity.host, identity.api_port, timeouts, limits)
+    try:
+        return privileged_open(await client.raw(PRIVILEGED_COMMAND))
+    except MinerError:
+        return None
+
+
+async def _privileged_outcome(
+    task: asyncio.Task[bool | None], timeouts: Timeouts, started: float
+) -> bool | None:
+    """The `privileged` answer, waited for only while the device deadline leaves room (unknown if not)."""
+    margin = min(WEB_MARGIN_S, 0.1 * timeouts.device)
+    remaining = timeouts.device - (time.monotonic() - started) - margin
+    done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
+    return task.result() if done else None
+
+
+def _findings(identity: Identity, sample: Sample, posture: PostureSettings) -> list[SecurityFinding]:
+    """The sample's security findings from the identity's cached posture and its firmware."""
+    return assess(
+        make=sample.make,
+        firmware_vendor=sample.firmware_vendor,
+        firmware_version=sample.firmware_version,
+        api_write_open=identity.api_write_open,
+        default_login=identity.web_default_login,
+        settings=posture,
+        today=utcnow().date(),
+    )
 
 
 def _unknown_make(identity: Identity, sample: Sample) -> DeviceError | None:
@@ -327,10 +383,12 @@ def _web_call(
     its firmware, no time left)."""
     if web is None or remaining <= 0 or identity.make != "Antminer":
         return None
+    family = family_of(identity.make, identity.firmware_vendor)
+    factory = family.factory_login if family is not None else None
     if identity.firmware_vendor == "vnish" and web.has_vnish:
-        return _outcome(web.vnish_info(host, timeout=remaining))
+        return _outcome(web.vnish_info(host, timeout=remaining, factory=factory))
     if identity.firmware_vendor in WEB_CGI_VENDORS and web.has_antminer:
-        return _outcome(web.antminer_system_info(host, timeout=remaining))
+        return _outcome(web.antminer_system_info(host, timeout=remaining, factory=factory))
     return None
 
 

@@ -5,6 +5,10 @@ consumes it. Units are converted once, in the drivers: hashrate in TH/s, tempera
 power in watts, efficiency in J/TH, uptime in seconds. A field the device did not report is None, never 0;
 an outage is a `state` of `unreachable` or `error` with an entry in `errors`, never zeros.
 
+`security` lists the posture findings the read made (a write-open API, a factory web login, an old
+build, a build named by a published advisory), each `{code, severity, message}`; an absent or empty list
+means no finding. A down device carries none: its posture was not read.
+
 The JSON names are part of the wire contract (MQTT payloads, `--out` files, `db export-samples`).
 
 The contract also refuses what no store can hold, with a validation error naming the field, so a bad
@@ -146,6 +150,18 @@ class DeviceError(_Strict):
     message: Text
 
 
+class SecurityFinding(_Strict):
+    """One security-posture finding about a device (see docs/security.md for the codes).
+
+    `code` is stable (`api_write_open`, `default_credentials`, `firmware_outdated`, `firmware_advisory`),
+    `severity` one of low, medium, high, critical, `message` one line for a person.
+    """
+
+    code: Text
+    severity: Text
+    message: Text
+
+
 class Sample(_Strict):
     """One normalized reading of one device at one instant."""
 
@@ -172,6 +188,8 @@ class Sample(_Strict):
     serial: Text | None = None
     mac: Text | None = None
     hostname: Text | None = None
+    security: list[SecurityFinding] = Field(default_factory=list)
+    """Security-posture findings of this read (collectors.posture); empty: none found or not checked."""
 
     def to_json(self) -> str:
         """The sample as one line of JSON, with the wire names."""

@@ -27,10 +27,11 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 import httpx
@@ -85,6 +86,9 @@ class SystemInfo:
     mac: str | None
     hostname: str | None
     model: str | None
+    factory_login: bool = False
+    """True when the login that read this page used the firmware family's factory credentials (the
+    caller says which those are); the credentials themselves never leave this module."""
 
 
 def parse_system_info(data: dict[str, object]) -> SystemInfo:
@@ -264,9 +268,12 @@ class DeviceWeb:
         """True when a VNish web API profile is configured."""
         return self._vnish is not None
 
-    async def antminer_system_info(self, host: str, *, timeout: float, port: int = WEB_PORT) -> SystemInfo:
+    async def antminer_system_info(
+        self, host: str, *, timeout: float, port: int = WEB_PORT, factory: tuple[str, str] | None = None
+    ) -> SystemInfo:
         """GET the system-info CGI with digest auth (the cached challenge first, if any);
-        MinerAuthError when the credentials are rejected."""
+        MinerAuthError when the credentials are rejected. `factory` is the firmware's factory
+        (user, password): the result's `factory_login` says whether the accepted login was it."""
         credentials = self._antminer
         if credentials is None:
             raise ValueError("no Antminer web credentials for this device")
@@ -276,9 +283,11 @@ class DeviceWeb:
             "GET", _url(host, port, SYSTEM_INFO_PATH), timeout=timeout, auth=self._digest
         )
         _check(host, credentials, status)
-        return parse_system_info(body)
+        return _mark_factory(parse_system_info(body), credentials, factory)
 
-    async def vnish_info(self, host: str, *, timeout: float, port: int = WEB_PORT) -> SystemInfo:
+    async def vnish_info(
+        self, host: str, *, timeout: float, port: int = WEB_PORT, factory: tuple[str, str] | None = None
+    ) -> SystemInfo:
         """VNish web API: `/api/v1/info` with the cached token, unlocking (`POST /api/v1/unlock
         {"pw": ...}`) first when there is none or the device no longer takes it. Only the profile's
         password is used."""
@@ -293,7 +302,7 @@ class DeviceWeb:
                 "GET", info_url, timeout=timeout, headers=_bearer(self._vnish_token)
             )
             if status == 200:
-                return parse_vnish_info(body)
+                return _mark_factory(parse_vnish_info(body), credentials, factory, password_only=True)
             self._vnish_token = None
         secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
         status, unlock = await self._session.fetch_json(
@@ -312,7 +321,24 @@ class DeviceWeb:
             "GET", info_url, timeout=_remaining(host, deadline, timeout), headers=_bearer(token)
         )
         _check(host, credentials, status)
-        return parse_vnish_info(body)
+        return _mark_factory(parse_vnish_info(body), credentials, factory, password_only=True)
+
+
+def _mark_factory(
+    info: SystemInfo,
+    credentials: WebCredentials,
+    factory: tuple[str, str] | None,
+    *,
+    password_only: bool = False,
+) -> SystemInfo:
+    """`info` with `factory_login` set when the accepted credentials are the factory ones (a
+    password-only UI compares the password alone)."""
+    if factory is None:
+        return info
+    user, password = factory
+    same_password = hmac.compare_digest(credentials.password.get_secret_value().encode(), password.encode())
+    same_user = password_only or hmac.compare_digest(credentials.username.encode(), user.encode())
+    return replace(info, factory_login=same_password and same_user)
 
 
 def _url(host: str, port: int, path: str) -> str:

@@ -122,6 +122,8 @@ class SimDevice:
     state: SimState = SimState.MINING
     fault: Fault | None = None
     whatsminer_api_v3: bool = False  # Whatsminer firmware built after 2024-11 also serves 4433
+    api_write_open: bool = False  # the CGMiner API grants `privileged` (write) access to any caller
+    web_password: str | None = None  # None: the web UI still takes its factory password
     env_temp_c: float = 25.0
     boards: list[BoardState] = field(default_factory=list)
     fans_rpm: list[int] = field(default_factory=list)

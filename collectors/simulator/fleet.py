@@ -16,6 +16,13 @@ Assembly countries follow the sources listed in docs/supply-chain.md:
 Entry dates fall between the model's release year and 2026-10-31. Customs values are nominal TH/s
 times a street price per TH for the entry year (an estimate in the spirit of models.csv's deal prices).
 About 12% of devices are left out of the inventory: an operator's records are never complete.
+
+Security posture knobs (docs/security.md): `api_open` is the fraction of devices whose CGMiner API grants
+`privileged` (write) access to anyone (only makes whose firmware answers `privileged`: not Whatsminer),
+`changed_passwords` the fraction whose web UI no longer takes the factory password. Both are drawn from
+their own random stream, so turning them on leaves the rest of a seed's fleet as it was. The manifest
+names each device's `api_write_open`, `web_password_changed` and `firmware_build_date` (the date its
+firmware version carries, read here independently of the collectors; null when it carries none).
 """
 
 from __future__ import annotations
@@ -134,6 +141,9 @@ AFTERMARKET_BUILDS: dict[Firmware, tuple[str, ...]] = {
     Firmware.VNISH: ("1.2.5", "1.2.6"),
 }
 V3_FROM = 20241101
+PRIVILEGED_MAKES = frozenset({Make.ANTMINER, Make.AVALON, Make.AURADINE, Make.SEALMINER, Make.CLONE})
+"""Makes whose simulated firmware answers cgminer's `privileged` (btminer does not)."""
+CHANGED_WEB_PASSWORD = "farm-changed-pw"
 
 PRICE_PER_TH: dict[int, float] = {
     2020: 24.0,
@@ -318,12 +328,20 @@ def build_fleet(
     faults: float = 0.0,
     seed: int = 1,
     now: float | None = None,
+    api_open: float = 0.0,
+    changed_passwords: float = 0.0,
 ) -> list[FleetDevice]:
     """Draw `devices` simulated miners; ValueError on a bad argument (message says which)."""
     if devices < 0:
         raise ValueError("--devices must be >= 0")
-    if not 0.0 <= faults <= 1.0:
-        raise ValueError("--faults must be a fraction between 0 and 1")
+    for name, value in (
+        ("--faults", faults),
+        ("--api-open", api_open),
+        ("--changed-passwords", changed_passwords),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be a fraction between 0 and 1")
+    posture_rng = random.Random(f"posture-{seed}")
     weights = parse_mix(mix)
     addresses = host_addresses(subnet)
     rng = random.Random(seed)
@@ -372,6 +390,9 @@ def build_fleet(
             fault=fault,
             whatsminer_api_v3=make is Make.WHATSMINER and int(version[:8]) >= V3_FROM,
         )
+        open_draw, password_draw = posture_rng.random(), posture_rng.random()
+        dev.api_write_open = make in PRIVILEGED_MAKES and open_draw < api_open
+        dev.web_password = CHANGED_WEB_PASSWORD if password_draw < changed_passwords else None
         price = PRICE_PER_TH.get(entry.year, 15.0)
         country = _country(rng, make, entry)  # the draws stay in their order: a seed gives the same fleet
         value = round(spec.nominal_ths * price * rng.uniform(0.9, 1.1))
@@ -388,6 +409,26 @@ def build_fleet(
             )
         )
     return fleet
+
+
+def _build_date(dev: SimDevice) -> str | None:
+    """The ISO build date the simulated firmware's version carries, or None (Braiins, VNish, BDMiner)."""
+    version = dev.firmware_version
+    try:
+        if dev.firmware is Firmware.LUXOS:  # "2025.4.8.220305-57b389c7"
+            year, month, day = version.split(".")[:3]
+            return dt.date(int(year), int(month), int(day)).isoformat()
+        if dev.firmware is not Firmware.STOCK:
+            return None
+        if dev.spec.make in (Make.ANTMINER, Make.WHATSMINER, Make.CLONE):  # "20221206", "20210322.22.REL"
+            return dt.datetime.strptime(version[:8], "%Y%m%d").date().isoformat()
+        if dev.spec.make is Make.AVALON:  # "21072802_4ec6bb0_211fc46"
+            return dt.datetime.strptime(version[:6], "%y%m%d").date().isoformat()
+        if dev.spec.make is Make.AURADINE:  # "2023-05.24-0ce5e7cc"
+            return dt.datetime.strptime(version[:10], "%Y-%m.%d").date().isoformat()
+    except ValueError:
+        return None
+    return None
 
 
 def manifest_rows(fleet: Sequence[FleetDevice], rpc_port: int = 4028) -> list[dict[str, object]]:
@@ -413,6 +454,9 @@ def manifest_rows(fleet: Sequence[FleetDevice], rpc_port: int = 4028) -> list[di
                 "assembly_country": item.assembly_country,
                 "fault": d.fault.value if d.fault is not None else None,
                 "whatsminer_api_v3": d.whatsminer_api_v3,
+                "api_write_open": d.api_write_open,
+                "web_password_changed": d.web_password is not None,
+                "firmware_build_date": _build_date(d),
             }
         )
     return rows
@@ -485,9 +529,19 @@ async def simulated_fleet(
     seed: int = 1,
     listen: ListenMode = ListenMode.AUTO,
     timings: ServerTimings | None = None,
+    api_open: float = 0.0,
+    changed_passwords: float = 0.0,
 ) -> AsyncIterator[RunningFleet]:
     """Start a fleet in this event loop; every device listens inside the block, none after it."""
-    fleet = build_fleet(devices, mix=mix, subnet=subnet, faults=faults, seed=seed)
+    fleet = build_fleet(
+        devices,
+        mix=mix,
+        subnet=subnet,
+        faults=faults,
+        seed=seed,
+        api_open=api_open,
+        changed_passwords=changed_passwords,
+    )
     server = FleetServer([f.device for f in fleet], mode=listen, timings=timings)
     await server.start()
     try:

@@ -51,7 +51,12 @@ DEMO_CONCURRENCY = 64
 """The simulated devices answer from this process's own event loop: with a few hundred reads in flight
 at once, the loop itself becomes the slow network, and healthy devices missed their deadline on the
 first cycle. 64 reads at a time keep every read's latency well inside the deadline."""
-# The vendors' factory defaults, which the simulator's devices keep (as many real ones do).
+# Some Antminers on aftermarket firmware; a few APIs left open to writes (`api-allow W:0/0`) and a
+# quarter of the web passwords changed, so the posture findings (docs/security.md) have something to show.
+DEMO_MIX = "antminer:50,whatsminer:24,avalon:12,braiins:5,luxos:5,vnish:4"
+DEMO_API_OPEN = 0.05
+DEMO_CHANGED_PASSWORDS = 0.25
+# The vendors' factory defaults, which most of the simulator's devices keep (as many real ones do).
 ANTMINER_DEFAULT = WebCredentials(profile="antminer-default", username="root", password=SecretStr("root"))
 VNISH_DEFAULT = WebCredentials(profile="vnish-default", username="admin", password=SecretStr("admin"))
 
@@ -116,7 +121,14 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
 
     fleets: dict[str, list[FleetDevice]] = {}
     for index, (site, subnet, count) in enumerate(site_plan(args.devices)):
-        fleets[site] = build_fleet(count, subnet=subnet, seed=args.seed + index)
+        fleets[site] = build_fleet(
+            count,
+            subnet=subnet,
+            seed=args.seed + index,
+            mix=DEMO_MIX,
+            api_open=DEMO_API_OPEN,
+            changed_passwords=DEMO_CHANGED_PASSWORDS,
+        )
     server = FleetServer([item.device for fleet in fleets.values() for item in fleet])
     await server.start()
     try:

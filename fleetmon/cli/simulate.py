@@ -48,6 +48,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--subnet", default=DEFAULT_SUBNET, help=f"loopback subnet (default {DEFAULT_SUBNET})")
     p.add_argument("--faults", type=float, default=0.0, help="fraction of devices given a transport fault")
     p.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same fleet")
+    p.add_argument(
+        "--api-open",
+        type=float,
+        default=0.0,
+        help="fraction of devices whose API grants `privileged` (write) access to anyone",
+    )
+    p.add_argument(
+        "--changed-passwords",
+        type=float,
+        default=0.0,
+        help="fraction of devices whose web UI no longer takes the factory password",
+    )
     p.add_argument("--manifest", type=Path, help="write the fleet manifest (JSON) here once all listen")
     p.add_argument("--inventory", type=Path, help="write the operator's inventory (CSV) here")
     p.add_argument(
@@ -101,6 +113,8 @@ async def _serve(args: argparse.Namespace) -> int:
         faults=args.faults,
         seed=args.seed,
         listen=ListenMode(args.listen),
+        api_open=args.api_open,
+        changed_passwords=args.changed_passwords,
     ) as running:
         # Serving the fleet churns connection objects as polling does; the fleet is frozen with startup.
         tune_gc_for_polling()

@@ -140,6 +140,8 @@ class StockAntminer:
     def reply(self, dev: SimDevice, command: str, parameter: str | None, now: float) -> Json:
         """The reply object for one command."""
         name = command.lower()
+        if name == "privileged":
+            return cg.privileged(dev.api_write_open, self.describe(dev), now)
         if name in self.denied:
             return cg.error(
                 cg.CODE_ACCESS_DENIED, f"Access denied to '{name}' command", self.describe(dev), now
@@ -373,7 +375,7 @@ class StockAntminer:
     def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
         """lighttpd with digest auth in front of every page, as on the real controller."""
         dev.advance(now)
-        if not digest_ok(request, REALM, WEB_USER, WEB_PASSWORD):
+        if not digest_ok(request, REALM, WEB_USER, dev.web_password or WEB_PASSWORD):
             return digest_challenge(REALM, f"{int(now):x}{dev.seed & 0xFFFFFF:06x}")
         path = request.path
         if path in ("/", "/index.html"):

@@ -111,6 +111,8 @@ class AvalonPersonality:
     def reply(self, dev: SimDevice, name: str, parameter: str | None, now: float) -> Json:
         """The reply object for one command."""
         when = dev.uptime_s(now)
+        if name == "privileged":
+            return cg.privileged(dev.api_write_open, DESCRIPTION, when)
         if name == "version":
             return cg.envelope(
                 "VERSION", [self.version(dev)], cg.CODE_VERSION, "CGMiner versions", DESCRIPTION, when

@@ -23,6 +23,7 @@ CODE_INVALID = 14
 CODE_VERSION = 22
 CODE_CONFIG = 33
 CODE_ACCESS_DENIED = 45
+CODE_PRIVILEGED_OK = 46
 CODE_DEVDETAILS = 69
 CODE_STATS = 70
 
@@ -48,6 +49,17 @@ def devdetails_item(index: int, driver: str, model: str) -> Json:
         "Model": model,
         "Device Path": "",
     }
+
+
+def privileged(write_open: bool, description: str, when: float) -> Json:
+    """cgminer's answer to `privileged`: S 46 when the caller may write (api-allow W: for it), else
+    E 45. The command only reports; it changes nothing."""
+    if write_open:
+        return {
+            "STATUS": [status("S", CODE_PRIVILEGED_OK, "Privileged access OK", description, when)],
+            "id": 1,
+        }
+    return error(CODE_ACCESS_DENIED, "Access denied to 'privileged' command", description, when)
 
 
 def error(code: int, msg: str, description: str, when: float) -> Json:

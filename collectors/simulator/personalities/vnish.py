@@ -52,7 +52,7 @@ class VNish(StockAntminer):
                 body = json.loads(request.body or b"{}")
             except ValueError:
                 body = {}
-            if isinstance(body, dict) and body.get("pw") == WEB_PASSWORD:
+            if isinstance(body, dict) and body.get("pw") == (dev.web_password or WEB_PASSWORD):
                 return json_response({"token": self.token(dev)})
             return json_response({"err": "Wrong password"}, 401, "Unauthorized")
         if not path.startswith("/api/v1/"):
