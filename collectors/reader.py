@@ -3,8 +3,10 @@
 Contract:
 - `read_device` NEVER raises for device trouble. An unreachable device is a Sample with state
   `unreachable`, a broken one `error`, each with a specific `errors` entry (`connection_refused`,
-  `connection_reset`, `connection_failed`, `timeout`, `protocol_error` naming the bytes' start,
-  `reply_too_large`, `api_error` with the device's code, `unknown_device`). It only raises on programming
+  `connection_reset`, `connection_failed`, `timeout`, `protocol_error` naming the bytes' start (junk,
+  an HTTP answer, bytes that are not UTF-8, nesting past framing.MAX_DEPTH, a reply cut off before its
+  end), `empty_reply` (closed without a byte, or only the NUL), `reply_too_large`, `api_error:<code>`
+  with the device's code (`api_error:45`: access denied), `unknown_device`). It only raises on programming
   errors and on cancellation.
 - The whole call, identification included, ends within `timeouts.device` seconds (plus scheduling).
 - Every API socket is opened and closed inside the call; web connections live in the caller's
@@ -22,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from collectors.client import CommandResults, MinerClient, WhatsminerV3Client, check_status
+from collectors.client import CommandResults, MinerClient, WhatsminerV3Client, check_status, decode
 from collectors.connection import Limits, Timeouts
 from collectors.drivers import Driver, Reading, build_sample, driver_for
 from collectors.errors import (
@@ -33,7 +35,7 @@ from collectors.errors import (
     MinerProtocolError,
     MinerTimeoutError,
 )
-from collectors.framing import Reply, decode_reply
+from collectors.framing import Reply
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
 from collectors.sample import DeviceError, Sample, State
@@ -219,7 +221,21 @@ async def _identify(
         better = classify(version_reply, devdetails_reply, probe, host=host, port=port)
         if identity.dialect is Dialect.UNKNOWN or better.dialect == identity.dialect:
             identity = better
+        if identity.dialect is Dialect.UNKNOWN and not probe:
+            _raise_refusal(version_reply, devdetails_reply, results)
     return identity, seed
+
+
+def _raise_refusal(version: Reply | None, devdetails: Reply | None, probes: CommandResults) -> None:
+    """Raise the device's own error when it answered every identifying command with STATUS=E (Code 45,
+    access denied, on a host its api-allow/api-groups do not trust): an operator must see that refusal,
+    not "no known miner API answered"."""
+    for name, reply in (("version", version), ("devdetails", devdetails)):
+        if reply is not None:
+            check_status(name, reply)  # raises MinerAPIError on STATUS=E/F
+    for outcome in probes.values():
+        if isinstance(outcome, MinerAPIError):
+            raise outcome
 
 
 _NOT_STOCK_API = (b"BOSMINER", b"BOSER", b"LUXMINER", b"BTMINER", b"BITMICRO", b"AVALON", b"KAONSU")
@@ -238,7 +254,7 @@ async def _identify_from_stats(
     """
     try:
         data = await client.fetch("stats")
-        stats = check_status("stats", decode_reply(data))
+        stats = check_status("stats", await decode(data))
     except (MinerAPIError, MinerProtocolError):
         return None
     except MinerConnectionError as exc:
