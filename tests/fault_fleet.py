@@ -1,4 +1,4 @@
-"""A simulated fleet with an exact number of devices per transport fault, served from its own process.
+"""A simulated fleet with an exact number of devices per fault kind, served from its own process.
 
 Run as `python tests/fault_fleet.py --healthy 500 --per-fault 10 [--extra-oversized N] --subnet S
 --manifest F`: it writes the manifest (with each device's fault) once every device listens, and
