@@ -43,6 +43,7 @@ import json
 import math
 import re
 import struct
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -164,7 +165,7 @@ MAX_DEPTH = 64
 captures in tests/captures); json's C parser recurses once per level, so a few hundred thousand brackets
 would raise RecursionError only after burning CPU, and the repair pass would walk all of them first."""
 
-_DEPTH_CHUNK = 4096
+_DEPTH_CHUNK = 16_384
 _BRACKETS_ONLY = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
@@ -178,41 +179,56 @@ def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
 
     Linear in the text and cheap where it matters: a reply with at most `limit` opening brackets cannot
     nest deeper (two `str.count` calls); otherwise strings are skipped with `str.find` (a backslash run is
-    walked once) and the brackets summed chunk by chunk in C, stopping at the first chunk that passes.
+    walked once) and the brackets between them summed in C, a chunk of about _DEPTH_CHUNK characters at a
+    time, stopping at the first chunk that passes the limit (so a reply of 300,000 brackets costs one chunk).
     A string left open at the end counts as string to the end, as the repair pass reads it.
     """
     if text.count("[") + text.count("{") <= limit:
         return _plain_depth(text)
-    outside: list[str] = []
+    depth = deepest = 0
+    pending: list[str] = []
+    size = 0
+    for segment in _outside_strings(text):
+        for start in range(0, len(segment), _DEPTH_CHUNK):  # a long run of brackets: one chunk at a time
+            piece = segment[start : start + _DEPTH_CHUNK]
+            pending.append(piece)
+            size += len(piece)
+            if size < _DEPTH_CHUNK:
+                continue
+            depth, deepest = _sum_brackets("".join(pending), depth, deepest)
+            if deepest > limit:
+                return deepest
+            pending.clear()
+            size = 0
+    return _sum_brackets("".join(pending), depth, deepest)[1]
+
+
+def _outside_strings(text: str) -> Iterator[str]:
+    """The pieces of `text` between its JSON strings (an unterminated string runs to the end)."""
     i, n = 0, len(text)
     while i < n:
         quote = text.find('"', i)
         if quote < 0:
-            outside.append(text[i:])
-            break
-        outside.append(text[i:quote])
+            yield text[i:]
+            return
+        yield text[i:quote]
         end = quote
         while True:
             end = text.find('"', end + 1)
             if end < 0:
-                i = n  # an unterminated string runs to the end
-                break
+                return
             back = end - 1
             while text[back] == "\\":
                 back -= 1
             if (end - 1 - back) % 2 == 0:  # an even run of backslashes: this quote closes the string
                 i = end + 1
                 break
-    brackets = _BRACKETS_ONLY.sub("", "".join(outside))
-    depth = deepest = 0
-    for start in range(0, len(brackets), _DEPTH_CHUNK):
-        chunk = brackets[start : start + _DEPTH_CHUNK]
-        sums = list(accumulate(map(_STEP.__getitem__, chunk), initial=depth))
-        deepest = max(deepest, *sums)
-        if deepest > limit:
-            break
-        depth = sums[-1]
-    return deepest
+
+
+def _sum_brackets(chunk: str, depth: int, deepest: int) -> tuple[int, int]:
+    """The depth after `chunk` and the deepest point so far, starting at `depth`."""
+    sums = list(accumulate(map(_STEP.__getitem__, _BRACKETS_ONLY.sub("", chunk)), initial=depth))
+    return sums[-1], max(deepest, max(sums))  # noqa: PLW3301 (max(deepest, *sums) unpacks every sum)
 
 
 def _plain_depth(text: str) -> int:
