@@ -1,12 +1,15 @@
 """How long the poller's event loop is held: the worst lateness of a 1 ms heartbeat (target: <= 20 ms).
 
-Three figures, each printed with the heartbeat's worst and 99th-percentile lateness:
-- one `Poller.poll_once` cycle (`--timeout 3`, concurrency 1000) over the fault fleet of
-  tests/fault_fleet.py (500 healthy miners plus `--per-fault` of every fault kind, deep_nesting
-  included), served by a simulator in another process;
+Figures, each printed with the heartbeat's worst and 99th-percentile lateness (and when the worst came):
+- one `Poller.poll_once` cycle (`--timeout 3`, concurrency 1000) over the 500 healthy miners of
+  tests/fault_fleet.py alone, then over the fault fleet (the same plus `--per-fault` of every fault
+  kind, deep_nesting included), each served by a simulator in another process. With a thousand devices
+  in flight, one loop iteration runs every callback that is ready, so the healthy fleet alone has
+  stalls of its own; what the faults add is the difference;
 - `--rounds` rounds of reading every real capture in tests/captures/device-responses through
-  `MinerClient.raw` (framing, the decoder thread and all), concurrently, from a responder in another
-  process that answers each capture's bytes and a NUL;
+  `MinerClient.raw` (framing, the decoder thread and all) from a responder in another process that
+  answers each capture's bytes and a NUL: one read at a time (the stall is the longest single read),
+  then all at once;
 - the decoding speeds behind client.INLINE_REPAIR_BYTES and INLINE_JSON_BYTES (json's C parser and the
   repair pass, MB/s over the captures) and the longest a reply at each threshold holds the loop; and what
   one deep_nesting reply cost the loop before the depth check (the repair pass walking every bracket).
@@ -138,8 +141,8 @@ def start_fault_fleet(
     return proc
 
 
-async def fault_cycle(rows: list[dict[str, object]], heartbeat: Heartbeat) -> None:
-    """One poll cycle over the fault fleet; prints the stall and what each kind was read as."""
+async def fault_cycle(rows: list[dict[str, object]], heartbeat: Heartbeat, label: str) -> None:
+    """One poll cycle over a fleet; prints the stall and what each fault kind was read as."""
     targets = [Target(str(r["ip"]), 4028) for r in rows]
     settings = PollerSettings(concurrency=1000, deadline_s=3.0, connect_s=1.0)
     async with Poller(settings) as poller:
@@ -154,14 +157,15 @@ async def fault_cycle(rows: list[dict[str, object]], heartbeat: Heartbeat) -> No
             continue
         codes = ",".join(e.code for e in sample.errors) or sample.state.value
         kinds.setdefault(str(row["fault"]), set()).add(codes)
-    print(f"fault fleet, one cycle of {len(targets)} devices in {seconds:.2f} s: {heartbeat.figures()}")
-    print(f"  healthy devices read as down: {healthy_down}; faulty ones, by kind:")
+    print(f"{label}, one cycle of {len(targets)} devices in {seconds:.2f} s: {heartbeat.figures()}")
+    print(f"  healthy devices read as down: {healthy_down}" + ("; faulty ones, by kind:" if kinds else ""))
     for kind, seen in sorted(kinds.items()):
         print(f"  {kind:>13}: {' | '.join(sorted(seen))}")
 
 
 async def capture_rounds(paths: list[Path], host: str, rounds: int, heartbeat: Heartbeat) -> None:
-    """`rounds` x every capture read concurrently through MinerClient.raw; prints the stall."""
+    """`rounds` x every capture read through MinerClient.raw, one at a time (the loop's stall is then
+    the longest single read, decoding included), then all at once; prints both stalls."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -182,21 +186,28 @@ async def capture_rounds(paths: list[Path], host: str, rounds: int, heartbeat: H
         except MinerError:
             outcomes["refused by framing"] += 1
 
-    async def all_rounds() -> None:
+    async def one_at_a_time() -> None:
+        for _ in range(rounds):
+            for index in range(len(paths)):
+                await read(index)
+
+    async def all_at_once() -> None:
         for _ in range(rounds):
             await asyncio.gather(*(read(i) for i in range(len(paths))))
 
     try:
-        started = time.perf_counter()
-        await heartbeat.measure(all_rounds())
-        seconds = time.perf_counter() - started
+        for name, work in (("one at a time", one_at_a_time), ("all at once", all_at_once)):
+            started = time.perf_counter()
+            await heartbeat.measure(work())
+            seconds = time.perf_counter() - started
+            print(
+                f"captures {name}, {rounds} rounds of {len(paths)} replies in {seconds:.2f} s ({outcomes}): "
+                f"{heartbeat.figures()}"
+            )
+            outcomes.update(dict.fromkeys(outcomes, 0))
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
-    print(
-        f"captures, {rounds} rounds of {len(paths)} replies in {seconds:.2f} s ({outcomes}): "
-        f"{heartbeat.figures()}"
-    )
 
 
 def decoding_speeds(paths: list[Path]) -> None:
@@ -256,14 +267,16 @@ async def main() -> None:
     paths = sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".json", ".txt") and p.name != "SOURCES.md")
     decoding_speeds(paths)
     heartbeat = Heartbeat()
-    with tempfile.TemporaryDirectory() as tmp:
-        manifest = Path(tmp) / "manifest.json"
-        fleet = start_fault_fleet(args.healthy, args.per_fault, args.kinds, args.subnet, manifest)
-        try:
-            await fault_cycle(json.loads(manifest.read_text()), heartbeat)
-        finally:
-            fleet.send_signal(signal.SIGTERM)
-            fleet.wait(10)
+    # The healthy fleet alone first: the stall a cycle of this size costs without any fault.
+    for label, per_fault in (("healthy fleet", 0), ("fault fleet", args.per_fault)):
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = Path(tmp) / "manifest.json"
+            fleet = start_fault_fleet(args.healthy, per_fault, args.kinds, args.subnet, manifest)
+            try:
+                await fault_cycle(json.loads(manifest.read_text()), heartbeat, label)
+            finally:
+                fleet.send_signal(signal.SIGTERM)
+                fleet.wait(10)
     await capture_rounds(paths, args.responder, args.rounds, heartbeat)
     print(f"cpu: load average {os.getloadavg()[0]:.2f} at the end (2 cores shared with other work)")
 
