@@ -94,6 +94,7 @@ class NulFrame:
 
     def feed(self, chunk: bytes) -> bool:
         """Take one received chunk; True when the reply is complete (its NUL arrived)."""
+        received = chunk
         nul = chunk.find(b"\x00")
         if nul >= 0:
             chunk = chunk[:nul]
@@ -104,6 +105,8 @@ class NulFrame:
         if chunk:
             self._parts.append(chunk)
         if nul >= 0 and self._size == 0:  # bytes came, but the reply before the NUL is empty: not a close
+            if received.strip(b"\x00"):  # a NUL, then junk: not the lone NUL of an empty reply
+                raise MinerProtocolError("a NUL, then bytes that are no reply", data=received)
             raise MinerEmptyReplyError("empty reply before the NUL terminator", data=b"\x00")
         return nul >= 0
 

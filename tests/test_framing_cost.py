@@ -21,8 +21,8 @@ import pytest
 
 from collectors import framing
 from collectors.client import INLINE_JSON_BYTES, decode
-from collectors.errors import MinerProtocolError
-from collectors.framing import MAX_DEPTH, decode_reply, nesting_depth
+from collectors.errors import MinerEmptyReplyError, MinerProtocolError
+from collectors.framing import MAX_DEPTH, NulFrame, decode_reply, nesting_depth
 
 FRAMING = str(Path(framing.__file__).resolve())
 JSON_DECODER = json.decoder.JSONDecoder.decode.__code__
@@ -166,3 +166,13 @@ async def test_small_reply_is_decoded_in_place() -> None:
     await counter
     assert reply["SUMMARY"] == [{"Elapsed": 1}]
     assert seen == 0
+
+
+def test_a_lone_nul_is_empty_and_a_nul_before_junk_is_not() -> None:
+    """Random junk may start with a NUL: that is junk (protocol_error), not the empty reply some
+    firmware sends (a NUL and nothing else: empty_reply)."""
+    with pytest.raises(MinerEmptyReplyError):
+        NulFrame(1024).feed(b"\x00")
+    with pytest.raises(MinerProtocolError) as caught:
+        NulFrame(1024).feed(b"\x00\x8f\x12junk")
+    assert not isinstance(caught.value, MinerEmptyReplyError)

@@ -413,7 +413,8 @@ class _Connection(asyncio.BufferedProtocol):
             self._when_drained(self._reset)
         elif fault is Fault.GARBAGE:
             rng = random.Random(self.dev.seed ^ int(time.time()))
-            transport.write(rng.randbytes(rng.randint(64, 2048)))
+            # Junk that starts with a byte (not a NUL or a space): what it is, not an empty reply.
+            transport.write(bytes([rng.randint(0x21, 0xFF)]) + rng.randbytes(rng.randint(63, 2047)))
             transport.close()
         elif fault is Fault.EMPTY:
             self._close()
