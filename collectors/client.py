@@ -9,22 +9,62 @@ old btminer answers E 24 "Missing JSON 'command'"), or for commands that cannot 
 command never hides the others.
 
 Nothing here holds a socket between calls; each request opens and closes its own connection.
+
+Decoding never holds the event loop for long (`decode`): a reply of at most INLINE_REPAIR_BYTES is
+decoded in place, a valid one of at most INLINE_JSON_BYTES too (json's C parser only), and anything else
+(a big reply that needs the Python repair pass, or any bigger reply) in one worker thread. The thresholds
+and the stalls they allow are measured by bench/bench_loop_stall.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from collectors.connection import Limits, Timeouts, exchange, exchange_v3
 from collectors.errors import MinerAPIError, MinerConnectionResetError, MinerError, MinerProtocolError
-from collectors.framing import Reply, decode_reply, encode_request, encode_v3_frame
+from collectors.framing import Reply, decode_reply, decode_valid, encode_request, encode_v3_frame
 
 CommandResults = dict[str, Reply | MinerError]
 """Per command: its decoded reply, or the error that command alone raised."""
 
 _ERROR_LETTERS = frozenset({"E", "F"})
+
+INLINE_REPAIR_BYTES = 16 * 1024
+"""Replies up to this size are decoded on the event loop whatever they need: the Python repair pass
+runs at about 5 MB/s, so at most ~3 ms here (bench/bench_loop_stall.py prints the figures)."""
+INLINE_JSON_BYTES = 64 * 1024
+"""Valid replies up to this size are parsed on the event loop by json's C parser (about 60 MB/s: ~1 ms);
+every real capture is smaller. Bigger replies, and replies over INLINE_REPAIR_BYTES that need repair,
+are decoded in the decoder thread."""
+
+
+@cache
+def _decoder() -> ThreadPoolExecutor:
+    """The one thread that decodes big replies. One, not a pool: decoding holds the GIL, so more threads
+    would not decode faster, and each would compete with the event loop for it (the loop waits a switch
+    interval, 5 ms, per thread holding the GIL). Daemon-like: idle between replies, never joined."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleetmon-decode")
+
+
+async def decode(data: bytes) -> Reply:
+    """`decode_reply`, without holding the event loop for more than a few milliseconds whatever the bytes.
+
+    Small replies are decoded in place; big ones in the decoder thread (see the module docstring). The
+    cost is linear in the size (framing's contract), and a read cancelled at its deadline drops its
+    queued decode, so one device's junk never delays another device's reading beyond that.
+    """
+    size = len(data)
+    if size <= INLINE_REPAIR_BYTES:
+        return decode_reply(data)
+    if size <= INLINE_JSON_BYTES:
+        value = decode_valid(data)
+        if value is not None:
+            return value
+    return await asyncio.get_running_loop().run_in_executor(_decoder(), decode_reply, data)
 
 
 def check_status(command: str, reply: Reply) -> Reply:
@@ -62,7 +102,7 @@ class MinerClient:
 
     async def raw(self, command: str, parameter: str | None = None) -> Reply:
         """Send one request and decode the reply without checking its STATUS."""
-        return decode_reply(await self.fetch(command, parameter))
+        return await decode(await self.fetch(command, parameter))
 
     async def command(self, command: str, parameter: str | None = None) -> Reply:
         """One command; raises MinerAPIError on STATUS=E, MinerConnectionError/MinerProtocolError else."""
@@ -143,7 +183,7 @@ class WhatsminerV3Client:
         data = await exchange_v3(
             self.host, self.port, encode_v3_frame(message), timeouts=self.timeouts, limits=self.limits
         )
-        reply = decode_reply(data)
+        reply = await decode(data)
         code = reply.get("code")
         if code not in (0, None):
             msg = reply.get("msg")

@@ -3,7 +3,9 @@
 This is the one place where socket and asyncio exceptions become `collectors.errors` exceptions:
 
 - ConnectionRefusedError -> MinerConnectionRefusedError
-- ConnectionResetError, BrokenPipeError, a close before any byte -> MinerConnectionResetError
+- ConnectionResetError, BrokenPipeError -> MinerConnectionResetError
+- an orderly close before any byte of reply -> MinerEmptyReplyError (a protocol error: the device is
+  reachable, it just will not answer us)
 - TimeoutError (connect or read deadline) -> MinerTimeoutError(phase="connect" | "read")
 - any other OSError (no route, DNS) -> MinerConnectionError
 
@@ -25,6 +27,7 @@ from collectors.errors import (
     MinerConnectionError,
     MinerConnectionRefusedError,
     MinerConnectionResetError,
+    MinerEmptyReplyError,
     MinerTimeoutError,
 )
 from collectors.framing import NulFrame, V3Frame
@@ -113,7 +116,7 @@ async def exchange(
         if sock is not None:
             sock.close()
     if not data:
-        raise MinerConnectionResetError(f"{host}:{port}: connection closed without a reply")
+        raise MinerEmptyReplyError(f"{host}:{port}: connection closed without a reply")
     return data
 
 

@@ -6,7 +6,8 @@
     │   ├── MinerConnectionResetError     the peer reset or closed before a full reply
     │   └── MinerTimeoutError             a connect or read deadline passed
     ├── MinerProtocolError            bytes we could not understand (names the start of the bytes)
-    │   └── MinerReplyTooLargeError       the reply outgrew the size cap before its end
+    │   ├── MinerReplyTooLargeError       the reply outgrew the size cap before its end
+    │   └── MinerEmptyReplyError          the device closed (or sent only a NUL) without replying
     ├── MinerAPIError                 the device answered STATUS=E/F (or a v3 non-zero code)
     └── MinerAuthError                the device refused our credentials (web CGI, API v3)
 
@@ -78,6 +79,13 @@ class MinerReplyTooLargeError(MinerProtocolError):
     """The reply exceeded the size cap before its terminator; reading stopped there."""
 
     code = "reply_too_large"
+
+
+class MinerEmptyReplyError(MinerProtocolError):
+    """The device accepted the request, then closed (or sent only its NUL) without a byte of reply: what
+    cgminer does to a client its `api-allow` list does not name."""
+
+    code = "empty_reply"
 
 
 class MinerAPIError(MinerError):

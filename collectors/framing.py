@@ -20,10 +20,19 @@ touching the inside of valid strings:
 - raw control characters (literal newlines) inside strings -> escaped;
 - a list written like a dict (Whatsminer API 2.0.4 `["218":"..."]`) -> an object;
 - trailing garbage after the complete top-level value (`...}"` on some Avalon and S9k firmware) -> dropped;
-- a truncated reply -> cut back to the last complete element and closed.
+- a truncated reply -> cut back to the last complete element and closed (by `repair`; `decode_reply`
+  refuses it instead, see below).
 
 The plain-text reply form (`STATUS=S,...|SUMMARY,...|`) is parsed into the same shape as the JSON form.
 What cannot be repaired raises MinerProtocolError naming the start of the bytes; nothing else escapes.
+Refused outright, before any parser runs: bytes that are not UTF-8 (JSON on the wire is UTF-8, RFC 8259
+section 8.1), an empty reply (MinerEmptyReplyError), an HTTP response, and nesting deeper than MAX_DEPTH.
+A reply that ends before its top-level value closes is refused too: the numbers it lost cannot be told
+from the ones it kept (a cut STATS would show a live board as dead), so the device is an error, not data.
+
+Cost: decoding is linear in the reply's size (`nesting_depth` and the repair pass are single scans, the
+comma fast path re-runs json at most `_MAX_MISSING_COMMAS` times). The connection layer decides what runs
+off the event loop (`client.decode`); this module stays pure.
 
 Whatsminer API v3 (port 4433) frames every message as a 4-byte little-endian length plus JSON:
 `encode_v3_frame` / `V3Frame`.
@@ -35,9 +44,11 @@ import json
 import math
 import re
 import struct
+from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
-from collectors.errors import MinerProtocolError, MinerReplyTooLargeError
+from collectors.errors import MinerEmptyReplyError, MinerProtocolError, MinerReplyTooLargeError
 
 Reply = dict[str, Any]
 """One decoded reply: a JSON object exactly as the device sent it (after repair)."""
@@ -84,6 +95,7 @@ class NulFrame:
 
     def feed(self, chunk: bytes) -> bool:
         """Take one received chunk; True when the reply is complete (its NUL arrived)."""
+        received = chunk
         nul = chunk.find(b"\x00")
         if nul >= 0:
             chunk = chunk[:nul]
@@ -94,7 +106,9 @@ class NulFrame:
         if chunk:
             self._parts.append(chunk)
         if nul >= 0 and self._size == 0:  # bytes came, but the reply before the NUL is empty: not a close
-            raise MinerProtocolError("empty reply before the NUL terminator", data=b"\x00")
+            if received.strip(b"\x00"):  # a NUL, then junk: not the lone NUL of an empty reply
+                raise MinerProtocolError("a NUL, then bytes that are no reply", data=received)
+            raise MinerEmptyReplyError("empty reply before the NUL terminator", data=b"\x00")
         return nul >= 0
 
     def reply(self) -> bytes:
@@ -150,16 +164,127 @@ class V3Frame:
 
 
 # --------------------------------------------------------------------------------------------- decoding
+MAX_DEPTH = 64
+"""Deepest nesting of objects and lists a reply may have. Real replies nest at most 5 levels (the
+captures in tests/captures); json's C parser recurses once per level, so a few hundred thousand brackets
+would raise RecursionError only after burning CPU, and the repair pass would walk all of them first."""
+
+_DEPTH_CHUNK = 16_384
+_BRACKETS_ONLY = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
 def _reject_constant(name: str) -> float:
     # Kept as the non-finite float it spells: wire.py reports it as an invalid value, never silence.
     return float(name)
 
 
-def decode_reply(data: bytes) -> Reply:
-    """Decode one reply into a JSON object, repairing known firmware quirks; MinerProtocolError otherwise."""
-    text = data.decode("utf-8", "replace").strip().rstrip("\x00").strip()
+def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """How deep the brackets outside strings nest, counted only until the count passes `limit`.
+
+    Linear in the text and cheap where it matters: a reply with at most `limit` opening brackets cannot
+    nest deeper (two `str.count` calls); otherwise strings are skipped with `str.find` (a backslash run is
+    walked once) and the brackets between them summed in C, a chunk of about _DEPTH_CHUNK characters at a
+    time, stopping at the first chunk that passes the limit (so a reply of 300,000 brackets costs one chunk).
+    A string left open at the end counts as string to the end, as the repair pass reads it.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return _plain_depth(text)
+    depth = deepest = 0
+    pending: list[str] = []
+    size = 0
+    for segment in _outside_strings(text):
+        for start in range(0, len(segment), _DEPTH_CHUNK):  # a long run of brackets: one chunk at a time
+            piece = segment[start : start + _DEPTH_CHUNK]
+            pending.append(piece)
+            size += len(piece)
+            if size < _DEPTH_CHUNK:
+                continue
+            depth, deepest = _sum_brackets("".join(pending), depth, deepest)
+            if deepest > limit:
+                return deepest
+            pending.clear()
+            size = 0
+    return _sum_brackets("".join(pending), depth, deepest)[1]
+
+
+def _outside_strings(text: str) -> Iterator[str]:
+    """The pieces of `text` between its JSON strings (an unterminated string runs to the end)."""
+    i, n = 0, len(text)
+    while i < n:
+        quote = text.find('"', i)
+        if quote < 0:
+            yield text[i:]
+            return
+        yield text[i:quote]
+        end = quote
+        while True:
+            end = text.find('"', end + 1)
+            if end < 0:
+                return
+            back = end - 1
+            while text[back] == "\\":
+                back -= 1
+            if (end - 1 - back) % 2 == 0:  # an even run of backslashes: this quote closes the string
+                i = end + 1
+                break
+
+
+def _sum_brackets(chunk: str, depth: int, deepest: int) -> tuple[int, int]:
+    """The depth after `chunk` and the deepest point so far, starting at `depth`."""
+    sums = list(accumulate(map(_STEP.__getitem__, _BRACKETS_ONLY.sub("", chunk)), initial=depth))
+    return sums[-1], max(deepest, max(sums))  # noqa: PLW3301 (max(deepest, *sums) unpacks every sum)
+
+
+def _plain_depth(text: str) -> int:
+    """The depth of a text with few brackets (strings included: an upper bound, and exact when small)."""
+    depth = deepest = 0
+    for ch in _BRACKETS_ONLY.sub("", text):
+        depth += _STEP[ch]
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _reply_text(data: bytes) -> str:
+    """The reply as text, or MinerProtocolError for what no firmware's JSON is: not UTF-8, empty, an HTTP
+    response on the API port, nesting deeper than MAX_DEPTH (checked before any parser recurses)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MinerProtocolError(
+            f"reply is not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})", data=data
+        ) from exc
+    text = text.strip().rstrip("\x00").strip()
     if not text:
-        raise MinerProtocolError("empty reply", data=data)
+        raise MinerEmptyReplyError("empty reply", data=data)
+    if text.startswith("HTTP/"):
+        raise MinerProtocolError("an HTTP response, not a miner API reply (a web server?)", data=data)
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise MinerProtocolError(f"reply nests at least {depth} levels deep (limit {MAX_DEPTH})", data=data)
+    return text
+
+
+def decode_valid(data: bytes) -> Reply | None:
+    """The reply when it is valid JSON (json's C parser alone), None when it needs `decode_reply`'s
+    repairs; MinerProtocolError for bytes no repair could help (see `_reply_text`) or a non-object."""
+    text = _reply_text(data)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        raise MinerProtocolError("reply is not a JSON object", data=data)
+    return value
+
+
+def decode_reply(data: bytes) -> Reply:
+    """Decode one reply into a JSON object, repairing known firmware quirks; MinerProtocolError otherwise.
+
+    Cost is linear in the reply's size: one depth scan, at most `_MAX_MISSING_COMMAS + 1` runs of json's
+    C parser, then at most one repair pass and one more parse.
+    """
+    text = _reply_text(data)
     value: Any = None
     try:
         value = json.loads(text, parse_constant=_reject_constant)
@@ -171,7 +296,12 @@ def decode_reply(data: bytes) -> Reply:
     if value is None:
         if text.startswith("STATUS="):
             return parse_plain_text(text)
-        repaired = repair(text, original=data)
+        fixer = _Repair(text, data)
+        repaired = fixer.run()
+        if fixer.truncated:
+            raise MinerProtocolError(
+                f"reply ends inside {fixer.open_at_end} open brackets (cut off before its end)", data=data
+            )
         try:
             value = json.loads(repaired, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
@@ -224,6 +354,8 @@ class _Repair:
         self.prev = "start"  # start | open | value | key | colon | comma
         self.safe_len = 0  # out length and stack depth at the last point where the text could be closed
         self.safe_depth = 0
+        self.truncated = False  # the text ended before its top-level value closed
+        self.open_at_end = 0
 
     def fail(self, why: str) -> MinerProtocolError:
         return MinerProtocolError(f"unrepairable reply: {why}", data=self.original)
@@ -251,6 +383,8 @@ class _Repair:
             elif ch in "{[":
                 if self.prev == "start" and self.out:
                     break
+                if len(self.stack) >= MAX_DEPTH:
+                    raise self.fail(f"nesting deeper than {MAX_DEPTH} levels at offset {i}")
                 self._value_start()
                 self.stack.append([ch, len(self.out)])
                 self.out.append(ch)
@@ -383,6 +517,8 @@ class _Repair:
     def _close_truncated(self) -> str:
         if not self.out:
             raise self.fail("no JSON object in reply")
+        self.truncated = bool(self.stack)
+        self.open_at_end = len(self.stack)
         del self.out[self.safe_len :]
         if self.safe_depth == 0:
             raise self.fail("reply ends before any complete value")

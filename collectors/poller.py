@@ -65,6 +65,9 @@ REPLY_CAP_BYTES = 512 * 1024
 """Largest reply the poller accepts; real replies are under 64 KiB, so a bigger one is a fault and
 memory stays bounded (`concurrency` x a few connections x this, at worst)."""
 
+START_BATCH = 64
+"""Device reads a cycle starts per turn of the event loop."""
+
 Sink = Callable[[list[Sample]], Awaitable[None]]
 
 
@@ -181,11 +184,14 @@ class Poller:
         """One cycle: one Sample per target, in target order. `spread_s` > 0 staggers the device start
         times over that many seconds (with jitter); the default starts them as slots free up."""
         offsets = self._offsets(len(targets), spread_s)
-        tasks = [
-            asyncio.create_task(self._poll_device(target, offset), name=f"poll {target}")
-            for target, offset in zip(targets, offsets, strict=True)
-        ]
+        tasks: list[asyncio.Task[Sample]] = []
         try:
+            for index, (target, offset) in enumerate(zip(targets, offsets, strict=True)):
+                if index and index % START_BATCH == 0:
+                    # Let the batch just created take its first steps (open sockets) in a loop turn of
+                    # its own: a thousand at once held the loop ~130 ms (bench/bench_loop_stall.py).
+                    await asyncio.sleep(0)
+                tasks.append(asyncio.create_task(self._poll_device(target, offset), name=f"poll {target}"))
             return list(await asyncio.gather(*tasks))
         except BaseException:
             for task in tasks:

@@ -3,8 +3,10 @@
 Contract:
 - `read_device` NEVER raises for device trouble. An unreachable device is a Sample with state
   `unreachable`, a broken one `error`, each with a specific `errors` entry (`connection_refused`,
-  `connection_reset`, `connection_failed`, `timeout`, `protocol_error` naming the bytes' start,
-  `reply_too_large`, `api_error` with the device's code, `unknown_device`). It only raises on programming
+  `connection_reset`, `connection_failed`, `timeout`, `protocol_error` naming the bytes' start (junk,
+  an HTTP answer, bytes that are not UTF-8, nesting past framing.MAX_DEPTH, a reply cut off before its
+  end), `empty_reply` (closed without a byte, or only the NUL), `reply_too_large`, `api_error:<code>`
+  with the device's code (`api_error:45`: access denied), `unknown_device`). It only raises on programming
   errors and on cancellation.
 - A device whose replies name no brand (identify.py: positive evidence only) is still read by the closest
   dialect, with `make` None, its reported type string as `model`, and an `unknown_make` errors entry.
@@ -29,7 +31,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from collectors.client import CommandResults, MinerClient, WhatsminerV3Client, check_status
+from collectors.client import CommandResults, MinerClient, WhatsminerV3Client, check_status, decode
 from collectors.connection import Limits, Timeouts
 from collectors.drivers import Driver, Reading, build_sample, driver_for
 from collectors.errors import (
@@ -41,7 +43,7 @@ from collectors.errors import (
     MinerTimeoutError,
 )
 from collectors.firmware import family_of
-from collectors.framing import Reply, decode_reply
+from collectors.framing import Reply
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
 from collectors.posture import PRIVILEGED_COMMAND, PostureSettings, assess, privileged_open
@@ -292,7 +294,21 @@ async def _identify(
         better = classify(version_reply, devdetails_reply, probe, host=host, port=port)
         if identity.dialect is Dialect.UNKNOWN or better.dialect == identity.dialect:
             identity = better
+        if identity.dialect is Dialect.UNKNOWN and not probe:
+            _raise_refusal(version_reply, devdetails_reply, results)
     return identity, seed
+
+
+def _raise_refusal(version: Reply | None, devdetails: Reply | None, probes: CommandResults) -> None:
+    """Raise the device's own error when it answered every identifying command with STATUS=E (Code 45,
+    access denied, on a host its api-allow/api-groups do not trust): an operator must see that refusal,
+    not "no known miner API answered"."""
+    for name, reply in (("version", version), ("devdetails", devdetails)):
+        if reply is not None:
+            check_status(name, reply)  # raises MinerAPIError on STATUS=E/F
+    for outcome in probes.values():
+        if isinstance(outcome, MinerAPIError):
+            raise outcome
 
 
 _NOT_STOCK_API = (
@@ -322,7 +338,7 @@ async def _identify_from_stats(
     """
     try:
         data = await client.fetch("stats")
-        stats = check_status("stats", decode_reply(data))
+        stats = check_status("stats", await decode(data))
     except (MinerAPIError, MinerProtocolError):
         return None
     except MinerConnectionError as exc:

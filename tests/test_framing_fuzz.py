@@ -8,11 +8,20 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.errors import MinerProtocolError
-from collectors.framing import NulFrame, V3Frame, _reject_constant, _with_missing_commas, decode_reply, repair
+from collectors.framing import (
+    MAX_DEPTH,
+    NulFrame,
+    V3Frame,
+    _reject_constant,
+    _with_missing_commas,
+    decode_reply,
+    repair,
+)
 
 CAPTURES = sorted(
     p.read_bytes()
@@ -159,3 +168,31 @@ def test_v3_frame_takes_exactly_its_announced_length(body: bytes, cuts: list[int
     assert got == (body if len(body) <= cap else None)
     cut_short = data[: len(data) - len(b"trailing") - 1]  # the device closes one byte early
     assert _feed(V3Frame(cap), _chunks(cut_short, cuts)) is None
+
+
+@FUZZ
+@given(
+    st.integers(1, 160).flatmap(
+        lambda n: st.lists(st.sampled_from(["[", '{"k":', '["[{",', '{"}]":']), min_size=n, max_size=n)
+    ),
+    st.text(max_size=8),
+)
+def test_nesting_past_the_limit_is_refused_and_within_it_kept(openers: list[str], leaf: str) -> None:
+    closers = "".join("]" if o.startswith("[") else "}" for o in reversed(openers))
+    text = '{"a":' + "".join(openers) + json.dumps(leaf) + closers + "}"
+    depth = len(openers) + 1  # brackets inside the strings ("[{", "}]") do not count
+    if depth > MAX_DEPTH:
+        with pytest.raises(MinerProtocolError, match=r"nests at least \d+ levels deep") as caught:
+            decode_reply(text.encode())
+        assert int(str(caught.value).split("at least ")[1].split()[0]) > MAX_DEPTH
+    else:
+        assert decode_reply(text.encode()) == json.loads(text)
+
+
+@FUZZ
+@given(st.sampled_from(CAPTURES), st.integers(min_value=0), st.sampled_from("[{]}"), st.integers(0, 3000))
+def test_captures_with_bracket_runs_raise_nothing_but_protocol_error(
+    capture: bytes, pos: int, bracket: str, run: int
+) -> None:
+    at = pos % (len(capture) + 1)
+    _decode_or_protocol_error(capture[:at] + bracket.encode() * run + capture[at:])

@@ -1,5 +1,10 @@
 """The fault must-show: 500 healthy devices among faulty ones of every kind, one `fleetmon poll --once
---timeout 3` run as a subprocess against a simulator in another process.
+--timeout 3 --concurrency 1000` run as a subprocess against a simulator in another process.
+
+The kinds are the transport faults (refused, hang, drip, reset, garbage, oversized, never-close) and the
+wire faults of issue 14 (truncated, http, deep_nesting, invalid_utf8, empty, access_denied) and its value
+fault (non_finite: hashrates of 1e999 and bare NaN in well-framed replies): ten deep-nesting miners used to
+hold the poller's event loop until the healthy ones timed out.
 
 The cycle bound is asserted on the CLI's own reported seconds (a behaviour bound: one hung device may
 cost the cycle its deadline, never more), not on a benchmark figure.
@@ -32,7 +37,25 @@ EXPECTED_CODE = {
     "reset": "connection_reset",
     "garbage": "protocol_error",
     "oversized": "reply_too_large",
+    "truncated": "protocol_error",
+    "http": "protocol_error",
+    "deep_nesting": "protocol_error",
+    "invalid_utf8": "protocol_error",
+    "empty": "empty_reply",
+    "access_denied": "api_error:45",
+    "non_finite": "invalid_value",  # one entry per refused field, each naming it
 }
+# Where one code serves several kinds, the message tells them apart.
+EXPECTED_WORDS = {
+    "garbage": "reply starts",
+    "truncated": "cut off before its end",
+    "http": "an HTTP response",
+    "deep_nesting": "levels deep (limit 64)",
+    "invalid_utf8": "not UTF-8",
+    "access_denied": "Access denied",
+    "non_finite": "not a finite number",
+}
+ISSUE_BOUND_S = 4.0  # issue 14: the whole cycle, whatever the faulty devices send
 # A no_close device sends a complete reply and its NUL, then keeps the socket open: reading stops at
 # the NUL, so the device is read normally (flagging it would be wrong) and costs the cycle nothing.
 
@@ -68,7 +91,7 @@ def fault_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[
             "--extra-oversized",
             str(EXTRA_OVERSIZED),
             "--subnet",
-            "127.50.0.0/22",
+            "127.61.4.0/22",
             "--manifest",
             str(manifest),
         ],
@@ -106,6 +129,8 @@ def poll_run(fault_fleet: list[dict[str, object]], tmp_path_factory: pytest.Temp
             "--once",
             "--timeout",
             str(DEADLINE_S),
+            "--concurrency",
+            "1000",
             "--out",
             str(out),
         ],
@@ -145,6 +170,35 @@ def test_cycle_with_hung_devices_ends_within_the_deadline(
     assert seconds <= DEADLINE_S + MARGIN_S
 
 
+def test_cycle_with_every_fault_kind_ends_within_four_seconds(
+    poll_run: PollRun,
+) -> None:
+    _, summary, _, _ = poll_run
+    seconds = summary["seconds"]
+    assert isinstance(seconds, float)
+    assert seconds <= ISSUE_BOUND_S
+
+
+def test_every_healthy_device_is_read_as_mining(
+    fault_fleet: list[dict[str, object]],
+    poll_run: PollRun,
+) -> None:
+    """The simulator's healthy devices are in mining states (see its STATE_WEIGHTS); none is lost to a
+    neighbour's fault, and each reports a hashrate."""
+    samples, _, _, _ = poll_run
+    states = {
+        s["state"] for r, s in zip(fault_fleet, samples, strict=True) if r["fault"] in (None, "no_close")
+    }
+    assert "mining" in states
+    assert not states & {"unreachable", "error"}
+    lost = [
+        (r["ip"], s["state"])
+        for r, s in zip(fault_fleet, samples, strict=True)
+        if r["fault"] in (None, "no_close") and r.get("state") == "mining" and s["state"] != "mining"
+    ]
+    assert lost == []
+
+
 def test_every_healthy_device_is_read(
     fault_fleet: list[dict[str, object]],
     poll_run: PollRun,
@@ -171,7 +225,12 @@ def test_every_faulty_device_is_flagged_with_the_error_of_its_kind(
         assert isinstance(fault, str)
         seen[fault] = seen.get(fault, 0) + 1
         assert sample["state"] in ("unreachable", "error"), (row["ip"], fault, sample)
-        assert [e["code"] for e in sample["errors"]] == [EXPECTED_CODE[fault]], (row["ip"], fault)
+        codes = [e["code"] for e in sample["errors"]]
+        if fault == "non_finite":  # every refused hashrate field has its own entry
+            assert codes and set(codes) == {"invalid_value"}, (row["ip"], fault, codes)
+        else:
+            assert codes == [EXPECTED_CODE[fault]], (row["ip"], fault)
+        assert EXPECTED_WORDS.get(fault, "") in sample["errors"][0]["message"], (row["ip"], fault)
         assert sample["hashrate_ths"] is None  # an outage is a state, never zeros
     assert seen == dict.fromkeys(EXPECTED_CODE, PER_FAULT) | {"oversized": PER_FAULT + EXTRA_OVERSIZED}
 

@@ -1,5 +1,5 @@
 """The reading layers against the simulator's faults and firmwares, over real sockets: read_device
-names each transport fault, the client falls back from a refused multi-command, identification, the
+names each transport and wire fault, the client falls back from a refused multi-command, identification, the
 plain-text reply form, and the web-page classifier."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collectors.client import MinerClient
 from collectors.connection import Limits, Timeouts
 from collectors.framing import decode_reply
 from collectors.identify import Dialect, classify_web
+from collectors.poller import REPLY_CAP_BYTES
 from collectors.reader import identify_device, read_device
 from collectors.sample import State
 from collectors.simulator.device import Fault
@@ -161,3 +162,66 @@ async def test_hung_web_ui_costs_the_serial_not_the_reading() -> None:
     assert sample.serial is None
     assert [e.code for e in sample.errors] == ["web_timeout"]
     assert elapsed < TIMEOUTS.device + 0.5
+
+
+# The wire faults of issue 14, on every firmware family the simulator speaks, read with the poller's reply
+# cap (the deep_nesting reply is under it). Each has its code, and the message says which fault it was.
+WIRE_FAULTS = {
+    Fault.TRUNCATED: ("protocol_error", "cut off before its end"),
+    Fault.HTTP: ("protocol_error", "an HTTP response, not a miner API reply"),
+    Fault.DEEP_NESTING: ("protocol_error", "levels deep (limit 64)"),
+    Fault.INVALID_UTF8: ("protocol_error", "reply is not UTF-8"),
+    Fault.EMPTY: ("empty_reply", "closed without a reply"),
+    Fault.ACCESS_DENIED: ("api_error:45", "Access denied to"),
+}
+FAMILIES = "antminer:1,whatsminer:1,avalon:1,braiins:1,luxos:1,vnish:1"
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["identifying", "identified"])
+@pytest.mark.parametrize("fault", list(WIRE_FAULTS), ids=lambda f: f.value)
+async def test_read_device_names_the_wire_fault_on_every_firmware(fault: Fault, known: bool) -> None:
+    """First read (identification) and a later one (the cached identity's data commands) alike."""
+    code, words = WIRE_FAULTS[fault]
+    subnet = f"127.60.{list(WIRE_FAULTS).index(fault) * 2 + known}.0/28"
+    limits = Limits(max_reply_bytes=REPLY_CAP_BYTES)
+    async with simulated_fleet(6, mix=FAMILIES, subnet=subnet, seed=3) as fleet:
+        identities = {}
+        for item in fleet.devices:
+            if known:
+                healthy = await read_device(item.device.ip, timeouts=TIMEOUTS, limits=limits)
+                assert healthy.identity is not None and healthy.sample.hashrate_ths is not None
+                identities[item.device.ip] = healthy.identity
+            item.device.fault = fault
+        loop = asyncio.get_running_loop()
+        for item in fleet.devices:
+            started = loop.time()
+            reading = await read_device(
+                item.device.ip, timeouts=TIMEOUTS, limits=limits, known=identities.get(item.device.ip)
+            )
+            elapsed = loop.time() - started
+            sample = reading.sample
+            where = (item.device.ip, item.device.firmware.value, item.device.spec.make.value)
+            assert sample.state is State.ERROR, where
+            assert {e.code for e in sample.errors} == {code}, (where, sample.errors)
+            assert all(words in e.message for e in sample.errors), (where, sample.errors)
+            assert sample.hashrate_ths is None
+            assert elapsed < TIMEOUTS.device + 1.0  # the device deadline holds (scheduling slack)
+
+
+async def test_a_lone_nul_is_an_empty_reply() -> None:
+    """`\\x00` and nothing else, on every request: empty, like a close without a byte."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"\x00")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.61.0.1", 4028)
+    try:
+        reading = await read_device("127.61.0.1", timeouts=TIMEOUTS)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert reading.sample.state is State.ERROR
+    assert [e.code for e in reading.sample.errors] == ["empty_reply"]

@@ -55,6 +55,12 @@ class Fault(StrEnum):
     GARBAGE = "garbage"  # answers random bytes
     OVERSIZED = "oversized"  # answers a reply of many megabytes
     NO_CLOSE = "no_close"  # valid reply with its NUL, but never closes
+    TRUNCATED = "truncated"  # the reply cut off mid-JSON, then its NUL and a close
+    HTTP = "http"  # an HTTP/1.1 response on the API port (a web server where the API should be)
+    DEEP_NESTING = "deep_nesting"  # a valid envelope around a few hundred thousand brackets, under the cap
+    INVALID_UTF8 = "invalid_utf8"  # the reply with bytes that are not UTF-8 inside a string value
+    EMPTY = "empty"  # closes without a byte of reply (cgminer's answer to a host api-allow does not list)
+    ACCESS_DENIED = "access_denied"  # every command answered STATUS=E Code 45 "Access denied"
     NON_FINITE = "non_finite"  # well-framed replies whose hashrate numbers are 1e999 / bare NaN
 
 

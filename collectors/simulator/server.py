@@ -47,7 +47,13 @@ from functools import partial
 from typing import ClassVar, Protocol, cast, runtime_checkable
 
 from collectors.simulator.device import Fault, Make, SimDevice
-from collectors.simulator.personalities.base import BadRequest, HttpRequest, HttpResponse, parse_rpc_request
+from collectors.simulator.personalities.base import (
+    BadRequest,
+    HttpRequest,
+    HttpResponse,
+    RpcRequest,
+    parse_rpc_request,
+)
 from collectors.simulator.personalities.registry import PersonalityMissing, personality_for
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,14 @@ WEB_KEEPALIVE_REQUESTS = 16  # like lighttpd's server.max-keep-alive-requests (i
 WEB_KEEPALIVE_IDLE_S = 5.0  # lighttpd: server.max-keep-alive-idle
 OVERSIZED_BYTES = 8 * 1024 * 1024
 _PAD = b'{"STATS":0,"pad":"' + b"x" * 65_000 + b'"},'  # shared by every oversized reply
+DEEP_NESTING_LEVELS = 150_000  # 300,000 brackets: 293 KiB, under the poller's 512 KiB reply cap
+_DEEP = b"[" * DEEP_NESTING_LEVELS + b"]" * DEEP_NESTING_LEVELS  # shared by every deep_nesting reply
+_NOT_UTF8 = b"\xc3\x28\xff"  # a lead byte without its continuation, and a byte UTF-8 never uses
+# What a web server on the API port answers a line of JSON (lighttpd's 400 page, shortened).
+_HTTP_400 = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 69\r\nConnection: close\r\n"
+    b"Server: lighttpd/1.4.59\r\n\r\n<html><head><title>400 Bad Request</title></head><body></body></html>"
+)
 # cgminer answers an unparseable JSON request with its own error envelope (%d: the time).
 _INVALID_JSON = (
     b'{"STATUS":[{"STATUS":"E","When":%d,"Code":23,"Msg":"Invalid JSON","Description":"cgminer"}],"id":1}\x00'
@@ -399,7 +413,28 @@ class _Connection(asyncio.BufferedProtocol):
             self._when_drained(self._reset)
         elif fault is Fault.GARBAGE:
             rng = random.Random(self.dev.seed ^ int(time.time()))
-            transport.write(rng.randbytes(rng.randint(64, 2048)))
+            # Junk that starts with a byte (not a NUL or a space): what it is, not an empty reply.
+            transport.write(bytes([rng.randint(0x21, 0xFF)]) + rng.randbytes(rng.randint(63, 2047)))
+            transport.close()
+        elif fault is Fault.EMPTY:
+            self._close()
+        elif fault is Fault.HTTP:
+            transport.write(_HTTP_400)
+            transport.close()
+        elif fault is Fault.TRUNCATED:
+            transport.write(_truncated(payload) + b"\x00")
+            transport.close()
+        elif fault is Fault.INVALID_UTF8:
+            at = payload.find(b':"') + 2  # inside the first string value (0 when there is none)
+            transport.write(payload[: max(at, 0)] + _NOT_UTF8 + payload[max(at, 0) :])
+            transport.close()
+        elif fault is Fault.DEEP_NESTING:
+            transport.write(
+                b'{"STATUS":[{"STATUS":"S","When":%d,"Code":70,"Msg":"CGMiner stats",'
+                b'"Description":"cgminer 1.0.0"}],"STATS":[{"STATS":0,"chain":' % int(time.time())
+            )
+            transport.write(_DEEP)
+            transport.write(b'}],"id":1}\x00')
             transport.close()
         elif fault is Fault.OVERSIZED:
             # The real reply's envelope around megabytes of padding, streamed from one shared buffer.
@@ -415,6 +450,14 @@ class _Connection(asyncio.BufferedProtocol):
                 self._when_drained(self._hold)
             else:
                 transport.close()
+
+    def _deny(self, request: RpcRequest) -> bytes:
+        """cgminer's refusal of a command the client's API group may not run (Code 45)."""
+        when = int(time.time())
+        return (
+            b'{"STATUS":[{"STATUS":"E","When":%d,"Code":45,"Msg":"Access denied to \'%s\' command",'
+            b'"Description":"cgminer 4.11.1"}],"id":1}\x00' % (when, "+".join(request.commands).encode()[:64])
+        )
 
     def _hold(self) -> None:
         """Keep the connection until the client closes its side, or for `hold_s`."""
@@ -473,6 +516,9 @@ class _RpcConnection(_Connection):
         except BadRequest:
             payload = _INVALID_JSON % int(time.time())
         else:
+            if self.dev.fault is Fault.ACCESS_DENIED:
+                self._deliver(self._deny(request))
+                return
             try:
                 payload = personality_for(self.dev).rpc(self.dev, request, time.time())
             except PersonalityMissing:
@@ -603,6 +649,15 @@ class _V3Connection(_Connection):
             reply = personality.v3(self.dev, request, time.time())
         body = json.dumps(reply, separators=(",", ":")).encode()
         self._deliver(len(body).to_bytes(4, "little") + body)
+
+
+def _truncated(payload: bytes) -> bytes:
+    """The first half of a reply (NUL dropped), cut between characters rather than inside one."""
+    body = payload.rstrip(b"\x00")
+    cut = max(1, len(body) // 2)
+    while cut > 1 and 0x80 <= body[cut] < 0xC0:  # a UTF-8 continuation byte: step back to its lead
+        cut -= 1
+    return body[:cut]
 
 
 def _parse_http_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
