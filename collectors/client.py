@@ -13,7 +13,8 @@ Nothing here holds a socket between calls; each request opens and closes its own
 Decoding never holds the event loop for long (`decode`): a reply of at most INLINE_REPAIR_BYTES is
 decoded in place, a valid one of at most INLINE_JSON_BYTES too (json's C parser only), and anything else
 (a big reply that needs the Python repair pass, or any bigger reply) in one worker thread. The thresholds
-and the stalls they allow are measured by bench/bench_loop_stall.py.
+and the stalls they allow are measured by bench/bench_loop_stall.py. In-place decodes are paced
+(collectors/pacing.py): a burst of replies is decoded a few milliseconds' worth per loop turn.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from collectors.connection import Limits, Timeouts, exchange, exchange_v3
 from collectors.errors import MinerAPIError, MinerConnectionResetError, MinerError, MinerProtocolError
 from collectors.framing import Reply, decode_reply, decode_valid, encode_request, encode_v3_frame
+from collectors.pacing import paced
 
 CommandResults = dict[str, Reply | MinerError]
 """Per command: its decoded reply, or the error that command alone raised."""
@@ -59,9 +61,9 @@ async def decode(data: bytes) -> Reply:
     """
     size = len(data)
     if size <= INLINE_REPAIR_BYTES:
-        return decode_reply(data)
+        return await paced(decode_reply, data)
     if size <= INLINE_JSON_BYTES:
-        value = decode_valid(data)
+        value = await paced(decode_valid, data)
         if value is not None:
             return value
     return await asyncio.get_running_loop().run_in_executor(_decoder(), decode_reply, data)

@@ -31,6 +31,7 @@ from collectors.errors import (
     MinerTimeoutError,
 )
 from collectors.framing import NulFrame, V3Frame
+from collectors.pacing import checkpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ async def exchange(
     loop = asyncio.get_running_loop()
     phase = "connect"
     sock: socket.socket | None = None
+    await checkpoint()  # opening a connection is device work: paced per loop iteration (pacing.py)
     try:
         async with asyncio.timeout(timeouts.connect) as deadline:
             family, address = await resolve(loop, host, port)

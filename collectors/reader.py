@@ -46,6 +46,7 @@ from collectors.firmware import family_of
 from collectors.framing import Reply
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
+from collectors.pacing import paced
 from collectors.posture import PRIVILEGED_COMMAND, PostureSettings, assess, privileged_open
 from collectors.sample import DeviceError, Sample, SecurityFinding, State, utcnow
 from collectors.web import DeviceWeb, SystemInfo
@@ -148,7 +149,7 @@ async def _read(  # noqa: PLR0917
         spec = lookup(identity.model, identity.make) if identity.make else None
         web_error: DeviceError | None = None
         try:
-            reading = driver.parse(identity, replies, spec)
+            reading = await paced(driver.parse, identity, replies, spec)
             if known is not None and _contradicts(known, reading):
                 return None
             if web_task is not None and reading.serial is None:
@@ -160,7 +161,7 @@ async def _read(  # noqa: PLR0917
                 identity = replace(
                     identity, api_write_open=await _privileged_outcome(privileged_task, timeouts, started)
                 )
-            sample = build_sample(host, port, identity, reading, spec)
+            sample = await paced(build_sample, host, port, identity, reading, spec)
         except ValidationError as exc:
             # A value the wire conversions let through that the Sample contract refuses: this device's
             # reading is an error sample naming the field, the poll of the others goes on.

@@ -30,6 +30,7 @@ import httpx
 
 from collectors.connection import resolve
 from collectors.errors import MinerProtocolError
+from collectors.pacing import checkpoint
 
 READ_CHUNK = 65_536
 
@@ -60,6 +61,7 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
                 "miner web UIs are read over plain HTTP; TLS is not supported", request=request
             )
         origin = (url.host, url.port or 80)
+        await checkpoint()  # building and sending the request: device work, paced per loop iteration
         if self._sock is not None and (origin != self._origin or not _idle_and_open(self._sock)):
             self._close()
         if self._sock is None:
@@ -76,6 +78,7 @@ class ExchangeTransport(httpx.AsyncBaseTransport):
             self._conn.start_next_cycle()
         else:
             self._close()
+        await checkpoint()  # what httpx does with the response next (digest, body) is device work too
         return response
 
     async def aclose(self) -> None:
