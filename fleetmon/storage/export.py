@@ -22,13 +22,15 @@ SITES: Table = Site.__table__  # type: ignore[attr-defined]
 
 # `security` (posture findings, collectors.posture) has no column yet: the samples table stores it
 # once the service side of issue 18 adds one.
-_SAMPLE_FIELDS = tuple(name for name in Sample.model_fields if name not in ("ip", "port", "security"))
+SAMPLE_FIELDS = tuple(name for name in Sample.model_fields if name not in ("ip", "port", "security"))
+"""The Sample fields that are columns of `samples` (ip and port are the device row's); one list for
+every query that reads samples back."""
 
 
 def row_to_sample(row: Row[Any]) -> Sample:
     """Rebuild the Sample from one joined samples/devices row."""
     mapping = row._mapping
-    data: dict[str, Any] = {name: mapping[name] for name in _SAMPLE_FIELDS}
+    data: dict[str, Any] = {name: mapping[name] for name in SAMPLE_FIELDS}
     data["ip"] = mapping["ip"]
     data["port"] = mapping["port"]
     return Sample.model_validate(data)
@@ -36,7 +38,7 @@ def row_to_sample(row: Row[Any]) -> Sample:
 
 def iter_samples(engine: Engine, site: str | None = None, chunk: int = 5000) -> Iterator[Sample]:
     """Every stored sample (of one site, if given), ordered by time then device, streamed in chunks."""
-    columns = [SAMPLES.c[name] for name in _SAMPLE_FIELDS]
+    columns = [SAMPLES.c[name] for name in SAMPLE_FIELDS]
     query = (
         select(DEVICES.c.ip, DEVICES.c.port, *columns)
         .select_from(SAMPLES.join(DEVICES, DEVICES.c.id == SAMPLES.c.device_id))

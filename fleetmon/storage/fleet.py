@@ -21,7 +21,7 @@ from sqlalchemy import Table, and_, func, select
 from collectors.sample import Sample, State
 from fleetmon.storage.engine import Engine
 from fleetmon.storage.errors import translated
-from fleetmon.storage.export import row_to_sample
+from fleetmon.storage.export import SAMPLE_FIELDS, row_to_sample
 from fleetmon.storage.models import Device, HourlyDeviceRollup, SampleRow, Site
 
 SAMPLES: Table = SampleRow.__table__  # type: ignore[attr-defined]
@@ -29,7 +29,6 @@ DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 SITES: Table = Site.__table__  # type: ignore[attr-defined]
 HOURLY: Table = HourlyDeviceRollup.__table__  # type: ignore[attr-defined]
 
-_SAMPLE_FIELDS = tuple(name for name in Sample.model_fields if name not in ("ip", "port"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ def newest_since(
     )
     query = (
         select(DEVICES.c.id.label("device_id"), SITES.c.name.label("site"), DEVICES.c.ip, DEVICES.c.port)
-        .add_columns(*(SAMPLES.c[name] for name in _SAMPLE_FIELDS))
+        .add_columns(*(SAMPLES.c[name] for name in SAMPLE_FIELDS))
         .select_from(
             DEVICES.join(SITES, SITES.c.id == DEVICES.c.site_id).join(
                 SAMPLES, and_(SAMPLES.c.device_id == DEVICES.c.id, SAMPLES.c.ts == newest_ts)
