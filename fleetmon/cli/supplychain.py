@@ -33,7 +33,13 @@ from fleetmon.storage.errors import StorageError
 from fleetmon.supplychain.errors import SupplyChainError
 from fleetmon.supplychain.fleet import load_units_file
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
-from fleetmon.supplychain.report import build_report, report_csv, report_json, report_table
+from fleetmon.supplychain.report import (
+    build_report,
+    report_csv,
+    report_json,
+    report_table,
+    sources_end_text,
+)
 from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, apply_schedule_text, load_schedules, rate
 from fleetmon.supplychain.usitc import candidate_layer_toml, fetch_mfn, superseded_mfn_layer
 
@@ -138,7 +144,12 @@ def handle_tariffs_rate(args: argparse.Namespace, out: TextIO = sys.stdout) -> i
         json.dump(result.to_json(), out, indent=2, ensure_ascii=False)
         out.write("\n")
         return 0
-    out.write(f"{result.origin} {result.hts} entered {result.on}: {float(result.total_rate) * 100:.1f}%\n")
+    out.write(
+        f"{result.origin} {result.hts} entered {result.on}: {float(result.total_rate) * 100:.1f}% "
+        f"({sources_end_text(result.sources_end)})\n"
+    )
+    if result.warning:
+        out.write(f"  WARNING: {result.warning}\n")
     for lay in result.layers:
         flags = f" [{','.join(sorted(lay.flags))}]" if lay.flags else ""
         out.write(f"  {float(lay.rate) * 100:>6.1f}%  {lay.name}{flags}\n           source: {lay.source}\n")

@@ -85,6 +85,8 @@ class FleetExposure:
 
     as_of: date
     schedule: str
+    sources_end: date | None  # where the schedule's sources end
+    warning: str | None  # set when as_of is past sources_end
     units: tuple[UnitExposure, ...]
     total_ths: float
     priced_ths: float  # hashrate with a known rate
@@ -211,6 +213,8 @@ def fleet_exposure(
     return FleetExposure(
         as_of=as_of,
         schedule=schedule.name,
+        sources_end=schedule.sources_end,
+        warning=schedule.sources_end_warning(as_of),
         units=rows,
         total_ths=total_ths,
         priced_ths=priced_ths,

@@ -153,6 +153,8 @@ def exposure_json(exp: FleetExposure, *, per_unit: bool = True) -> dict[str, obj
     out: dict[str, object] = {
         "as_of": exp.as_of.isoformat(),
         "schedule": exp.schedule,
+        "sources_end": _iso(exp.sources_end),
+        "warning": exp.warning,
         "total_ths": exp.total_ths,
         "priced_ths": exp.priced_ths,
         "replacement_duty_usd": exp.replacement_duty_usd,
@@ -195,6 +197,10 @@ def report_json(report: SupplyChainReport) -> dict[str, object]:
     }
 
 
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
 # ----------------------------------------------------------------------------------------------- table
 
 
@@ -204,6 +210,11 @@ def _pct(value: float | None) -> str:
 
 def _usd(value: float | None) -> str:
     return "-" if value is None else f"${value:,.0f}"
+
+
+def sources_end_text(day: date | None) -> str:
+    """How every priced figure names where the schedule's sources end: "sources end DATE"."""
+    return f"sources end {day}" if day else "sources end not stated"
 
 
 def report_table(report: SupplyChainReport) -> str:
@@ -244,7 +255,8 @@ def report_table(report: SupplyChainReport) -> str:
     e = report.exposure
     lines += [
         "",
-        f"Tariff exposure at {e.as_of} (schedule {e.schedule})",
+        f"Tariff exposure at {e.as_of} (schedule {e.schedule}, {sources_end_text(e.sources_end)})",
+        *([f"  WARNING: {e.warning}"] if e.warning else []),
         f"  replacement duty              {_usd(e.replacement_duty_usd)} "
         f"(of which on estimated values {_usd(e.estimated_value_duty_usd)})",
         f"  hashrate-weighted rate        {_pct(e.hashrate_weighted_rate)} over {e.priced_ths:,.1f} TH/s",
@@ -320,6 +332,7 @@ def _exposure_rows(
         ]
     )
     writer.writerow([section, "", "nominal", "score", "", "", "", "", "", e.score.score])
+    writer.writerow([section, "", "nominal", "sources_end", "", "", "", "", "", _iso(e.sources_end) or ""])
     if not units:
         return
     for row in e.units:

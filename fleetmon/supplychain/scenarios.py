@@ -62,13 +62,9 @@ def apply_to_schedule(schedule: Schedule, scenario: Scenario) -> Schedule:
         if new_rate < 0:
             raise ScenarioError(f"scenario {scenario.name!r}: rate for {layer_id!r} must not be negative")
         layers[index] = layers[index].with_rate(new_rate)
-    base = Schedule(
-        name=f"{schedule.name}+scenario:{scenario.name}",
-        layers=tuple(layers),
-        modelled_origins=schedule.modelled_origins,
-        origin_notes=schedule.origin_notes,
-        files=schedule.files,
-    )
+    # replace() keeps everything else the schedule says, sources_end included: a what-if does not
+    # move where the sources end.
+    base = replace(schedule, name=f"{schedule.name}+scenario:{scenario.name}", layers=tuple(layers))
     return base.with_layers(scenario.add_layers) if scenario.add_layers else base
 
 

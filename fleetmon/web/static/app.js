@@ -453,6 +453,10 @@ function shareSection(dim, data) {
   document.getElementById(`table-${dim}`).append(foot);
 }
 
+function sourcesEndText(day) {
+  return day ? `sources end ${day}` : "sources end not stated";
+}
+
 function exposureFigures(e) {
   return [
     ["Replacement duty", e.replacement_duty_usd, usd(e.replacement_duty_usd), "replacement_duty_usd"],
@@ -482,7 +486,14 @@ async function initSupplyChain() {
       api(`/api/v1/supply-chain/tariff-exposure?${exposureQuery}`),
     ]);
     asOf = exposure.as_of;
-    document.getElementById("as-of").textContent = `tariffs as of ${asOf} · ${basis} hashrate`;
+    document.getElementById("as-of").textContent =
+      `tariffs as of ${asOf} · ${sourcesEndText(exposure.sources_end)} · ${basis} hashrate`;
+    const sources = document.getElementById("tariff-sources");
+    sources.textContent = `Duties priced from schedule ${exposure.schedule}; ${sourcesEndText(exposure.sources_end)}.`;
+    sources.dataset.sourcesEnd = exposure.sources_end ?? "";
+    const warning = document.getElementById("tariff-warning");
+    warning.textContent = exposure.warning ?? "";
+    warning.hidden = !exposure.warning;
     const o = maker.origin;
     stackedBar(document.getElementById("origin-bar"), ["declared", "inferred", "unknown"].map((k) => ({
       key: k, label: { declared: "declared (inventory)", inferred: "inferred (catalog default)", unknown: "unknown" }[k],
@@ -553,7 +564,8 @@ async function initSupplyChain() {
             ? `${num(100 * change, 1)} pts` : key === "score" ? num(change, 1) : key === "usd_per_ths" ? `$${num(change, 2)}` : usd(change)}`,
           `num ${change > 0 ? "up" : change < 0 ? "down" : ""}`, change));
       }), { numeric: [1, 2, 3] });
-      out.append(el("caption", { text: `Moved ${ths(result.moved_ths)}; tariffs as of ${result.before.as_of}.` }));
+      out.append(el("caption", { text: `Moved ${ths(result.moved_ths)}; tariffs as of ${result.before.as_of}; `
+        + `${sourcesEndText(result.before.sources_end)}.` }));
       out.dataset.movedThs = result.moved_ths;
       out.dataset.ready = String(Number(out.dataset.ready || 0) + 1);
     } catch (e) {
