@@ -57,6 +57,7 @@ def upsert_inventory(conn: Connection, records: Sequence[InventoryRecord], sourc
             "customs_value_usd": r.customs_value_usd,
             "entry_date": r.entry_date,
             "hts_code": r.hts_code,
+            "liquidation_date": r.liquidation_date,
             "source_file": source[:512],
             "imported_at": now,
         }
@@ -85,6 +86,7 @@ def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
         ORIGINS.c.customs_value_usd,
         ORIGINS.c.entry_date,
         ORIGINS.c.hts_code,
+        ORIGINS.c.liquidation_date,
     )
     found: dict[str, InventoryRecord] = {}
     with engine.connect() as conn:
@@ -100,5 +102,6 @@ def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
                 customs_value_usd=row.customs_value_usd,
                 entry_date=row.entry_date,
                 hts_code=row.hts_code or DEFAULT_HTS,
+                liquidation_date=row.liquidation_date,
             )
     return found

@@ -88,6 +88,11 @@ class UnitExposureOut(_Out):
     usd_per_ths: float | None
     reclassification_liability_usd: float | None
     ieepa_paid_usd: float | None
+    refund_status: Literal["cape_phase1", "finally_liquidated"] | None = Field(
+        description="for units that paid IEEPA duties: how the entry stands under CBP's CAPE process"
+    )
+    liquidation_date: date | None
+    liquidation_estimated: bool = Field(description="liquidation date = entry + 314 days [E]")
     notes: list[str]
 
 
@@ -105,7 +110,14 @@ class ExposureSummaryOut(_Out):
     hashrate_weighted_rate: float | None
     usd_per_ths: float | None
     reclassification_liability_usd: float
-    ieepa_refundable_usd: float
+    ieepa_refundable_usd: float = Field(description="cape_phase1 + finally_liquidated")
+    ieepa_refund_cape_phase1_usd: float = Field(
+        description="entries unliquidated or liquidated within 80 days: refundable through CAPE phase 1"
+    )
+    ieepa_refund_finally_liquidated_usd: float = Field(
+        description="entries liquidated more than 80 days ago: under appeal, uncertain"
+    )
+    ieepa_units_liquidation_estimated: int
     units_without_rate: int
     units_without_value: int
     units_without_entry: int

@@ -46,6 +46,7 @@ class FleetUnit:
     hts_code: str = DEFAULT_HTS
     ip: str | None = None
     make: str | None = None  # raw make string (e.g. "antminer"), kept for display
+    liquidation_date: date | None = None  # when CBP liquidated the entry; None: not known
 
     @property
     def key(self) -> str:
@@ -120,6 +121,9 @@ def build_unit(
         hts_code=hts,
         ip=_text(record, "ip"),
         make=make,
+        liquidation_date=(
+            inv.liquidation_date if inv and inv.liquidation_date else _date(record, "liquidation_date")
+        ),
     )
 
 

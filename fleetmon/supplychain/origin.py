@@ -186,7 +186,9 @@ INVENTORY_COLUMNS = (
     "customs_value_usd",
     "entry_date",
 )
-OPTIONAL_COLUMNS = ("hts_code",)
+# liquidation_date: when CBP liquidated the entry (its duty became final), which decides how an IEEPA
+# refund can be claimed (exposure.py); absent, it is estimated from the entry date.
+OPTIONAL_COLUMNS = ("hts_code", "liquidation_date")
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class InventoryRecord:
     customs_value_usd: float | None
     entry_date: date | None
     hts_code: str
+    liquidation_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,16 @@ def _parse_inventory_row(line: int, row: dict[str, str]) -> InventoryRecord:
             raise ValueError(f"entry_date {row['entry_date']!r} is not YYYY-MM-DD") from exc
     hts = row.get("hts_code") or DEFAULT_HTS
     normalise_hts(hts)  # raises ValueError with a clear message
+    liquidation: date | None = None
+    if row.get("liquidation_date"):
+        try:
+            liquidation = date.fromisoformat(row["liquidation_date"])
+        except ValueError as exc:
+            raise ValueError(f"liquidation_date {row['liquidation_date']!r} is not YYYY-MM-DD") from exc
+        if entry is None:
+            raise ValueError("liquidation_date given without entry_date")
+        if liquidation < entry:
+            raise ValueError(f"liquidation_date {liquidation} is before entry_date {entry}")
     return InventoryRecord(
         line=line,
         serial=serial,
@@ -304,4 +317,5 @@ def _parse_inventory_row(line: int, row: dict[str, str]) -> InventoryRecord:
         customs_value_usd=value,
         entry_date=entry,
         hts_code=hts,
+        liquidation_date=liquidation,
     )

@@ -144,6 +144,9 @@ def unit_exposure_json(row: UnitExposure) -> dict[str, object]:
         "usd_per_ths": row.usd_per_ths,
         "reclassification_liability_usd": row.reclassification_liability_usd,
         "ieepa_paid_usd": row.ieepa_paid_usd,
+        "refund_status": row.refund_status.value if row.refund_status else None,
+        "liquidation_date": _iso(row.liquidation_date),
+        "liquidation_estimated": row.liquidation_estimated,
         "notes": list(row.notes),
     }
 
@@ -163,6 +166,9 @@ def exposure_json(exp: FleetExposure, *, per_unit: bool = True) -> dict[str, obj
         "usd_per_ths": exp.usd_per_ths,
         "reclassification_liability_usd": exp.reclassification_liability_usd,
         "ieepa_refundable_usd": exp.ieepa_refundable_usd,
+        "ieepa_refund_cape_phase1_usd": exp.ieepa_refund_cape_phase1_usd,
+        "ieepa_refund_finally_liquidated_usd": exp.ieepa_refund_finally_liquidated_usd,
+        "ieepa_units_liquidation_estimated": exp.ieepa_units_liquidation_estimated,
         "units_without_rate": exp.units_without_rate,
         "units_without_value": exp.units_without_value,
         "units_without_entry": exp.units_without_entry,
@@ -263,6 +269,10 @@ def report_table(report: SupplyChainReport) -> str:
         f"  USD per TH/s                  {'-' if e.usd_per_ths is None else f'${e.usd_per_ths:,.2f}'}",
         f"  reclassification liability   {_usd(e.reclassification_liability_usd)}",
         f"  IEEPA paid, maybe refundable  {_usd(e.ieepa_refundable_usd)}",
+        f"    via CAPE phase 1            {_usd(e.ieepa_refund_cape_phase1_usd)} "
+        "(unliquidated or liquidated within 80 days)",
+        f"    finally liquidated          {_usd(e.ieepa_refund_finally_liquidated_usd)} "
+        f"(under appeal, uncertain; {e.ieepa_units_liquidation_estimated} liquidation dates estimated)",
         f"  units without rate/value/entry {e.units_without_rate}/{e.units_without_value}/"
         f"{e.units_without_entry}",
         f"  exposure score                {e.score.score:.1f} / 100",
@@ -315,6 +325,8 @@ def _exposure_rows(
         ("replacement_duty_on_estimated_values", e.estimated_value_duty_usd),
         ("reclassification_liability", e.reclassification_liability_usd),
         ("ieepa_refundable", e.ieepa_refundable_usd),
+        ("ieepa_refund_cape_phase1", e.ieepa_refund_cape_phase1_usd),
+        ("ieepa_refund_finally_liquidated", e.ieepa_refund_finally_liquidated_usd),
     ):
         writer.writerow([section, "", "nominal", key, "", "", "", "", usd, ""])
     writer.writerow(

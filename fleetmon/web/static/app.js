@@ -464,6 +464,9 @@ function exposureFigures(e) {
     ["Duty per TH/s", e.usd_per_ths, e.usd_per_ths === null ? "–" : `$${num(e.usd_per_ths, 2)}`, "usd_per_ths"],
     ["Reclassification liability", e.reclassification_liability_usd, usd(e.reclassification_liability_usd), "reclassification_liability_usd"],
     ["IEEPA paid, maybe refundable", e.ieepa_refundable_usd, usd(e.ieepa_refundable_usd), "ieepa_refundable_usd"],
+    ["of which via CAPE phase 1", e.ieepa_refund_cape_phase1_usd, usd(e.ieepa_refund_cape_phase1_usd), "ieepa_refund_cape_phase1_usd"],
+    ["of which finally liquidated (under appeal)", e.ieepa_refund_finally_liquidated_usd,
+      usd(e.ieepa_refund_finally_liquidated_usd), "ieepa_refund_finally_liquidated_usd"],
     ["Exposure score", e.score.score, `${num(e.score.score, 1)} / 100`, "score"],
   ];
 }
