@@ -196,3 +196,15 @@ def test_report_names_where_the_tariff_sources_end(
     else:
         assert "sources end 2026-05-31" in out
         assert "WARNING: 2026-09-01 is after 2026-05-31" in out
+
+
+def test_cli_rate_under_the_section_301_what_if() -> None:
+    argv = ["tariffs", "rate", "--origin", "MY", "--date", "2026-08-01", "--json"]
+    code, out = run([*argv, "--scenario", "section-301-excess-capacity"])
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["total_rate"] == pytest.approx(0.276)
+    assert any("NOT in force" in note for note in payload["notes"])
+    assert payload["sources_end"] == "2026-05-31"
+    code, out = run(argv)
+    assert json.loads(out)["total_rate"] == pytest.approx(0.026)

@@ -281,3 +281,39 @@ def test_stacks_with_allows_a_deliberate_second_layer_of_one_kind(tmp_path: Path
         load_schedules([_write(tmp_path, header, second)])
     stacked = load_schedules([_write(tmp_path, header, second + 'stacks_with = ["s301-list2"]\n')])
     assert rate(stacked, "CN", HTS, date(2026, 8, 1)).total_rate == Decimal("0.376")
+
+
+# --------------------------------------------------- Section 301 excess-capacity what-if (issue 18)
+
+
+def test_section_301_excess_capacity_is_a_named_what_if_not_in_force() -> None:
+    from fleetmon.supplychain.scenarios import apply_to_schedule, shipped_scenario, shipped_scenario_names
+
+    assert "section-301-excess-capacity" in shipped_scenario_names()
+    scenario = shipped_scenario("section-301-excess-capacity")
+    shipped = shipped_schedule()
+    assert all(lay.id != "s301-excess-capacity" for lay in shipped.layers)  # not in force
+    what_if = apply_to_schedule(shipped, scenario)
+    after = date(2026, 8, 1)
+    for origin in ("MY", "TH", "ID", "VN", "SG"):
+        assert rate(shipped, origin, HTS, after).total_rate == Decimal("0.026")
+        assert rate(what_if, origin, HTS, after).total_rate == Decimal("0.276")
+    assert rate(what_if, "CN", HTS, after).total_rate == Decimal("0.526")  # on top of List 2
+    assert rate(what_if, "JP", HTS, after).total_rate == Decimal("0.026")  # not named in the sources
+    assert rate(what_if, "US", HTS, after).total_rate == Decimal("0")
+    assert rate(what_if, "MY", HTS, date(2026, 7, 23)).total_rate == Decimal("0.126")
+    layer = what_if.layer("s301-excess-capacity")
+    assert layer is not None and "E" in layer.flags and "[25]" in layer.source
+    assert what_if.sources_end == shipped.sources_end
+
+
+def test_scenario_file_must_say_it_is_not_in_force(tmp_path: Path) -> None:
+    from fleetmon.supplychain.errors import ScenarioError
+    from fleetmon.supplychain.scenarios import load_scenario
+
+    path = tmp_path / "mine.toml"
+    path.write_text('[scenario]\nname = "mine"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match="in_force = false"):
+        load_scenario(str(path))
+    with pytest.raises(ScenarioError, match="section-301-excess-capacity"):
+        load_scenario(str(tmp_path / "missing.toml"))
