@@ -287,3 +287,14 @@ def test_fleet_ieepa_refund_is_split_by_cape_status() -> None:
     rows = {r.unit: r for r in exp.units}
     assert rows["SN0002"].liquidation_date == date(2026, 3, 30) and rows["SN0002"].liquidation_estimated
     assert rows["SN0003"].refund_status is None  # entered after IEEPA ended: nothing to refund
+
+
+def test_unit_of_unknown_origin_names_the_default_us_share() -> None:
+    from fleetmon.supplychain.origin import default_origin
+
+    unit = replace(
+        make_unit(1, "MicroBT", "Whatsminer M60S", None, None, 170.0, 3000.0, date(2025, 3, 1)),
+        origin=default_origin("MicroBT", "Whatsminer M60S", 2025),
+    )
+    notes = unit_exposure(unit, SCHEDULE, date(2026, 3, 1)).notes
+    assert any("US 10% [E]" in note for note in notes)

@@ -10,9 +10,9 @@ import pytest
 from fleetmon.service.inventory import load_inventory, store_inventory
 from fleetmon.storage.engine import make_engine
 from fleetmon.supplychain.catalog import shipped_catalog
-from fleetmon.supplychain.errors import InventoryError
+from fleetmon.supplychain.errors import CatalogDataError, InventoryError
 from fleetmon.supplychain.fleet import build_unit
-from fleetmon.supplychain.origin import OriginBasis, default_origin, parse_inventory_csv
+from fleetmon.supplychain.origin import OriginBasis, default_origin, parse_defaults, parse_inventory_csv
 
 
 @pytest.mark.parametrize(
@@ -186,3 +186,23 @@ def test_liquidation_date_survives_the_database_on_each_dialect(db_url: str) -> 
         engine.dispose()
     assert stored["D1"].liquidation_date == date(2026, 3, 27)
     assert stored["D2"].liquidation_date is None
+
+
+def test_microbt_us_line_is_a_share_from_2024_not_a_default_country() -> None:
+    before = default_origin("MicroBT", "Whatsminer M30S+", 2023)
+    assert before.shares == () and before.country is None
+    origin = default_origin("MicroBT", "Whatsminer M60S", 2025)
+    assert origin.country is None and origin.basis is OriginBasis.UNKNOWN  # main plant still unnamed
+    assert origin.shares == (("US", 0.1),)
+    assert "Pittsburgh" in origin.reasoning and "[U]" in origin.reasoning and "[E]" in origin.reasoning
+    assert "[43]" in origin.sources
+
+
+def test_origin_default_shares_are_validated() -> None:
+    header = (
+        "maker,model,year_from,year_to,assembly_country,alternatives,confidence,reasoning,sources,shares\n"
+    )
+    with pytest.raises(CatalogDataError, match="more than 1"):
+        parse_defaults(header + "X,,,,,,0,r,s,US:0.6;MY:0.5\n", "d.csv")
+    with pytest.raises(CatalogDataError, match="COUNTRY:FRACTION"):
+        parse_defaults(header + "X,,,,,,0,r,s,US=0.1\n", "d.csv")

@@ -212,7 +212,11 @@ def unit_exposure(
                         unit.entry_date, unit.liquidation_date, as_of
                     )
         else:
-            notes.append("origin unknown: no rate")
+            shares = ", ".join(f"{c} {share:.0%}" for c, share in unit.origin.shares)
+            notes.append(
+                "origin unknown: no rate"
+                + (f" (the maker default assumes some units from: {shares} [E])" if shares else "")
+            )
     except UnknownHtsError as exc:
         notes.append(str(exc))
     if value is None:

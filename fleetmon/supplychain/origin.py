@@ -59,6 +59,9 @@ class Origin:
     evidence: str | None = None  # an Evidence value, or "default" for inferred
     reasoning: str = ""
     sources: str = ""
+    # From a default: assumed shares of the maker's units assembled in named countries ([E] figures),
+    # e.g. (("US", 0.1),) for a line that builds some of them; they never set `country` on their own.
+    shares: tuple[tuple[str, float], ...] = ()
 
 
 UNKNOWN_ORIGIN = Origin(
@@ -79,6 +82,7 @@ class OriginDefault:
     confidence: float
     reasoning: str
     sources: str
+    shares: tuple[tuple[str, float], ...] = ()  # country -> assumed share of units [E]
 
     def matches(self, maker: str, model: str | None, year: int | None) -> bool:
         """True when this default covers the maker, model and year (an open year matches any)."""
@@ -116,6 +120,7 @@ def parse_defaults(text: str, filename: str) -> tuple[OriginDefault, ...]:
             raise CatalogDataError(f"{where}: {exc}") from exc
         if not 0.0 <= confidence <= 1.0:
             raise CatalogDataError(f"{where}: confidence must be within [0, 1]")
+        shares = _shares(clean.get("shares", ""), where)
         out.append(
             OriginDefault(
                 maker=clean["maker"],
@@ -127,8 +132,29 @@ def parse_defaults(text: str, filename: str) -> tuple[OriginDefault, ...]:
                 confidence=confidence if country else 0.0,
                 reasoning=clean["reasoning"],
                 sources=clean["sources"],
+                shares=shares,
             )
         )
+    return tuple(out)
+
+
+def _shares(text: str, where: str) -> tuple[tuple[str, float], ...]:
+    """`US:0.1;MY:0.2` as ((country, share), ...); CatalogDataError unless each share is in [0, 1]
+    and they sum to at most 1."""
+    out: list[tuple[str, float]] = []
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        country, _, share_text = item.partition(":")
+        try:
+            share = float(share_text)
+            out.append((normalise_origin(country), share))
+        except ValueError as exc:
+            raise CatalogDataError(f"{where}: shares item {item!r} is not COUNTRY:FRACTION ({exc})") from exc
+        if not 0.0 <= share <= 1.0:
+            raise CatalogDataError(f"{where}: share {item!r} must be within [0, 1]")
+    if sum(share for _, share in out) > 1.0:
+        raise CatalogDataError(f"{where}: shares sum to more than 1")
     return tuple(out)
 
 
@@ -163,7 +189,13 @@ def default_origin(
     best = sorted(matching, key=lambda d: d.model is None)[0]
     if best.country is None:
         return Origin(
-            None, OriginBasis.UNKNOWN, 0.0, evidence="default", reasoning=best.reasoning, sources=best.sources
+            None,
+            OriginBasis.UNKNOWN,
+            0.0,
+            evidence="default",
+            reasoning=best.reasoning,
+            sources=best.sources,
+            shares=best.shares,
         )
     alternatives = f" (alternatives: {', '.join(best.alternatives)})" if best.alternatives else ""
     return Origin(
@@ -173,6 +205,7 @@ def default_origin(
         evidence="default",
         reasoning=best.reasoning + alternatives,
         sources=best.sources,
+        shares=best.shares,
     )
 
 
