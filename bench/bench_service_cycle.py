@@ -67,7 +67,7 @@ from fleetmon.supplychain.origin import parse_inventory_csv
 try:
     from fleetmon.storage.inventory import store_inventory
 except ImportError:
-    from fleetmon.service.inventory import store_inventory
+    from fleetmon.storage.inventory import store_inventory
 
 cfg = json.loads(sys.argv[1])
 N, CYCLES, INTERVAL, SITE = cfg["devices"], cfg["cycles"], cfg["interval"], "bench"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleetmon.supplychain.analytics import Basis, Dimension, china_dependency, hash_share, hhi
-from fleetmon.supplychain.exposure import fleet_exposure, unit_exposure
+from fleetmon.supplychain.exposure import RefundStatus, fleet_exposure, refund_status, unit_exposure
 from fleetmon.supplychain.fleet import FleetUnit
 from fleetmon.supplychain.origin import Origin, OriginBasis
 from fleetmon.supplychain.scenarios import (
@@ -243,3 +243,58 @@ def test_layer_override_scenario_from_json() -> None:
     assert result.before.hashrate_weighted_rate == pytest.approx(0.126)
     assert result.after.hashrate_weighted_rate == pytest.approx(0.026 + 0.15 + 0.25)
     assert result.delta["score"] >= 0
+
+
+# ---------------------------------------------------------- IEEPA refunds by CAPE status (issue 18)
+
+
+@pytest.mark.parametrize(
+    ("liquidation", "as_of", "expected"),
+    [
+        (date(2026, 6, 1), date(2026, 5, 1), RefundStatus.CAPE_PHASE1),  # not liquidated yet
+        (date(2026, 3, 1), date(2026, 5, 20), RefundStatus.CAPE_PHASE1),  # day 80 after liquidation
+        (date(2026, 3, 1), date(2026, 5, 21), RefundStatus.FINALLY_LIQUIDATED),  # day 81
+    ],
+)
+def test_refund_status_follows_the_80_day_cape_window(
+    liquidation: date, as_of: date, expected: RefundStatus
+) -> None:
+    assert refund_status(date(2025, 6, 1), liquidation, as_of) == (expected, liquidation, False)
+
+
+def test_refund_status_without_liquidation_date_estimates_entry_plus_314_days() -> None:
+    status, liquidated, estimated = refund_status(date(2025, 5, 20), None, date(2026, 6, 18))
+    assert (liquidated, estimated) == (date(2026, 3, 30), True)
+    assert status is RefundStatus.CAPE_PHASE1  # 2026-03-30 + 80 days = 2026-06-18
+    assert refund_status(date(2025, 5, 20), None, date(2026, 6, 19))[0] is RefundStatus.FINALLY_LIQUIDATED
+
+
+def test_fleet_ieepa_refund_is_split_by_cape_status() -> None:
+    entered = date(2025, 5, 20)  # CN: fentanyl 20% + reciprocal 10% = 30% IEEPA
+    finally_liquidated = replace(
+        make_unit(1, "Bitmain", "Antminer S19 Pro", "CN", None, 110.0, 1000.0, entered),
+        liquidation_date=date(2025, 12, 1),
+    )
+    estimated = make_unit(2, "Bitmain", "Antminer S19 Pro", "CN", None, 110.0, 2000.0, entered)
+    after_ieepa = make_unit(3, "Bitmain", "Antminer S21", "MY", None, 200.0, 2800.0, date(2026, 3, 1))
+    exp = fleet_exposure([finally_liquidated, estimated, after_ieepa], SCHEDULE, date(2026, 5, 1))
+    assert exp.ieepa_refund_finally_liquidated_usd == pytest.approx(0.30 * 1000)
+    assert exp.ieepa_refund_cape_phase1_usd == pytest.approx(0.30 * 2000)
+    assert exp.ieepa_refundable_usd == pytest.approx(
+        exp.ieepa_refund_cape_phase1_usd + exp.ieepa_refund_finally_liquidated_usd
+    )
+    assert exp.ieepa_units_liquidation_estimated == 1
+    rows = {r.unit: r for r in exp.units}
+    assert rows["SN0002"].liquidation_date == date(2026, 3, 30) and rows["SN0002"].liquidation_estimated
+    assert rows["SN0003"].refund_status is None  # entered after IEEPA ended: nothing to refund
+
+
+def test_unit_of_unknown_origin_names_the_default_us_share() -> None:
+    from fleetmon.supplychain.origin import default_origin
+
+    unit = replace(
+        make_unit(1, "MicroBT", "Whatsminer M60S", None, None, 170.0, 3000.0, date(2025, 3, 1)),
+        origin=default_origin("MicroBT", "Whatsminer M60S", 2025),
+    )
+    notes = unit_exposure(unit, SCHEDULE, date(2026, 3, 1)).notes
+    assert any("US 10% [E]" in note for note in notes)

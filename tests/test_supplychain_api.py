@@ -262,6 +262,26 @@ def test_whole_report_as_json_and_csv(procurement: httpx.Client, imported: dict)
     assert 'filename="supply-chain-2026-03-01.csv"' in export.headers["content-disposition"]
 
 
+def test_rate_exposure_and_report_name_where_the_tariff_sources_end(
+    procurement: httpx.Client, imported: dict
+) -> None:
+    known = procurement.get("/api/v1/tariffs/rate", params={"origin": "MY", "date": AS_OF}).json()
+    assert known["sources_end"] == "2026-05-31" and known["warning"] is None
+    late = procurement.get("/api/v1/tariffs/rate", params={"origin": "MY", "date": "2026-08-01"}).json()
+    assert late["past_sources_end"] is True and "2026-05-31" in late["warning"]
+    assert late["total_rate"] == pytest.approx(0.026)
+    exposure = procurement.get(
+        "/api/v1/supply-chain/tariff-exposure", params={"as_of": "2026-08-01", "limit": 0}
+    ).json()
+    assert exposure["sources_end"] == "2026-05-31" and "2026-08-01" in exposure["warning"]
+    report = procurement.get("/api/v1/supply-chain/report", params={"as_of": AS_OF}).json()
+    assert report["tariff_exposure"]["sources_end"] == "2026-05-31"
+    assert report["tariff_exposure"]["warning"] is None
+    body = {"as_of": "2026-08-01", "rate_overrides": {"s122-10": 0.2}}
+    scenario = procurement.post("/api/v1/supply-chain/scenarios", json=body).json()
+    assert scenario["after"]["sources_end"] == scenario["before"]["sources_end"] == "2026-05-31"
+
+
 def test_catalog_models_for_every_role_with_sources(service: LiveService) -> None:
     with service.client(service.keys["viewer"]) as client:
         models = client.get("/api/v1/catalog/models").json()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import fleet_samples
 import pytest
 
+from fleetmon.storage.engine import make_engine
+from fleetmon.storage.inventory import load_inventory, store_inventory
 from fleetmon.supplychain.catalog import shipped_catalog
-from fleetmon.supplychain.errors import InventoryError
+from fleetmon.supplychain.errors import CatalogDataError, InventoryError
 from fleetmon.supplychain.fleet import build_unit
-from fleetmon.supplychain.origin import OriginBasis, default_origin, parse_inventory_csv
+from fleetmon.supplychain.origin import OriginBasis, default_origin, parse_defaults, parse_inventory_csv
 
 
 @pytest.mark.parametrize(
@@ -140,3 +143,66 @@ def test_inventory_row_errors_name_the_line_and_keep_good_rows() -> None:
 def test_inventory_without_required_columns_is_rejected_whole() -> None:
     with pytest.raises(InventoryError, match="assembly_country"):
         parse_inventory_csv("serial,model\nA1,S19\n", "inv.csv")
+
+
+def test_inventory_liquidation_date_is_optional_and_checked() -> None:
+    parsed = parse_inventory_csv(
+        "serial,model,assembly_country,origin_evidence,customs_value_usd,entry_date,liquidation_date\n"
+        "L1,Antminer S21,CN,customs_entry,2800,2025-05-20,2026-03-27\n"
+        "L2,Antminer S21,CN,customs_entry,2800,2025-05-20,\n"
+        "L3,Antminer S21,CN,customs_entry,2800,2025-05-20,2025-05-19\n"
+        "L4,Antminer S21,CN,customs_entry,2800,2025-05-20,soon\n"
+        "L5,Antminer S21,CN,customs_entry,2800,,2026-03-27\n",
+        "inv.csv",
+    )
+    by_serial = parsed.by_serial()
+    assert by_serial["L1"].liquidation_date == date(2026, 3, 27)
+    assert by_serial["L2"].liquidation_date is None
+    errors = {e.line: e.message for e in parsed.errors}
+    assert set(errors) == {4, 5, 6}
+    assert "before entry_date" in errors[4]
+    assert "liquidation_date 'soon'" in errors[5]
+    assert "without entry_date" in errors[6]
+    unit = build_unit({"serial": "L1", "model": "Antminer S21"}, inventory=by_serial)
+    assert unit.liquidation_date == date(2026, 3, 27)
+
+
+blank_db_url = fleet_samples.blank_db_url
+db_url = fleet_samples.db_url
+
+
+def test_liquidation_date_survives_the_database_on_each_dialect(db_url: str) -> None:
+    parsed = parse_inventory_csv(
+        "serial,model,assembly_country,origin_evidence,customs_value_usd,entry_date,liquidation_date\n"
+        "D1,Antminer S21,CN,customs_entry,2800,2025-05-20,2026-03-27\n"
+        "D2,Antminer S21,CN,customs_entry,2800,2025-05-20,\n",
+        "inv.csv",
+    )
+    engine = make_engine(db_url)
+    try:
+        assert store_inventory(engine, parsed.records, "inv.csv") == 2
+        stored = load_inventory(engine)
+    finally:
+        engine.dispose()
+    assert stored["D1"].liquidation_date == date(2026, 3, 27)
+    assert stored["D2"].liquidation_date is None
+
+
+def test_microbt_us_line_is_a_share_from_2024_not_a_default_country() -> None:
+    before = default_origin("MicroBT", "Whatsminer M30S+", 2023)
+    assert before.shares == () and before.country is None
+    origin = default_origin("MicroBT", "Whatsminer M60S", 2025)
+    assert origin.country is None and origin.basis is OriginBasis.UNKNOWN  # main plant still unnamed
+    assert origin.shares == (("US", 0.1),)
+    assert "Pittsburgh" in origin.reasoning and "[U]" in origin.reasoning and "[E]" in origin.reasoning
+    assert "[43]" in origin.sources
+
+
+def test_origin_default_shares_are_validated() -> None:
+    header = (
+        "maker,model,year_from,year_to,assembly_country,alternatives,confidence,reasoning,sources,shares\n"
+    )
+    with pytest.raises(CatalogDataError, match="more than 1"):
+        parse_defaults(header + "X,,,,,,0,r,s,US:0.6;MY:0.5\n", "d.csv")
+    with pytest.raises(CatalogDataError, match="COUNTRY:FRACTION"):
+        parse_defaults(header + "X,,,,,,0,r,s,US=0.1\n", "d.csv")

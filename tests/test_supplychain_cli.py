@@ -161,3 +161,50 @@ def test_report_on_unreadable_units_file_fails_cleanly(
     code, _ = run(["report", "supply-chain", "--units", str(path)])
     assert code == 2
     assert "units.json" in capsys.readouterr().err
+
+
+def test_cli_rate_names_where_the_sources_end() -> None:
+    code, out = run(["tariffs", "rate", "--origin", "MY", "--date", "2026-03-01", "--json"])
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["sources_end"] == "2026-05-31" and payload["warning"] is None
+    code, out = run(["tariffs", "rate", "--origin", "MY", "--date", "2026-08-01", "--json"])
+    payload = json.loads(out)
+    assert payload["past_sources_end"] is True and "2026-05-31" in payload["warning"]
+    assert payload["total_rate"] == pytest.approx(0.026)  # still answers with the layers known
+    code, text = run(["tariffs", "rate", "--origin", "MY", "--date", "2026-08-01"])
+    assert code == 0
+    assert "sources end 2026-05-31" in text.splitlines()[0]
+    assert "WARNING: 2026-08-01 is after 2026-05-31" in text
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_report_names_where_the_tariff_sources_end(
+    simulated: tuple[Path, Path, list[dict[str, object]]], fmt: str
+) -> None:
+    units, inventory, _ = simulated
+    argv = ["report", "supply-chain", "--units", str(units), "--inventory", str(inventory)]
+    code, out = run([*argv, "--as-of", "2026-09-01", "--format", fmt])
+    assert code == 0
+    if fmt == "json":
+        exposure = json.loads(out)["tariff_exposure"]
+        assert exposure["sources_end"] == "2026-05-31"
+        assert "2026-09-01 is after 2026-05-31" in exposure["warning"]
+    elif fmt == "csv":
+        rows = [r for r in csv.DictReader(io.StringIO(out)) if r["key"] == "sources_end"]
+        assert [r["note"] for r in rows] == ["2026-05-31"]
+    else:
+        assert "sources end 2026-05-31" in out
+        assert "WARNING: 2026-09-01 is after 2026-05-31" in out
+
+
+def test_cli_rate_under_the_section_301_what_if() -> None:
+    argv = ["tariffs", "rate", "--origin", "MY", "--date", "2026-08-01", "--json"]
+    code, out = run([*argv, "--scenario", "section-301-excess-capacity"])
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["total_rate"] == pytest.approx(0.276)
+    assert any("NOT in force" in note for note in payload["notes"])
+    assert payload["sources_end"] == "2026-05-31"
+    code, out = run(argv)
+    assert json.loads(out)["total_rate"] == pytest.approx(0.026)

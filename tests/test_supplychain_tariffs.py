@@ -206,3 +206,114 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 def test_schedule_errors_are_under_the_package_root() -> None:
     assert issubclass(ScheduleError, SupplyChainError)
     assert issubclass(UnknownHtsError, SupplyChainError)
+
+
+# ------------------------------------------------------------------ where the sources end (issue 18)
+
+
+def test_schedule_names_where_its_sources_end() -> None:
+    schedule = shipped_schedule()
+    assert schedule.sources_end == date(2026, 5, 31)
+    on_the_day = rate(schedule, "MY", HTS, date(2026, 5, 31))
+    assert on_the_day.sources_end == date(2026, 5, 31) and on_the_day.warning is None
+    payload = on_the_day.to_json()
+    assert payload["sources_end"] == "2026-05-31" and payload["past_sources_end"] is False
+
+
+def test_rate_past_sources_end_answers_with_known_layers_and_a_warning() -> None:
+    result = rate(shipped_schedule(), "MY", HTS, date(2026, 7, 1))
+    assert result.total_rate == Decimal("0.126")  # the layers known: MFN + Section 122
+    assert [lay.id for lay in result.layers] == ["mfn", "s122-10"]
+    assert result.warning is not None
+    assert "2026-05-31" in result.warning and "Section 122" in result.warning
+    payload = result.to_json()
+    assert payload["past_sources_end"] is True and payload["warning"] == result.warning
+
+
+def test_section_122_end_date_and_its_open_question_are_flagged() -> None:
+    layer = shipped_schedule().layer("s122-10")
+    assert layer is not None
+    assert (layer.effective_from, layer.effective_to) == (date(2026, 2, 24), date(2026, 7, 24))
+    assert "U" in layer.flags and "not found" in layer.notes
+    assert "[39]" in layer.source
+
+
+@pytest.mark.parametrize("origin", COUNTRIES)
+def test_no_ieepa_layer_for_entries_from_24_february_2026(origin: str) -> None:
+    kinds = {lay.kind for lay in rate(shipped_schedule(), origin, HTS, date(2026, 2, 24)).layers}
+    assert not kinds & {"ieepa_fentanyl", "ieepa_reciprocal"}
+
+
+def test_section_232_semiconductors_is_named_but_not_added() -> None:
+    before = rate(shipped_schedule(), "MY", HTS, date(2026, 1, 14))
+    after = rate(shipped_schedule(), "MY", HTS, date(2026, 1, 15))
+    assert after.total_rate == before.total_rate == Decimal("0.216")
+    assert not any("Section 232" in note for note in before.notes)
+    assert any("Section 232" in note and "[U]" in note for note in after.notes)
+    assert all(lay.kind != "section_232" for lay in after.layers)
+
+
+def test_added_file_with_its_own_sources_end_moves_it(tmp_path: Path) -> None:
+    header = '[schedule]\nname = "update"\nmode = "add"\nsources_end = 2026-09-30\n'
+    path = _write(
+        tmp_path, header, LAYER.format(id="x", kind="other", rate=0.01, start="2026-08-01", origin="MY")
+    )
+    moved = load_schedules([path])
+    assert moved.sources_end == date(2026, 9, 30)
+    assert rate(moved, "MY", HTS, date(2026, 8, 15)).warning is None
+    # An alternative that does not say where its sources end leaves the shipped end in place.
+    assert shipped_schedule(s122_rate_15=True).sources_end == date(2026, 5, 31)
+
+
+def test_replacement_schedule_without_sources_end_warns_of_nothing(tmp_path: Path) -> None:
+    header = '[schedule]\nname = "mine"\nmode = "replace"\n'
+    path = _write(
+        tmp_path, header, LAYER.format(id="a", kind="mfn", rate=0.05, start="2020-01-01", origin="*")
+    )
+    result = rate(load_schedules([path]), "MY", HTS, date(2030, 1, 1))
+    assert result.sources_end is None and result.warning is None
+
+
+def test_stacks_with_allows_a_deliberate_second_layer_of_one_kind(tmp_path: Path) -> None:
+    header = '[schedule]\nname = "second-301"\nmode = "add"\n'
+    second = LAYER.format(id="s301-new", kind="section_301", rate=0.1, start="2026-08-01", origin="CN")
+    with pytest.raises(ScheduleError, match="s301-list2"):
+        load_schedules([_write(tmp_path, header, second)])
+    stacked = load_schedules([_write(tmp_path, header, second + 'stacks_with = ["s301-list2"]\n')])
+    assert rate(stacked, "CN", HTS, date(2026, 8, 1)).total_rate == Decimal("0.376")
+
+
+# --------------------------------------------------- Section 301 excess-capacity what-if (issue 18)
+
+
+def test_section_301_excess_capacity_is_a_named_what_if_not_in_force() -> None:
+    from fleetmon.supplychain.scenarios import apply_to_schedule, shipped_scenario, shipped_scenario_names
+
+    assert "section-301-excess-capacity" in shipped_scenario_names()
+    scenario = shipped_scenario("section-301-excess-capacity")
+    shipped = shipped_schedule()
+    assert all(lay.id != "s301-excess-capacity" for lay in shipped.layers)  # not in force
+    what_if = apply_to_schedule(shipped, scenario)
+    after = date(2026, 8, 1)
+    for origin in ("MY", "TH", "ID", "VN", "SG"):
+        assert rate(shipped, origin, HTS, after).total_rate == Decimal("0.026")
+        assert rate(what_if, origin, HTS, after).total_rate == Decimal("0.276")
+    assert rate(what_if, "CN", HTS, after).total_rate == Decimal("0.526")  # on top of List 2
+    assert rate(what_if, "JP", HTS, after).total_rate == Decimal("0.026")  # not named in the sources
+    assert rate(what_if, "US", HTS, after).total_rate == Decimal("0")
+    assert rate(what_if, "MY", HTS, date(2026, 7, 23)).total_rate == Decimal("0.126")
+    layer = what_if.layer("s301-excess-capacity")
+    assert layer is not None and "E" in layer.flags and "[25]" in layer.source
+    assert what_if.sources_end == shipped.sources_end
+
+
+def test_scenario_file_must_say_it_is_not_in_force(tmp_path: Path) -> None:
+    from fleetmon.supplychain.errors import ScenarioError
+    from fleetmon.supplychain.scenarios import load_scenario
+
+    path = tmp_path / "mine.toml"
+    path.write_text('[scenario]\nname = "mine"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match="in_force = false"):
+        load_scenario(str(path))
+    with pytest.raises(ScenarioError, match="section-301-excess-capacity"):
+        load_scenario(str(tmp_path / "missing.toml"))

@@ -275,3 +275,19 @@ def test_what_if_form_shows_the_scenarios_api_before_and_after(tab: Tab, live: L
     assert result["after"]["replacement_duty_usd"] != result["before"]["replacement_duty_usd"]
     assert float(page.get_attribute("#whatif-result", "data-moved-ths")) == pytest.approx(result["moved_ths"])
     tab.shoot("supply-chain-what-if")
+
+
+def test_supply_chain_page_says_where_the_tariff_sources_end(tab: Tab, live: LiveService) -> None:
+    tab.login("procurement")
+    page = tab.open("/supply-chain")
+    exposure = api(live, "/api/v1/supply-chain/tariff-exposure?limit=0", "procurement")
+    assert exposure["sources_end"] == "2026-05-31"
+    assert f"sources end {exposure['sources_end']}" in page.inner_text("#tariff-sources")
+    assert f"sources end {exposure['sources_end']}" in page.inner_text("#as-of")
+    # Today is past the sources' end, so the page says so in the API's words.
+    assert exposure["warning"] and page.is_visible("#tariff-warning")
+    assert page.inner_text("#tariff-warning") == exposure["warning"]
+    page = tab.open("/supply-chain?as_of=2026-03-01")
+    assert "sources end 2026-05-31" in page.inner_text("#tariff-sources")
+    assert not page.is_visible("#tariff-warning")
+    assert not tab.problems, tab.problems

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -23,7 +24,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from fleetmon.supplychain.errors import SupplyChainError
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
-from fleetmon.supplychain.tariffs import DEFAULT_HTS, Schedule, apply_schedule_text, load_schedules, rate
+from fleetmon.supplychain.tariffs import (
+    DEFAULT_HTS,
+    Schedule,
+    apply_schedule_text,
+    load_schedules,
+    rate,
+    sources_end_text,
+)
 
 if TYPE_CHECKING:
     from fleetmon.storage.engine import Engine
@@ -47,6 +55,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rate_cmd.add_argument("--hts", default=DEFAULT_HTS, help=f"HTS code (default {DEFAULT_HTS})")
     rate_cmd.add_argument("--date", required=True, type=_iso_date, help="entry date YYYY-MM-DD")
     rate_cmd.add_argument("--json", action="store_true", help="print JSON (total_rate is a fraction)")
+    rate_cmd.add_argument(
+        "--scenario",
+        metavar="NAME|FILE",
+        default=None,
+        help="apply a what-if scenario (not in force): a shipped one by name "
+        "(section-301-excess-capacity) or a scenario file",
+    )
     _schedule_option(rate_cmd)
     rate_cmd.set_defaults(handler=handle_tariffs_rate)
     fetch = tsub.add_parser(
@@ -125,15 +140,29 @@ def _schedule(args: argparse.Namespace) -> Schedule:
 def handle_tariffs_rate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the duty at (origin, HTS, date) with its layers and sources."""
     try:
-        result = rate(_schedule(args), args.origin, args.hts, args.date)
+        schedule = _schedule(args)
+        if args.scenario:
+            from fleetmon.supplychain.scenarios import apply_to_schedule, load_scenario
+
+            scenario = load_scenario(args.scenario)
+            schedule = apply_to_schedule(schedule, scenario)
+        result = rate(schedule, args.origin, args.hts, args.date)
     except (SupplyChainError, ValueError) as exc:
         print(f"fleetmon tariffs rate: {exc}", file=sys.stderr)
         return 2
+    if args.scenario:
+        what_if = f"what-if scenario {scenario.name!r}, NOT in force: {scenario.description}"
+        result = replace(result, notes=(*result.notes, what_if))
     if args.json:
         json.dump(result.to_json(), out, indent=2, ensure_ascii=False)
         out.write("\n")
         return 0
-    out.write(f"{result.origin} {result.hts} entered {result.on}: {float(result.total_rate) * 100:.1f}%\n")
+    out.write(
+        f"{result.origin} {result.hts} entered {result.on}: {float(result.total_rate) * 100:.1f}% "
+        f"({sources_end_text(result.sources_end)})\n"
+    )
+    if result.warning:
+        out.write(f"  WARNING: {result.warning}\n")
     for lay in result.layers:
         flags = f" [{','.join(sorted(lay.flags))}]" if lay.flags else ""
         out.write(f"  {float(lay.rate) * 100:>6.1f}%  {lay.name}{flags}\n           source: {lay.source}\n")

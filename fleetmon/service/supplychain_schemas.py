@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ISO2 = r"^[A-Za-z]{2}$"
 HTS = r"^\d{4}(\.?\d{2}){0,3}$"
+Day = date  # for fields declared after a field named `date`, which shadows the type in a class body
 Text = Annotated[str, Field(min_length=1, max_length=500, pattern=r"[A-Za-z0-9]")]  # not blank
 
 
@@ -94,6 +95,11 @@ class UnitExposureOut(_Out):
     usd_per_ths: float | None
     reclassification_liability_usd: float | None
     ieepa_paid_usd: float | None
+    refund_status: Literal["cape_phase1", "finally_liquidated"] | None = Field(
+        description="for units that paid IEEPA duties: how the entry stands under CBP's CAPE process"
+    )
+    liquidation_date: date | None
+    liquidation_estimated: bool = Field(description="liquidation date = entry + 314 days [E]")
     notes: list[str]
 
 
@@ -102,6 +108,8 @@ class ExposureSummaryOut(_Out):
 
     as_of: date
     schedule: str
+    sources_end: date | None = Field(description="the last date the schedule's sources speak for")
+    warning: str | None = Field(description="set when `as_of` is past sources_end")
     total_ths: float
     priced_ths: float
     replacement_duty_usd: float
@@ -109,7 +117,14 @@ class ExposureSummaryOut(_Out):
     hashrate_weighted_rate: float | None
     usd_per_ths: float | None
     reclassification_liability_usd: float
-    ieepa_refundable_usd: float
+    ieepa_refundable_usd: float = Field(description="cape_phase1 + finally_liquidated")
+    ieepa_refund_cape_phase1_usd: float = Field(
+        description="entries unliquidated or liquidated within 80 days: refundable through CAPE phase 1"
+    )
+    ieepa_refund_finally_liquidated_usd: float = Field(
+        description="entries liquidated more than 80 days ago: under appeal, uncertain"
+    )
+    ieepa_units_liquidation_estimated: int
     units_without_rate: int
     units_without_value: int
     units_without_entry: int
@@ -144,7 +159,9 @@ class LayerIn(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=100)]
     name: Text
-    kind: Literal["mfn", "section_301", "ieepa_fentanyl", "ieepa_reciprocal", "section_122", "other"]
+    kind: Literal[
+        "mfn", "section_301", "section_232", "ieepa_fentanyl", "ieepa_reciprocal", "section_122", "other"
+    ]
     rate: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, description="fraction: 0.25 = 25%")]
     effective_from: date | None = Field(default=None, description="first entry date in force")
     effective_to: date | None = Field(default=None, description="first entry date no longer in force")
@@ -155,6 +172,9 @@ class LayerIn(BaseModel):
     notes: str = ""
     flags: list[Literal["U", "E"]] = Field(default_factory=list)
     replaces: list[str] = Field(default_factory=list, description="ids of layers this one replaces")
+    stacks_with: list[str] = Field(
+        default_factory=list, description="ids of same-kind layers this one deliberately adds to"
+    )
 
 
 class ScenarioIn(BaseModel):
@@ -209,6 +229,9 @@ class RateOut(_Out):
     schedule: str
     layers: list[LayerOut]
     notes: list[str]
+    sources_end: Day | None = Field(description="the last date the schedule's sources speak for")
+    past_sources_end: bool
+    warning: str | None = Field(description="set when `date` is past sources_end")
 
 
 class CatalogModelOut(_Out):

@@ -30,7 +30,6 @@ SITES: Table = Site.__table__  # type: ignore[attr-defined]
 HOURLY: Table = HourlyDeviceRollup.__table__  # type: ignore[attr-defined]
 
 
-
 @dataclass(frozen=True, slots=True)
 class LatestSample:
     """One device's newest stored sample, with its database id and site."""

@@ -64,6 +64,7 @@ def _upsert(conn: Connection, records: Sequence[InventoryRecord], source: str) -
             "customs_value_usd": r.customs_value_usd,
             "entry_date": r.entry_date,
             "hts_code": r.hts_code,
+            "liquidation_date": r.liquidation_date,
             "source_file": source[:512],
             "imported_at": now,
         }
@@ -92,6 +93,7 @@ def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
         ORIGINS.c.customs_value_usd,
         ORIGINS.c.entry_date,
         ORIGINS.c.hts_code,
+        ORIGINS.c.liquidation_date,
     )
     found: dict[str, InventoryRecord] = {}
     with translated("cannot read the inventory"), engine.connect() as conn:
@@ -107,5 +109,6 @@ def load_inventory(engine: Engine) -> dict[str, InventoryRecord]:
                 customs_value_usd=row.customs_value_usd,
                 entry_date=row.entry_date,
                 hts_code=row.hts_code or DEFAULT_HTS,
+                liquidation_date=row.liquidation_date,
             )
     return found

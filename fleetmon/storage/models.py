@@ -160,6 +160,7 @@ class OriginRecord(SQLModel, table=True):
     customs_value_usd: float | None = None
     entry_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     hts_code: str | None = Field(default=None, max_length=16)
+    liquidation_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     source_file: str | None = Field(default=None, max_length=512)
     imported_at: datetime = _ts_column()
 

@@ -6,7 +6,9 @@ Per unit (formulas in docs/supply-chain.md):
 - reclassification liab.   = max(0, rate(CN, HTS, entry) - rate(origin, HTS, entry)) x customs value,
                              for units already entered (the CleanSpark/IREN precedent)
 - IEEPA paid (refundable?) = sum of IEEPA layers in force at entry x customs value (Feb 2025 - Feb 2026
-                             entries, by the layer dates)
+                             entries, by the layer dates), split by how the entry stands under CBP's CAPE
+                             process on the as-of date: unliquidated or liquidated within 80 days
+                             (phase 1, refundable through CAPE) against finally liquidated (under appeal)
 Where the customs value is missing it is estimated from catalog price per TH/s (the model's own,
 else the median of priced models released within a year of it) and flagged as estimated.
 Hashrate here is nominal (the asset), falling back to measured when no nominal figure is known.
@@ -17,8 +19,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from collectors.models import SHA256
 from fleetmon.supplychain.analytics import (
@@ -35,6 +38,22 @@ from fleetmon.supplychain.fleet import FleetUnit
 from fleetmon.supplychain.tariffs import IEEPA_KINDS, Schedule, rate
 
 CHINA = "CN"
+
+# IEEPA refunds through CBP's CAPE portal (opened 2026-04-20), phase 1: entries not yet liquidated
+# and entries within 80 days of liquidation [40]. Entries liquidated longer ago are "finally
+# liquidated"; the government signalled an appeal on refunding them, so they are uncertain.
+CAPE_WINDOW_DAYS = 80
+# Without a liquidation date the entry is taken as liquidated this many days after entry: CBP
+# liquidates about 314 days after entry [E] (docs/supply-chain.md, "IEEPA refunds").
+ESTIMATED_LIQUIDATION_DAYS = 314
+
+
+class RefundStatus(StrEnum):
+    """How an entry that paid IEEPA duties stands for a refund on the as-of date."""
+
+    CAPE_PHASE1 = "cape_phase1"  # unliquidated, or liquidated within 80 days: refundable through CAPE
+    FINALLY_LIQUIDATED = "finally_liquidated"  # liquidated longer ago: under appeal, uncertain
+
 
 # Composite score: weights sum to 1; each component lies in [0, 1]. See docs/supply-chain.md.
 SCORE_WEIGHTS: dict[str, float] = {
@@ -69,6 +88,9 @@ class UnitExposure:
     reclassification_liability_usd: float | None
     ieepa_paid_usd: float | None
     notes: tuple[str, ...] = ()
+    liquidation_date: date | None = None  # given, or estimated (see liquidation_estimated)
+    liquidation_estimated: bool = False
+    refund_status: RefundStatus | None = None  # set when IEEPA duties were paid
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,8 @@ class FleetExposure:
 
     as_of: date
     schedule: str
+    sources_end: date | None  # where the schedule's sources end
+    warning: str | None  # set when as_of is past sources_end
     units: tuple[UnitExposure, ...]
     total_ths: float
     priced_ths: float  # hashrate with a known rate
@@ -94,7 +118,10 @@ class FleetExposure:
     hashrate_weighted_rate: float | None
     usd_per_ths: float | None
     reclassification_liability_usd: float
-    ieepa_refundable_usd: float
+    ieepa_refundable_usd: float  # = cape_phase1 + finally_liquidated
+    ieepa_refund_cape_phase1_usd: float
+    ieepa_refund_finally_liquidated_usd: float
+    ieepa_units_liquidation_estimated: int  # units with IEEPA paid whose liquidation date is estimated
     units_without_rate: int
     units_without_value: int
     units_without_entry: int
@@ -131,6 +158,20 @@ def estimate_value(unit: FleetUnit, catalog: Catalog) -> tuple[float | None, str
     return statistics.median(peers) * ths, "peer_median"
 
 
+def refund_status(entry: date, liquidation: date | None, as_of: date) -> tuple[RefundStatus, date, bool]:
+    """How an entry stands for an IEEPA refund on `as_of`: (status, liquidation date, estimated?).
+
+    A missing liquidation date is estimated as entry + ESTIMATED_LIQUIDATION_DAYS. The entry is in
+    CAPE phase 1 while `as_of` is no more than CAPE_WINDOW_DAYS after liquidation (an unliquidated
+    entry, liquidation still ahead, included), and finally liquidated after that.
+    """
+    estimated = liquidation is None
+    liquidated = entry + timedelta(days=ESTIMATED_LIQUIDATION_DAYS) if liquidation is None else liquidation
+    if as_of <= liquidated + timedelta(days=CAPE_WINDOW_DAYS):
+        return RefundStatus.CAPE_PHASE1, liquidated, estimated
+    return RefundStatus.FINALLY_LIQUIDATED, liquidated, estimated
+
+
 def _near(spec: ModelSpec, year: int) -> bool:
     return spec.release_year is not None and abs(spec.release_year - year) <= 1
 
@@ -153,6 +194,9 @@ def unit_exposure(
     country = unit.origin.country
     unit_rate = china_rate = duty = per_ths = liability = ieepa_paid = None
     layers: tuple[str, ...] = ()
+    status: RefundStatus | None = None
+    liquidation: date | None = None
+    liquidation_estimated = False
     try:
         china_total, _, _ = _rate(schedule, CHINA, unit.hts_code, as_of)
         china_rate = float(china_total)
@@ -167,8 +211,16 @@ def unit_exposure(
                 china_then, _, _ = _rate(schedule, CHINA, unit.hts_code, unit.entry_date)
                 liability = max(0.0, float(china_then - entered)) * value
                 ieepa_paid = float(ieepa) * value
+                if ieepa > 0:
+                    status, liquidation, liquidation_estimated = refund_status(
+                        unit.entry_date, unit.liquidation_date, as_of
+                    )
         else:
-            notes.append("origin unknown: no rate")
+            shares = ", ".join(f"{c} {share:.0%}" for c, share in unit.origin.shares)
+            notes.append(
+                "origin unknown: no rate"
+                + (f" (the maker default assumes some units from: {shares} [E])" if shares else "")
+            )
     except UnknownHtsError as exc:
         notes.append(str(exc))
     if value is None:
@@ -194,6 +246,9 @@ def unit_exposure(
         reclassification_liability_usd=liability,
         ieepa_paid_usd=ieepa_paid,
         notes=tuple(notes),
+        liquidation_date=liquidation if status else unit.liquidation_date,
+        liquidation_estimated=liquidation_estimated,
+        refund_status=status,
     )
 
 
@@ -215,6 +270,8 @@ def fleet_exposure(
     return FleetExposure(
         as_of=as_of,
         schedule=schedule.name,
+        sources_end=schedule.sources_end,
+        warning=schedule.sources_end_warning(as_of),
         units=rows,
         total_ths=total_ths,
         priced_ths=priced_ths,
@@ -224,12 +281,21 @@ def fleet_exposure(
         usd_per_ths=duty / duty_ths if duty_ths else None,
         reclassification_liability_usd=sum(r.reclassification_liability_usd or 0.0 for r in rows),
         ieepa_refundable_usd=sum(r.ieepa_paid_usd or 0.0 for r in rows),
+        ieepa_refund_cape_phase1_usd=_refund(rows, RefundStatus.CAPE_PHASE1),
+        ieepa_refund_finally_liquidated_usd=_refund(rows, RefundStatus.FINALLY_LIQUIDATED),
+        ieepa_units_liquidation_estimated=sum(
+            1 for r in rows if r.refund_status is not None and r.liquidation_estimated
+        ),
         units_without_rate=sum(1 for r in rows if r.rate is None),
         units_without_value=sum(1 for r in rows if r.customs_value_usd is None),
         units_without_entry=sum(1 for u in units if u.entry_date is None),
         origin=origin_quality(units, Basis.NOMINAL),
         score=exposure_score(units, rows, cat),
     )
+
+
+def _refund(rows: Sequence[UnitExposure], status: RefundStatus) -> float:
+    return sum(r.ieepa_paid_usd or 0.0 for r in rows if r.refund_status is status)
 
 
 def _saturate(rate_value: float) -> float:

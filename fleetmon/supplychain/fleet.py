@@ -51,6 +51,7 @@ class FleetUnit:
     ip: str | None = None
     make: str | None = None  # raw make string (e.g. "antminer"), kept for display
     algorithm: str = device_catalog.SHA256  # from the record, else the device catalog; SHA-256 if unknown
+    liquidation_date: date | None = None  # when CBP liquidated the entry; None: not known
 
     @property
     def key(self) -> str:
@@ -133,6 +134,9 @@ def build_unit(
         ip=_text(record, "ip"),
         make=make,
         algorithm=algorithm or device_catalog.SHA256,
+        liquidation_date=(
+            inv.liquidation_date if inv and inv.liquidation_date else _date(record, "liquidation_date")
+        ),
     )
 
 

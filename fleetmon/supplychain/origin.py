@@ -59,6 +59,9 @@ class Origin:
     evidence: str | None = None  # an Evidence value, or "default" for inferred
     reasoning: str = ""
     sources: str = ""
+    # From a default: assumed shares of the maker's units assembled in named countries ([E] figures),
+    # e.g. (("US", 0.1),) for a line that builds some of them; they never set `country` on their own.
+    shares: tuple[tuple[str, float], ...] = ()
 
 
 UNKNOWN_ORIGIN = Origin(
@@ -79,6 +82,7 @@ class OriginDefault:
     confidence: float
     reasoning: str
     sources: str
+    shares: tuple[tuple[str, float], ...] = ()  # country -> assumed share of units [E]
 
     def matches(self, maker: str, model: str | None, year: int | None) -> bool:
         """True when this default covers the maker, model and year (an open year matches any)."""
@@ -116,6 +120,7 @@ def parse_defaults(text: str, filename: str) -> tuple[OriginDefault, ...]:
             raise CatalogDataError(f"{where}: {exc}") from exc
         if not 0.0 <= confidence <= 1.0:
             raise CatalogDataError(f"{where}: confidence must be within [0, 1]")
+        shares = _shares(clean.get("shares", ""), where)
         out.append(
             OriginDefault(
                 maker=clean["maker"],
@@ -127,8 +132,29 @@ def parse_defaults(text: str, filename: str) -> tuple[OriginDefault, ...]:
                 confidence=confidence if country else 0.0,
                 reasoning=clean["reasoning"],
                 sources=clean["sources"],
+                shares=shares,
             )
         )
+    return tuple(out)
+
+
+def _shares(text: str, where: str) -> tuple[tuple[str, float], ...]:
+    """`US:0.1;MY:0.2` as ((country, share), ...); CatalogDataError unless each share is in [0, 1]
+    and they sum to at most 1."""
+    out: list[tuple[str, float]] = []
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        country, _, share_text = item.partition(":")
+        try:
+            share = float(share_text)
+            out.append((normalise_origin(country), share))
+        except ValueError as exc:
+            raise CatalogDataError(f"{where}: shares item {item!r} is not COUNTRY:FRACTION ({exc})") from exc
+        if not 0.0 <= share <= 1.0:
+            raise CatalogDataError(f"{where}: share {item!r} must be within [0, 1]")
+    if sum(share for _, share in out) > 1.0:
+        raise CatalogDataError(f"{where}: shares sum to more than 1")
     return tuple(out)
 
 
@@ -163,7 +189,13 @@ def default_origin(
     best = sorted(matching, key=lambda d: d.model is None)[0]
     if best.country is None:
         return Origin(
-            None, OriginBasis.UNKNOWN, 0.0, evidence="default", reasoning=best.reasoning, sources=best.sources
+            None,
+            OriginBasis.UNKNOWN,
+            0.0,
+            evidence="default",
+            reasoning=best.reasoning,
+            sources=best.sources,
+            shares=best.shares,
         )
     alternatives = f" (alternatives: {', '.join(best.alternatives)})" if best.alternatives else ""
     return Origin(
@@ -173,6 +205,7 @@ def default_origin(
         evidence="default",
         reasoning=best.reasoning + alternatives,
         sources=best.sources,
+        shares=best.shares,
     )
 
 
@@ -186,7 +219,9 @@ INVENTORY_COLUMNS = (
     "customs_value_usd",
     "entry_date",
 )
-OPTIONAL_COLUMNS = ("hts_code",)
+# liquidation_date: when CBP liquidated the entry (its duty became final), which decides how an IEEPA
+# refund can be claimed (exposure.py); absent, it is estimated from the entry date.
+OPTIONAL_COLUMNS = ("hts_code", "liquidation_date")
 
 
 @dataclass(frozen=True)
@@ -200,6 +235,7 @@ class InventoryRecord:
     customs_value_usd: float | None
     entry_date: date | None
     hts_code: str
+    liquidation_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +332,16 @@ def _parse_inventory_row(line: int, row: dict[str, str]) -> InventoryRecord:
             raise ValueError(f"entry_date {row['entry_date']!r} is not YYYY-MM-DD") from exc
     hts = row.get("hts_code") or DEFAULT_HTS
     normalise_hts(hts)  # raises ValueError with a clear message
+    liquidation: date | None = None
+    if row.get("liquidation_date"):
+        try:
+            liquidation = date.fromisoformat(row["liquidation_date"])
+        except ValueError as exc:
+            raise ValueError(f"liquidation_date {row['liquidation_date']!r} is not YYYY-MM-DD") from exc
+        if entry is None:
+            raise ValueError("liquidation_date given without entry_date")
+        if liquidation < entry:
+            raise ValueError(f"liquidation_date {liquidation} is before entry_date {entry}")
     return InventoryRecord(
         line=line,
         serial=serial,
@@ -304,4 +350,5 @@ def _parse_inventory_row(line: int, row: dict[str, str]) -> InventoryRecord:
         customs_value_usd=value,
         entry_date=entry,
         hts_code=hts,
+        liquidation_date=liquidation,
     )

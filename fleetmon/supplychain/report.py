@@ -27,7 +27,7 @@ from fleetmon.supplychain.catalog import Catalog, shipped_catalog
 from fleetmon.supplychain.exposure import FleetExposure, UnitExposure, fleet_exposure
 from fleetmon.supplychain.fleet import FleetUnit
 from fleetmon.supplychain.scenarios import ScenarioResult
-from fleetmon.supplychain.tariffs import Schedule
+from fleetmon.supplychain.tariffs import Schedule, sources_end_text
 
 REPORT_DIMENSIONS: tuple[tuple[Dimension, ...], ...] = (
     (Dimension.MANUFACTURER,),
@@ -146,6 +146,9 @@ def unit_exposure_json(row: UnitExposure) -> dict[str, object]:
         "usd_per_ths": row.usd_per_ths,
         "reclassification_liability_usd": row.reclassification_liability_usd,
         "ieepa_paid_usd": row.ieepa_paid_usd,
+        "refund_status": row.refund_status.value if row.refund_status else None,
+        "liquidation_date": _iso(row.liquidation_date),
+        "liquidation_estimated": row.liquidation_estimated,
         "notes": list(row.notes),
     }
 
@@ -155,6 +158,8 @@ def exposure_json(exp: FleetExposure, *, per_unit: bool = True) -> dict[str, obj
     out: dict[str, object] = {
         "as_of": exp.as_of.isoformat(),
         "schedule": exp.schedule,
+        "sources_end": _iso(exp.sources_end),
+        "warning": exp.warning,
         "total_ths": exp.total_ths,
         "priced_ths": exp.priced_ths,
         "replacement_duty_usd": exp.replacement_duty_usd,
@@ -163,6 +168,9 @@ def exposure_json(exp: FleetExposure, *, per_unit: bool = True) -> dict[str, obj
         "usd_per_ths": exp.usd_per_ths,
         "reclassification_liability_usd": exp.reclassification_liability_usd,
         "ieepa_refundable_usd": exp.ieepa_refundable_usd,
+        "ieepa_refund_cape_phase1_usd": exp.ieepa_refund_cape_phase1_usd,
+        "ieepa_refund_finally_liquidated_usd": exp.ieepa_refund_finally_liquidated_usd,
+        "ieepa_units_liquidation_estimated": exp.ieepa_units_liquidation_estimated,
         "units_without_rate": exp.units_without_rate,
         "units_without_value": exp.units_without_value,
         "units_without_entry": exp.units_without_entry,
@@ -195,6 +203,10 @@ def report_json(report: SupplyChainReport) -> dict[str, object]:
         "china_dependency": {b.value: china_json(c) for b, c in report.china.items()},
         "tariff_exposure": exposure_json(report.exposure),
     }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 # ----------------------------------------------------------------------------------------------- table
@@ -250,13 +262,18 @@ def report_table(report: SupplyChainReport) -> str:
     e = report.exposure
     lines += [
         "",
-        f"Tariff exposure at {e.as_of} (schedule {e.schedule})",
+        f"Tariff exposure at {e.as_of} (schedule {e.schedule}, {sources_end_text(e.sources_end)})",
+        *([f"  WARNING: {e.warning}"] if e.warning else []),
         f"  replacement duty              {_usd(e.replacement_duty_usd)} "
         f"(of which on estimated values {_usd(e.estimated_value_duty_usd)})",
         f"  hashrate-weighted rate        {_pct(e.hashrate_weighted_rate)} over {e.priced_ths:,.1f} TH/s",
         f"  USD per TH/s                  {'-' if e.usd_per_ths is None else f'${e.usd_per_ths:,.2f}'}",
         f"  reclassification liability   {_usd(e.reclassification_liability_usd)}",
         f"  IEEPA paid, maybe refundable  {_usd(e.ieepa_refundable_usd)}",
+        f"    via CAPE phase 1            {_usd(e.ieepa_refund_cape_phase1_usd)} "
+        "(unliquidated or liquidated within 80 days)",
+        f"    finally liquidated          {_usd(e.ieepa_refund_finally_liquidated_usd)} "
+        f"(under appeal, uncertain; {e.ieepa_units_liquidation_estimated} liquidation dates estimated)",
         f"  units without rate/value/entry {e.units_without_rate}/{e.units_without_value}/"
         f"{e.units_without_entry}",
         f"  exposure score                {e.score.score:.1f} / 100",
@@ -309,6 +326,8 @@ def _exposure_rows(
         ("replacement_duty_on_estimated_values", e.estimated_value_duty_usd),
         ("reclassification_liability", e.reclassification_liability_usd),
         ("ieepa_refundable", e.ieepa_refundable_usd),
+        ("ieepa_refund_cape_phase1", e.ieepa_refund_cape_phase1_usd),
+        ("ieepa_refund_finally_liquidated", e.ieepa_refund_finally_liquidated_usd),
     ):
         writer.writerow([section, "", "nominal", key, "", "", "", "", usd, ""])
     writer.writerow(
@@ -326,6 +345,7 @@ def _exposure_rows(
         ]
     )
     writer.writerow([section, "", "nominal", "score", "", "", "", "", "", e.score.score])
+    writer.writerow([section, "", "nominal", "sources_end", "", "", "", "", "", _iso(e.sources_end) or ""])
     if not units:
         return
     for row in e.units:

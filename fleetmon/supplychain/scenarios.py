@@ -5,14 +5,22 @@ Re-sourcing models buying the same hashrate again from another origin: units of 
 are moved in serial order (the last one split pro rata when the amount falls inside it), take the
 new origin with evidence "scenario", and are treated as entered on the as-of date (their old entry
 records describe a purchase that, in the scenario, did not happen).
+
+Named scenarios live in files (TOML, data/scenarios/*.toml shipped): a `[scenario]` table (name,
+description, source, `in_force = false`: a scenario file is a what-if by definition) and the same
+`[[layer]]` tables as a schedule file, added on top of the schedule; optional `[rate_overrides]` and
+`[[resourcing]]` (from, to, ths).
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
 
 from fleetmon.supplychain.catalog import Catalog
 from fleetmon.supplychain.errors import ScenarioError, ScheduleError
@@ -39,6 +47,8 @@ class Scenario:
     rate_overrides: dict[str, Decimal] = field(default_factory=dict)  # layer id -> new rate
     add_layers: tuple[Layer, ...] = ()  # added; a layer may replace others by id
     resourcing: tuple[Resourcing, ...] = ()
+    description: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,9 @@ def apply_to_schedule(schedule: Schedule, scenario: Scenario) -> Schedule:
         if new_rate < 0:
             raise ScenarioError(f"scenario {scenario.name!r}: rate for {layer_id!r} must not be negative")
         layers[index] = layers[index].with_rate(new_rate)
-    base = Schedule(
-        name=f"{schedule.name}+scenario:{scenario.name}",
-        layers=tuple(layers),
-        modelled_origins=schedule.modelled_origins,
-        origin_notes=schedule.origin_notes,
-        files=schedule.files,
-    )
+    # replace() keeps everything else the schedule says, sources_end included: a what-if does not
+    # move where the sources end.
+    base = replace(schedule, name=f"{schedule.name}+scenario:{scenario.name}", layers=tuple(layers))
     return base.with_layers(scenario.add_layers) if scenario.add_layers else base
 
 
@@ -193,3 +199,67 @@ def parse_scenario(data: Mapping[str, object], where: str = "<scenario>") -> Sce
                 f"{where}: resourcing[{i}] needs from, to (country codes) and ths: {exc}"
             ) from exc
     return Scenario(name=name, rate_overrides=overrides, add_layers=layers, resourcing=tuple(moves))
+
+
+# ------------------------------------------------------------------------------------- scenario files
+
+_SCENARIO_KEYS = frozenset({"name", "description", "source", "in_force"})
+
+
+def shipped_scenario_names() -> tuple[str, ...]:
+    """Names of the scenario files shipped in data/scenarios (without .toml)."""
+    folder = resources.files("fleetmon.supplychain") / "data" / "scenarios"
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
+
+
+def shipped_scenario(name: str) -> Scenario:
+    """A shipped what-if scenario by name; raises ScenarioError naming the known ones."""
+    if name not in shipped_scenario_names():
+        raise ScenarioError(f"no shipped scenario {name!r}; known: {list(shipped_scenario_names())}")
+    path = resources.files("fleetmon.supplychain") / "data" / "scenarios" / f"{name}.toml"
+    return parse_scenario_text(path.read_text("utf-8"), f"{name}.toml")
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A shipped scenario by name, else a scenario file by path."""
+    if name_or_path in shipped_scenario_names():
+        return shipped_scenario(name_or_path)
+    path = Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(
+            f"{name_or_path}: neither a shipped scenario {list(shipped_scenario_names())} "
+            f"nor a readable file: {exc}"
+        ) from exc
+    return parse_scenario_text(text, str(path))
+
+
+def parse_scenario_text(text: str, filename: str) -> Scenario:
+    """One scenario file; raises ScenarioError naming the file and what is wrong."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{filename}: not valid TOML: {exc}") from exc
+    header = doc.get("scenario")
+    if not isinstance(header, dict):
+        raise ScenarioError(f"{filename}: missing [scenario] table")
+    unknown = set(header) - _SCENARIO_KEYS
+    if unknown:
+        raise ScenarioError(f"{filename}: [scenario] has unknown keys {sorted(unknown)}")
+    if header.get("in_force") is not False:
+        raise ScenarioError(f"{filename}: a scenario is a what-if: say `in_force = false` in [scenario]")
+    unknown_top = set(doc) - {"scenario", "layer", "rate_overrides", "resourcing"}
+    if unknown_top:
+        raise ScenarioError(f"{filename}: unknown top-level tables {sorted(unknown_top)}")
+    data = {
+        "name": header.get("name", Path(filename).stem),
+        "rate_overrides": doc.get("rate_overrides", {}),
+        "add_layers": doc.get("layer", []),
+        "resourcing": doc.get("resourcing", []),
+    }
+    scenario = parse_scenario(data, filename)
+    description, source = header.get("description", ""), header.get("source", "")
+    if not isinstance(description, str) or not isinstance(source, str):
+        raise ScenarioError(f"{filename}: description and source must be strings")
+    return replace(scenario, description=description, source=source)

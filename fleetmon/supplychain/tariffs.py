@@ -6,6 +6,10 @@ each with a rate, an origin set, HTS prefixes and a half-open date range
 `effective_to` the first date it no longer does. The rate for (origin, HTS, date) is the sum of the
 layers in force. Rates are `Decimal` fractions (0.576 means 57.6%) so that sums print exactly.
 
+A schedule says where its sources end (`sources_end`, the last date its sources speak for). A rate
+asked for a later entry date still answers with the layers known, and carries a warning saying the
+date is past the sources' end: a duty may have lapsed, changed or been added since, unseen.
+
 Schedule files are TOML (format documented at the top of data/tariffs/us-8543.70.9960.toml). A file
 with `mode = "replace"` is a complete schedule; `mode = "add"` layers it on top of those loaded
 before it, and its layers may replace earlier ones by id (`replaces = [...]`). Procurement can thus
@@ -30,7 +34,9 @@ ALTERNATIVE_S122_15 = "us-8543.70.9960-s122-15pct.toml"
 DEFAULT_HTS = "8543.70.9960"
 ANY_ORIGIN = "*"
 
-LAYER_KINDS = frozenset({"mfn", "section_301", "ieepa_fentanyl", "ieepa_reciprocal", "section_122", "other"})
+LAYER_KINDS = frozenset(
+    {"mfn", "section_301", "section_232", "ieepa_fentanyl", "ieepa_reciprocal", "section_122", "other"}
+)
 IEEPA_KINDS = frozenset({"ieepa_fentanyl", "ieepa_reciprocal"})
 FLAGS = frozenset({"U", "E"})
 _LAYER_KEYS = frozenset(
@@ -48,9 +54,12 @@ _LAYER_KEYS = frozenset(
         "notes",
         "flags",
         "replaces",
+        "stacks_with",
     }
 )
-_SCHEDULE_KEYS = frozenset({"name", "mode", "description", "modelled_origins", "origin_notes"})
+_SCHEDULE_KEYS = frozenset(
+    {"name", "mode", "description", "modelled_origins", "origin_notes", "sources_end", "sources_end_note"}
+)
 _ISO2 = re.compile(r"^[A-Z]{2}$")
 _HTS_DIGITS = re.compile(r"^\d{4,10}$")
 
@@ -88,6 +97,9 @@ class Layer:
     notes: str = ""
     flags: frozenset[str] = frozenset()
     replaces: tuple[str, ...] = ()
+    # Ids of layers of the same kind this one deliberately adds to (a second Section 301 action on
+    # goods already under one); any other same-kind overlap is taken for a forgotten end date.
+    stacks_with: tuple[str, ...] = ()
     origin_file: str = ""  # where it was loaded from, for error messages and provenance
 
     def in_force(self, on: date) -> bool:
@@ -120,6 +132,24 @@ class Schedule:
     modelled_origins: frozenset[str] = frozenset()
     origin_notes: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    sources_end: date | None = None  # the last date the schedule's sources speak for; None: not said
+    sources_end_note: str = ""  # what is known to be open after sources_end
+    # Measures checked and found not to apply to these HTS lines: never summed, named in rate notes.
+    not_applied: tuple[Layer, ...] = ()
+
+    def past_sources_end(self, on: date) -> bool:
+        """True when an entry on `on` falls after the last date the schedule's sources speak for."""
+        return self.sources_end is not None and on > self.sources_end
+
+    def sources_end_warning(self, on: date) -> str | None:
+        """The warning a figure priced at `on` carries when `on` is past the sources' end, else None."""
+        if not self.past_sources_end(on):
+            return None
+        text = (
+            f"{on} is after {self.sources_end}, where the sources of schedule {self.name!r} end: "
+            "the layers shown are those known then; a duty may have lapsed, changed or been added since"
+        )
+        return f"{text}. {self.sources_end_note}" if self.sources_end_note else text
 
     def layer(self, layer_id: str) -> Layer | None:
         """The layer with this id, or None."""
@@ -142,6 +172,9 @@ class Schedule:
             modelled_origins=self.modelled_origins,
             origin_notes=dict(self.origin_notes),
             files=self.files,
+            sources_end=self.sources_end,
+            sources_end_note=self.sources_end_note,
+            not_applied=self.not_applied,
         )
 
 
@@ -156,6 +189,8 @@ class RateResult:
     layers: tuple[Layer, ...]
     schedule: str
     notes: tuple[str, ...] = ()
+    sources_end: date | None = None
+    warning: str | None = None  # set when `on` is past sources_end
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON-ready dict; `total_rate` and layer rates are fractions."""
@@ -168,6 +203,9 @@ class RateResult:
             "schedule": self.schedule,
             "layers": [layer_json(lay) for lay in self.layers],
             "notes": list(self.notes),
+            "sources_end": self.sources_end.isoformat() if self.sources_end else None,
+            "past_sources_end": self.warning is not None,
+            "warning": self.warning,
         }
 
 
@@ -213,6 +251,10 @@ def rate(schedule: Schedule, origin: str, hts: str, on: date) -> RateResult:
             f"{country} is not modelled country by country in schedule {schedule.name!r}: only layers "
             "for all origins apply, so a country-specific rate may be missing"
         )
+    for lay in schedule.not_applied:
+        if lay.covers_hts(digits) and lay.applies_to_origin(country) and lay.in_force(on):
+            flags = f" [{','.join(sorted(lay.flags))}]" if lay.flags else ""
+            notes.append(f"not applied: {lay.name}{flags}: {lay.notes} (source {lay.source})")
     total = sum((lay.rate for lay in in_force), Decimal(0))
     return RateResult(
         origin=country,
@@ -222,6 +264,8 @@ def rate(schedule: Schedule, origin: str, hts: str, on: date) -> RateResult:
         layers=in_force,
         schedule=schedule.name,
         notes=tuple(notes),
+        sources_end=schedule.sources_end,
+        warning=schedule.sources_end_warning(on),
     )
 
 
@@ -269,7 +313,7 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
     unknown = set(header) - _SCHEDULE_KEYS
     if unknown:
         raise ScheduleError(f"{filename}: [schedule] has unknown keys {sorted(unknown)}")
-    unknown_top = set(doc) - {"schedule", "layer"}
+    unknown_top = set(doc) - {"schedule", "layer", "not_applied"}
     if unknown_top:
         raise ScheduleError(f"{filename}: unknown top-level tables {sorted(unknown_top)}")
     name = header.get("name")
@@ -286,8 +330,16 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
         parse_layer(raw, filename, lines[i] if i < len(lines) else None, i)
         for i, raw in enumerate(raw_layers)
     )
+    raw_not_applied = doc.get("not_applied", [])
+    if not isinstance(raw_not_applied, list):
+        raise ScheduleError(f"{filename}: not_applied must be [[not_applied]] tables")
+    na_lines = _layer_lines(text, "[[not_applied]]")
+    not_applied = tuple(
+        parse_layer(raw, filename, na_lines[i] if i < len(na_lines) else None, i)
+        for i, raw in enumerate(raw_not_applied)
+    )
     seen: set[str] = set()
-    for lay in layers:
+    for lay in layers + not_applied:
         if lay.id in seen:
             raise ScheduleError(f"{filename}: layer id {lay.id!r} appears twice")
         seen.add(lay.id)
@@ -296,11 +348,23 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
     if not isinstance(notes_raw, dict) or not all(isinstance(v, str) for v in notes_raw.values()):
         raise ScheduleError(f"{filename}: [schedule.origin_notes] must map country codes to strings")
     notes = {str(k).upper(): str(v) for k, v in notes_raw.items()}
+    sources_end = _date_or_none(header.get("sources_end"), filename, "[schedule] sources_end")
+    end_note = header.get("sources_end_note", "")
+    if not isinstance(end_note, str):
+        raise ScheduleError(f"{filename}: [schedule] sources_end_note must be a string")
 
     if mode == "replace" or current is None:
         if mode == "add":
             raise ScheduleError(f"{filename}: mode 'add' needs a schedule loaded before it")
-        result = Schedule(name=name, layers=(), modelled_origins=frozenset(modelled), origin_notes=notes)
+        result = Schedule(
+            name=name,
+            layers=(),
+            modelled_origins=frozenset(modelled),
+            origin_notes=notes,
+            sources_end=sources_end,
+            sources_end_note=end_note,
+            not_applied=not_applied,
+        )
     else:
         known = {lay.id for lay in current.layers}
         for lay in layers:
@@ -313,6 +377,11 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
             modelled_origins=current.modelled_origins | frozenset(modelled),
             origin_notes={**current.origin_notes, **notes},
             files=current.files,
+            # An added file that names where its own sources end (a reviewed update) moves the end;
+            # one that does not (an alternative, a what-if) leaves it where it was.
+            sources_end=sources_end or current.sources_end,
+            sources_end_note=end_note if sources_end else current.sources_end_note,
+            not_applied=current.not_applied + not_applied,
         )
     merged = result.with_layers(layers)
     _check_overlaps(merged)
@@ -322,12 +391,15 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
         modelled_origins=merged.modelled_origins,
         origin_notes=merged.origin_notes,
         files=(*result.files, filename),
+        sources_end=merged.sources_end,
+        sources_end_note=merged.sources_end_note,
+        not_applied=merged.not_applied,
     )
 
 
-def _layer_lines(text: str) -> list[int]:
-    """1-based line numbers of each `[[layer]]` header, in order (for error messages)."""
-    return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith("[[layer]]")]
+def _layer_lines(text: str, header: str = "[[layer]]") -> list[int]:
+    """1-based line numbers of each `[[layer]]` (or other) header, in order (for error messages)."""
+    return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip().startswith(header)]
 
 
 def parse_layer(raw: object, filename: str, line: int | None, index: int) -> Layer:
@@ -380,6 +452,9 @@ def parse_layer(raw: object, filename: str, line: int | None, index: int) -> Lay
     replaces = raw.get("replaces", [])
     if not isinstance(replaces, list) or not all(isinstance(r, str) for r in replaces):
         raise ScheduleError(f"{where}: 'replaces' must be a list of layer ids")
+    stacks_with = raw.get("stacks_with", [])
+    if not isinstance(stacks_with, list) or not all(isinstance(r, str) for r in stacks_with):
+        raise ScheduleError(f"{where}: 'stacks_with' must be a list of layer ids")
     notes = raw.get("notes", "")
     if not isinstance(notes, str):
         raise ScheduleError(f"{where}: 'notes' must be a string")
@@ -397,6 +472,7 @@ def parse_layer(raw: object, filename: str, line: int | None, index: int) -> Lay
         notes=notes,
         flags=frozenset(str(f) for f in flags_raw),
         replaces=tuple(replaces),
+        stacks_with=tuple(stacks_with),
         origin_file=where,
     )
 
@@ -438,6 +514,8 @@ def _check_overlaps(schedule: Schedule) -> None:
         for b in layers[i + 1 :]:
             if a.kind != b.kind or not _prefixes_overlap(a.hts_prefixes, b.hts_prefixes):
                 continue
+            if a.id in b.stacks_with or b.id in a.stacks_with:
+                continue
             if not _dates_overlap(a, b) or not _origins_overlap(a, b):
                 continue
             raise ScheduleError(
@@ -464,3 +542,8 @@ def _origins_overlap(a: Layer, b: Layer) -> bool:
     if ANY_ORIGIN in b.origins:
         return any(b.applies_to_origin(o) for o in a.origins)
     return bool((a.origins - a.exclude_origins) & (b.origins - b.exclude_origins))
+
+
+def sources_end_text(day: date | None) -> str:
+    """How every priced figure names where the schedule's sources end: "sources end DATE"."""
+    return f"sources end {day}" if day else "sources end not stated"

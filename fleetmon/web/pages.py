@@ -112,6 +112,8 @@ SUPPLY_CHAIN = """
 </section>
 <section class="card">
   <h2>Tariff exposure</h2>
+  <p class="note" id="tariff-sources"></p>
+  <p class="error" id="tariff-warning" hidden></p>
   <div class="kpis" id="exposure"></div>
   <h3>Exposure score and its components</h3>
   <table id="score" class="data"></table>

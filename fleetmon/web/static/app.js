@@ -451,6 +451,10 @@ function shareSection(dim, data) {
   document.getElementById(`table-${dim}`).append(foot);
 }
 
+function sourcesEndText(day) {
+  return day ? `sources end ${day}` : "sources end not stated";
+}
+
 function exposureFigures(e) {
   return [
     ["Replacement duty", e.replacement_duty_usd, usd(e.replacement_duty_usd), "replacement_duty_usd"],
@@ -458,6 +462,9 @@ function exposureFigures(e) {
     ["Duty per TH/s", e.usd_per_ths, e.usd_per_ths === null ? "–" : `$${num(e.usd_per_ths, 2)}`, "usd_per_ths"],
     ["Reclassification liability", e.reclassification_liability_usd, usd(e.reclassification_liability_usd), "reclassification_liability_usd"],
     ["IEEPA paid, maybe refundable", e.ieepa_refundable_usd, usd(e.ieepa_refundable_usd), "ieepa_refundable_usd"],
+    ["of which via CAPE phase 1", e.ieepa_refund_cape_phase1_usd, usd(e.ieepa_refund_cape_phase1_usd), "ieepa_refund_cape_phase1_usd"],
+    ["of which finally liquidated (under appeal)", e.ieepa_refund_finally_liquidated_usd,
+      usd(e.ieepa_refund_finally_liquidated_usd), "ieepa_refund_finally_liquidated_usd"],
     ["Exposure score", e.score.score, `${num(e.score.score, 1)} / 100`, "score"],
   ];
 }
@@ -480,7 +487,14 @@ async function initSupplyChain() {
       api(`/api/v1/supply-chain/tariff-exposure?${exposureQuery}`),
     ]);
     asOf = exposure.as_of;
-    document.getElementById("as-of").textContent = `tariffs as of ${asOf} · ${basis} hashrate`;
+    document.getElementById("as-of").textContent =
+      `tariffs as of ${asOf} · ${sourcesEndText(exposure.sources_end)} · ${basis} hashrate`;
+    const sources = document.getElementById("tariff-sources");
+    sources.textContent = `Duties priced from schedule ${exposure.schedule}; ${sourcesEndText(exposure.sources_end)}.`;
+    sources.dataset.sourcesEnd = exposure.sources_end ?? "";
+    const warning = document.getElementById("tariff-warning");
+    warning.textContent = exposure.warning ?? "";
+    warning.hidden = !exposure.warning;
     const o = maker.origin;
     stackedBar(document.getElementById("origin-bar"), ["declared", "inferred", "unknown"].map((k) => ({
       key: k, label: { declared: "declared (inventory)", inferred: "inferred (catalog default)", unknown: "unknown" }[k],
@@ -551,7 +565,8 @@ async function initSupplyChain() {
             ? `${num(100 * change, 1)} pts` : key === "score" ? num(change, 1) : key === "usd_per_ths" ? `$${num(change, 2)}` : usd(change)}`,
           `num ${change > 0 ? "up" : change < 0 ? "down" : ""}`, change));
       }), { numeric: [1, 2, 3] });
-      out.append(el("caption", { text: `Moved ${ths(result.moved_ths)}; tariffs as of ${result.before.as_of}.` }));
+      out.append(el("caption", { text: `Moved ${ths(result.moved_ths)}; tariffs as of ${result.before.as_of}; `
+        + `${sourcesEndText(result.before.sources_end)}.` }));
       out.dataset.movedThs = result.moved_ths;
       out.dataset.ready = String(Number(out.dataset.ready || 0) + 1);
     } catch (e) {
