@@ -20,7 +20,7 @@ from collectors.simulator.fleet import (
     write_inventory,
     write_manifest,
 )
-from collectors.simulator.server import ListenMode
+from collectors.simulator.server import ListenMode, ServerTimings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=[m.value for m in ListenMode],
         default=ListenMode.AUTO.value,
         help="socket layout: one listener per device and port, or one shared listener per port",
+    )
+    p.add_argument(
+        "--reboot-s",
+        type=float,
+        default=ServerTimings().reboot_s,
+        help="how long a device asked to reboot refuses connections (default %(default)s s)",
     )
     p.set_defaults(handler=run)
 
@@ -88,6 +94,8 @@ def _summary(running: RunningFleet, seconds: float) -> str:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if not args.reboot_s > 0:
+        raise ValueError("--reboot-s must be a positive number of seconds")
     started = time.monotonic()
     async with simulated_fleet(
         args.devices,
@@ -96,6 +104,7 @@ async def _serve(args: argparse.Namespace) -> int:
         faults=args.faults,
         seed=args.seed,
         listen=ListenMode(args.listen),
+        timings=ServerTimings(reboot_s=args.reboot_s),
     ) as running:
         # Serving the fleet churns connection objects as polling does; the fleet is frozen with startup.
         tune_gc_for_polling()
