@@ -187,10 +187,12 @@ class WebSession:
         auth: httpx.Auth | None = None,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
+        allow_empty: bool = False,
     ) -> tuple[int, dict[str, object]]:
         """One exchange (auth round trips included) within `timeout` seconds: the final status and, for
-        a 200, the JSON object of the body (MinerProtocolError when it is not one); other statuses give
-        an empty dict. Raises only `collectors.errors` exceptions."""
+        a 200, the JSON object of the body (MinerProtocolError when it is not one; with `allow_empty`,
+        an empty body is an empty dict); other statuses give an empty dict. Raises only
+        `collectors.errors` exceptions."""
         if self._closed:
             raise RuntimeError("the web session is closed")
         with _translate(url, timeout):
@@ -203,6 +205,8 @@ class WebSession:
                     await transport.aclose()
         if response.status_code != 200:
             return response.status_code, {}
+        if allow_empty and not response.content.strip():
+            return 200, {}
         return 200, _json_object(url, response.content)
 
     async def _send(
@@ -322,6 +326,86 @@ class DeviceWeb:
         )
         _check(host, credentials, status)
         return _mark_factory(parse_vnish_info(body), credentials, factory, password_only=True)
+
+    async def antminer_cgi(
+        self, host: str, path: str, *, body: dict[str, object] | None, timeout: float, port: int = WEB_PORT
+    ) -> dict[str, object]:
+        """One stock-Antminer CGI call with digest auth: GET without `body`, else POST it as JSON.
+        The JSON object answered; MinerAuthError when the credentials are rejected, MinerProtocolError
+        for any other status or a body that is not a JSON object."""
+        credentials = self._antminer
+        if credentials is None:
+            raise ValueError("no Antminer web credentials for this device")
+        if self._digest is None:
+            self._digest = httpx.DigestAuth(credentials.username, credentials.password.get_secret_value())
+        url = _url(host, port, path)
+        if body is None:
+            status, answer = await self._session.fetch_json("GET", url, timeout=timeout, auth=self._digest)
+        else:
+            status, answer = await self._session.fetch_json(
+                "POST",
+                url,
+                timeout=timeout,
+                auth=self._digest,
+                headers={"Content-Type": "application/json"},
+                content=json.dumps(body).encode(),
+            )
+        _check(host, credentials, status)
+        return answer
+
+    async def vnish_post(
+        self, host: str, path: str, *, timeout: float, port: int = WEB_PORT
+    ) -> dict[str, object]:
+        """One VNish web API action (`POST /api/v1/<path>`, empty JSON body) with the cached token,
+        unlocking first when there is none or the device no longer takes it. The JSON object answered
+        (an empty body gives an empty dict)."""
+        credentials = self._vnish
+        if credentials is None:
+            raise ValueError("no VNish web credentials for this device")
+        deadline = asyncio.get_running_loop().time() + timeout
+        url = _url(host, port, f"/api/v1/{path}")
+        headers = {"Content-Type": "application/json"}
+        if self._vnish_token is not None:
+            status, answer = await self._session.fetch_json(
+                "POST",
+                url,
+                timeout=timeout,
+                headers={**headers, **_bearer(self._vnish_token)},
+                content=b"{}",
+                allow_empty=True,
+            )
+            if status == 200:
+                return answer
+            self._vnish_token = None
+        token = await self._vnish_unlock(host, port, credentials, deadline, timeout)
+        status, answer = await self._session.fetch_json(
+            "POST",
+            url,
+            timeout=_remaining(host, deadline, timeout),
+            headers={**headers, **_bearer(token)},
+            content=b"{}",
+            allow_empty=True,
+        )
+        _check(host, credentials, status)
+        return answer
+
+    async def _vnish_unlock(
+        self, host: str, port: int, credentials: WebCredentials, deadline: float, timeout: float
+    ) -> str:
+        secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
+        status, unlock = await self._session.fetch_json(
+            "POST",
+            _url(host, port, VNISH_UNLOCK_PATH),
+            timeout=_remaining(host, deadline, timeout),
+            headers={"Content-Type": "application/json"},
+            content=secret,
+        )
+        _check(host, credentials, status)
+        token = unlock.get("token")
+        if not isinstance(token, str) or not token:
+            raise MinerProtocolError(f"{host}: VNish unlock answered without a token")
+        self._vnish_token = token
+        return token
 
 
 def _mark_factory(

@@ -138,6 +138,12 @@ class SimDevice:
     power_w: float = 0.0
     last_update: float = 0.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    # ---- what operator actions change (issue 19) ----
+    locate: bool = False  # the locate (fault) light is blinking
+    power_limit_w: float | None = None  # a power target in force; hashrate and power scale with it
+    session: str | None = None  # LuxOS: the session `logon` opened, needed by privileged commands
+    reboot_requested: bool = False  # set by a personality; the server takes the device down after the reply
+    requests: int = 0  # requests received on any port, counted by the server
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -196,6 +202,22 @@ class SimDevice:
         return self.state not in (SimState.SLEEPING, SimState.POOL_DOWN)
 
     @property
+    def power_scale(self) -> float:
+        """The share of nominal hashrate (and power) the power target allows; 1.0 without one."""
+        if self.power_limit_w is None or self.spec.power_w <= 0:
+            return 1.0
+        return max(0.0, self.power_limit_w / self.spec.power_w)
+
+    def reboot(self, now: float, down_s: float) -> None:
+        """Restart: uptime counts from when it is back, the light goes off and any session ends; the
+        operating state (a sleep set in the configuration) survives, as on the firmware."""
+        self.reboot_requested = False
+        self.boot_time = now + down_s
+        self.last_update = max(self.last_update, now)
+        self.locate = False
+        self.session = None
+
+    @property
     def expected_hashrate_ths(self) -> float:
         """Nominal hashrate of the model."""
         return self.spec.nominal_ths
@@ -222,7 +244,7 @@ class SimDevice:
                 board.temp_pcb_c = env_temp_c + rng.uniform(1.0, 3.0)
                 board.temp_chip_c = board.temp_pcb_c + rng.uniform(0.5, 2.0)
                 continue
-            healthy = spec.nominal_ths * board.share
+            healthy = spec.nominal_ths * board.share * self.power_scale
             board.hashrate_ths = max(0.0, healthy * rng.gauss(1.0, 0.015))
             base = 95.0 if hot else 62.0
             board.temp_pcb_c = base + (env_temp_c - 24.0) * 0.6 + rng.uniform(-1.5, 1.5)

@@ -104,6 +104,7 @@ class ServerTimings:
     hold_s: float = 120.0  # HANG and NO_CLOSE connections are dropped after this
     drip_interval_s: float = 0.25  # SLOW_DRIP sends `drip_bytes` this often
     drip_bytes: int = 8
+    reboot_s: float = 45.0  # a rebooted device refuses connections this long, then serves again
 
 
 def _raise_fd_limit() -> int:
@@ -144,6 +145,9 @@ class FleetServer:
         self.rpc_port, self.web_port, self.v3_port = ports
         self.web_enabled = True
         self._servers: list[asyncio.Server] = []
+        # per-device mode: each device's listeners, so a reboot can close and reopen just its own
+        self._listeners: dict[str, list[tuple[int, Callable[[], asyncio.BaseProtocol], asyncio.Server]]] = {}
+        self._wakeups: set[asyncio.TimerHandle] = set()
         self._connections: set[_Connection] = set()  # accepted for a device and not yet lost
         self._accepting = False
         # Every connection receives into this one buffer and copies out what arrived at once. With
@@ -214,6 +218,7 @@ class FleetServer:
                         break
                     raise
                 self._servers.append(server)
+                self._listeners.setdefault(dev.ip, []).append((port, factory, server))
 
     def _web_unavailable(self, exc: OSError) -> None:
         self.web_enabled = False
@@ -236,6 +241,9 @@ class FleetServer:
     async def close(self) -> None:
         """Stop listening and drop every open connection."""
         self._accepting = False
+        for handle in self._wakeups:
+            handle.cancel()
+        self._wakeups.clear()
         for server in self._servers:
             server.close()
         for conn in list(self._connections):
@@ -247,6 +255,47 @@ class FleetServer:
                 await server.wait_closed()
         self._servers.clear()
 
+    def after_request(self, dev: SimDevice) -> None:
+        """Called once a reply is on its way: a device asked to reboot goes down now, for
+        `timings.reboot_s`. Per-device listeners are closed (the kernel refuses connections, as for a
+        powered-off controller) and reopened when it is back; open connections to it are closed."""
+        if not dev.reboot_requested:
+            return
+        down_s = self.timings.reboot_s
+        dev.reboot(time.time(), down_s)
+        for conn in [c for c in self._connections if c.dev is dev]:
+            conn._close_after_reply()
+        listeners = self._listeners.pop(dev.ip, [])
+        for _port, _factory, server in listeners:
+            server.close()
+            self._servers.remove(server)
+        if listeners:
+            handle = self._loop.call_later(down_s, self._bring_up, dev, listeners)
+            self._wakeups.add(handle)
+        log.info("%s rebooting for %.1fs", dev.ip, down_s)
+
+    def _bring_up(
+        self,
+        dev: SimDevice,
+        listeners: list[tuple[int, Callable[[], asyncio.BaseProtocol], asyncio.Server]],
+    ) -> None:
+        self._wakeups = {h for h in self._wakeups if not h.cancelled() and h.when() > self._loop.time()}
+        if self._accepting:
+            self._loop.create_task(self._listen_again(dev, listeners))
+
+    async def _listen_again(
+        self,
+        dev: SimDevice,
+        listeners: list[tuple[int, Callable[[], asyncio.BaseProtocol], asyncio.Server]],
+    ) -> None:
+        for port, factory, _old in listeners:
+            server = await self._loop.create_server(factory, host=dev.ip, port=port, backlog=64)
+            if not self._accepting:
+                server.close()
+                return
+            self._servers.append(server)
+            self._listeners.setdefault(dev.ip, []).append((port, factory, server))
+
     @property
     def listener_count(self) -> int:
         """How many listening sockets are open."""
@@ -256,6 +305,8 @@ class FleetServer:
         """The device a connection to local address `sockname` reaches, None when it must be reset."""
         dev = self.devices.get(sockname[0]) if sockname else None
         if dev is None or dev.fault is Fault.REFUSED or not self._accepting:
+            return None
+        if dev.boot_time > time.time():  # rebooting (shared mode has no listener of its own to close)
             return None
         if v3 and not (dev.spec.make is Make.WHATSMINER and dev.whatsminer_api_v3):
             return None
@@ -386,6 +437,13 @@ class _Connection(asyncio.BufferedProtocol):
         self.reading = self.holding = False
         _reset(self.transport)
 
+    def _close_after_reply(self) -> None:
+        """The device is going down: finish what was written, take nothing more."""
+        self.reading = self.holding = False
+        self._cancel_deadline()
+        if not self.transport.is_closing():
+            self.transport.close()
+
     def _when_drained(self, then: Callable[[], None]) -> None:
         """Run `then` now, or once the transport's write buffer is below its high-water mark again."""
         if self.paused:
@@ -511,6 +569,7 @@ class _RpcConnection(_Connection):
             except ValueError:
                 return  # wait for the rest of the object
         self.reading = False
+        self.dev.requests += 1
         try:
             request = parse_rpc_request(data[:MAX_REQUEST])
         except BadRequest:
@@ -525,6 +584,7 @@ class _RpcConnection(_Connection):
                 self._reset()
                 return
         self._deliver(payload)
+        self.server.after_request(self.dev)
 
 
 class _WebConnection(_Connection):
@@ -586,6 +646,7 @@ class _WebConnection(_Connection):
         self._cancel_deadline()
         self.served += 1
         dev = self.dev
+        dev.requests += 1
         try:
             response = personality_for(dev).http(dev, request, time.time())
         except PersonalityMissing:
@@ -602,6 +663,7 @@ class _WebConnection(_Connection):
             self.transport.write(payload)
         else:
             self._deliver(payload)
+        self.server.after_request(dev)
 
 
 class _V3Connection(_Connection):
@@ -633,6 +695,7 @@ class _V3Connection(_Connection):
                 self._close()
             return
         self.reading = False
+        self.dev.requests += 1
         try:
             request = json.loads(data[: self.length])
         except ValueError:
@@ -649,6 +712,7 @@ class _V3Connection(_Connection):
             reply = personality.v3(self.dev, request, time.time())
         body = json.dumps(reply, separators=(",", ":")).encode()
         self._deliver(len(body).to_bytes(4, "little") + body)
+        self.server.after_request(self.dev)
 
 
 def _truncated(payload: bytes) -> bytes:

@@ -25,7 +25,7 @@ from collectors.simulator.fleet import (
     write_inventory,
     write_manifest,
 )
-from collectors.simulator.server import ListenMode
+from collectors.simulator.server import ListenMode, ServerTimings
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=ListenMode.AUTO.value,
         help="socket layout: one listener per device and port, or one shared listener per port",
     )
+    p.add_argument(
+        "--reboot-s",
+        type=float,
+        default=ServerTimings().reboot_s,
+        help="how long a device asked to reboot refuses connections (default %(default)s s)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -105,6 +111,8 @@ def _summary(running: RunningFleet, seconds: float) -> str:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if not args.reboot_s > 0:
+        raise ValueError("--reboot-s must be a positive number of seconds")
     started = time.monotonic()
     async with simulated_fleet(
         args.devices,
@@ -115,6 +123,7 @@ async def _serve(args: argparse.Namespace) -> int:
         listen=ListenMode(args.listen),
         api_open=args.api_open,
         changed_passwords=args.changed_passwords,
+        timings=ServerTimings(reboot_s=args.reboot_s),
     ) as running:
         # Serving the fleet churns connection objects as polling does; the fleet is frozen with startup.
         tune_gc_for_polling()

@@ -17,16 +17,25 @@ hashing hot (the moment before protection trips), so a client sees temps of 93-9
 The web pages (stats.cgi, summary.cgi, get_miner_conf.cgi, get_blink_status.cgi) have no capture in
 the reference set; their field names are the ones pyasic 0.79 reads (`chain[].rate_real` in GH,
 `asic_num`, `temp_pcb[]`, `temp_chip[]`, `sn`; `SUMMARY[0].status[]`; `bitmain-work-mode`; `blink`).
+
+Operator actions (issue 19), with the paths and bodies pyasic 0.79's modern Antminer web API sends (no
+capture of their answers exists; the codes B000/B100/M000 are the ones pyasic checks):
+- `POST /cgi-bin/blink.cgi {"blink": "true"|"false"}` (a JSON boolean is taken too): the locate light,
+  readable on `get_blink_status.cgi`.
+- `POST /cgi-bin/set_miner_conf.cgi` with the whole configuration: `miner-mode` 1 sleeps, 0 mines; the
+  `pools` sent replace the device's, so a client that drops them loses them, as on the device.
+- `GET|POST /cgi-bin/reboot.cgi`: answers, then the controller restarts (the server takes it down).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
 from functools import cache
 
-from collectors.simulator.device import BoardState, SimDevice, SimState
+from collectors.simulator.device import BoardState, PoolState, SimDevice, SimState
 from collectors.simulator.personalities import cgminer_reply as cg
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse, RpcRequest
 from collectors.simulator.personalities.http_reply import (
@@ -391,10 +400,60 @@ class StockAntminer:
             "/cgi-bin/get_blink_status.cgi": self.web_blink,
             "/cgi-bin/get_network_info.cgi": self.web_network_info,
         }
+        actions: dict[str, Callable[[SimDevice, bytes], Json | None]] = {
+            "/cgi-bin/blink.cgi": self.web_set_blink,
+            "/cgi-bin/set_miner_conf.cgi": self.web_set_miner_conf,
+            "/cgi-bin/reboot.cgi": self.web_reboot,
+        }
+        action = actions.get(path)
+        if action is not None:
+            answer = action(dev, request.body)
+            if answer is None:
+                return json_response(
+                    {"stats": "error", "code": "E000", "msg": "bad request"}, 400, "Bad Request"
+                )
+            return json_response(answer)
         page = pages.get(path)
         if page is None:
             return not_found()
         return json_response(page(dev, now))
+
+    # ---- actions ----------------------------------------------------------------------------------
+
+    def web_set_blink(self, dev: SimDevice, body: bytes) -> Json | None:
+        """blink.cgi: `{"blink": "true"|"false"}` turns the locate light on or off."""
+        value = _json_body(body).get("blink")
+        if value in ("true", True):
+            dev.locate = True
+            return {"code": "B000", "msg": "blink on"}
+        if value in ("false", False):
+            dev.locate = False
+            return {"code": "B100", "msg": "blink off"}
+        return None
+
+    def web_set_miner_conf(self, dev: SimDevice, body: bytes) -> Json | None:
+        """set_miner_conf.cgi: `miner-mode` 1 sleeps, 0 mines; `pools` replace the device's."""
+        conf = _json_body(body)
+        mode = conf.get("miner-mode")
+        if mode not in (0, 1, "0", "1"):
+            return None
+        pools = conf.get("pools")
+        kept = list(dev.pools)
+        dev.pools = []  # the whole configuration is replaced: pools not sent are gone
+        sent = pools if isinstance(pools, list) else []
+        for i, item in enumerate(p for p in sent if isinstance(p, dict) and p.get("url")):
+            url = str(item["url"])
+            old = next((k for k in kept if k.url == url), None)
+            dev.pools.append(old or PoolState(url=url, user=str(item.get("user", "")), priority=i))
+        asleep = mode in (1, "1")
+        if asleep != (dev.state is SimState.SLEEPING):
+            dev.apply_state(SimState.SLEEPING if asleep else SimState.MINING)
+        return {"stats": "success", "code": "M000", "msg": "OK!"}
+
+    def web_reboot(self, dev: SimDevice, body: bytes) -> Json | None:
+        """reboot.cgi: answer, then restart."""
+        dev.reboot_requested = True
+        return {"stats": "success", "code": "R000", "msg": "rebooting"}
 
     def web_system_info(self, dev: SimDevice, now: float) -> Json:
         """get_system_info.cgi (s21_web_get_system_info.json)."""
@@ -527,7 +586,15 @@ class StockAntminer:
 
     def web_blink(self, dev: SimDevice, now: float) -> Json:
         """get_blink_status.cgi."""
-        return {"blink": False}
+        return {"blink": dev.locate}
+
+
+def _json_body(body: bytes) -> dict[str, object]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _filesystem_version(dev: SimDevice) -> str:

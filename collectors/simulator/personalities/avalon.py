@@ -14,7 +14,8 @@ Shapes, key order, value types and units come from the captures in
   both A10 and A15 captures show (the units had no wall clock yet).
 - `ascset`: softoff/softon answer `I` 118 "success", led/worklevel/workmode `S` 119 "ASC 0 set OK"
   (avalonq_ascset_*.json). Soft-off puts the device to sleep: `SYSTEMSTATU[Work: In Idle ...]`,
-  `SoftOFF[4]`, `MHS 1m` 0.
+  `SoftOFF[4]`, `MHS 1m` 0. `led,1-1`/`1-0` light the locate LED (`Led[1]` in the MM string, as the
+  A9xx stats capture shows the token), `reboot,0` answers then restarts the controller.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ class AvalonPersonality:
             ("GHSavg", f"{avg:.2f}"),
             ("WU", f"{avg * 13.97:.2f}"),
             ("Freq", f"{freq if dev.mining else 0.0:.2f}"),
-            ("Led", "0"),
+            ("Led", "1" if dev.locate else "0"),
             ("MGHS", _nums([g[1] for g in ghs], "{:.2f}")),
             ("MTmax", _nums(tmax)),
             ("MTavg", _nums(tavg)),
@@ -503,6 +504,19 @@ class AvalonPersonality:
                 "I", CODE_ASC_INFO, f"ASC 0 set info: success {option}:{stamp}", DESCRIPTION, when
             )
             return {"STATUS": [status], "id": 1}
+        if option == "reboot":
+            dev.reboot_requested = True
+            return {
+                "STATUS": [
+                    cg.status("I", CODE_ASC_INFO, "ASC 0 set info: success reboot", DESCRIPTION, when)
+                ],
+                "id": 1,
+            }
+        if option == "led":
+            if value not in ("1-1", "1-0"):
+                failed = f"ASC 0 set failed: invalid led value '{value}'"
+                return {"STATUS": [cg.status("E", CODE_ASC_FAILED, failed, DESCRIPTION, when)], "id": 1}
+            dev.locate = value == "1-1"
         if option in ("led", "worklevel", "workmode", "work_mode_lvl", "fan-spd", "lcd", "time"):
             return {"STATUS": [cg.status("S", CODE_ASC_OK, "ASC 0 set OK", DESCRIPTION, when)], "id": 1}
         if option in ("help", ""):

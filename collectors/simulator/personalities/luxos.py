@@ -4,6 +4,14 @@ Every reply is a patched copy of the S19k Pro LuxOS 2025.4.8 captures (luxos/s19
 stats/summary like stock, MH/s per board in devs, the `Long Pool` typo key in pools, `config` with
 `MACAddr`/`SerialNumber`/`RedLed`, `power` with `Watts`, `fans` with `FANCTRL`, `temps` with the
 four-corner METADATA. Unlike stock, LUXminer accepts multi-commands and answers `devdetails`.
+
+Operator actions (issue 19), with the commands and parameters pyasic 0.79's LUXminer client sends:
+`session` (the open session's `SessionID`, "" when none) and `logon` (opens one) in a `SESSION` section;
+then privileged commands whose first parameter is that session id: `curtail|<id>,sleep` / `,wakeup`,
+`ledset|<id>,red,blink|on|off` (shown as `RedLed` in `config`), `rebootdevice|<id>` and
+`profileset|<id>,<profile name>` (the profile's watts become the device's power target; `config`'s
+`Profile` names it). No capture of these answers exists: they are cgminer `S` envelopes, and a wrong
+session an `E` one.
 """
 
 from __future__ import annotations
@@ -42,6 +50,12 @@ class LuxOS(StockAntminer):
             "events": self.events,
             "groups": self.groups,
             "tempctrl": self.tempctrl,
+            "session": self.session,
+            "logon": self.logon,
+            "curtail": self.curtail,
+            "ledset": self.ledset,
+            "rebootdevice": self.rebootdevice,
+            "profileset": self.profileset,
         }
 
     def _miner(self, dev: SimDevice) -> str:
@@ -193,8 +207,12 @@ class LuxOS(StockAntminer):
                 "SerialNumber": dev.serial,
                 "Pool Count": len(dev.pools),
                 "SystemStatus": "Sleeping" if dev.state is SimState.SLEEPING else "Normal",
+                "RedLed": "blink" if dev.locate else "auto",
             }
         )
+        profile = self._profile_at(dev, dev.power_limit_w) if dev.power_limit_w is not None else None
+        if profile is not None:
+            first(reply, "CONFIG")["Profile"] = profile
         return stamp(reply, self.describe(dev), now)
 
     def power(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
@@ -268,6 +286,88 @@ class LuxOS(StockAntminer):
         """`tempctrl`: temperature control targets (no capture; field names as pyasic reads them)."""
         item: Json = {"Cutoff": 95.0, "Dangerous": 90.0, "Hot": 80.0, "Mode": "Auto", "Target": 70.0}
         return cg.envelope("TEMPCTRL", [item], 360, "Temperature control", self.describe(dev), now)
+
+    # ---- actions ----------------------------------------------------------------------------------
+
+    def _session_id(self, dev: SimDevice) -> str:
+        return f"{(dev.seed * 2654435761) & 0xFFFFFFFF:08x}"
+
+    def session(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`session`: the open session, "" when there is none."""
+        item: Json = {"SessionID": dev.session or ""}
+        return cg.envelope("SESSION", [item], 300, "Session", self.describe(dev), now)
+
+    def logon(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`logon`: open a session (one at a time)."""
+        if dev.session is not None:
+            return cg.error(301, "Another session is active", self.describe(dev), now)
+        dev.session = self._session_id(dev)
+        item: Json = {"SessionID": dev.session}
+        return cg.envelope("SESSION", [item], 300, "Session", self.describe(dev), now)
+
+    def _privileged(self, dev: SimDevice, parameter: str | None, now: float) -> tuple[list[str], Json | None]:
+        """The parameters after the session id, or the error reply for a wrong session."""
+        parts = [p.strip() for p in (parameter or "").split(",")]
+        if dev.session is None or parts[0] != dev.session:
+            return [], cg.error(302, "Invalid session id", self.describe(dev), now)
+        return parts[1:], None
+
+    def _ok(self, dev: SimDevice, msg: str, now: float) -> Json:
+        return {"STATUS": [cg.status("S", 303, msg, self.describe(dev), now)], "id": 1}
+
+    def curtail(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`curtail|<id>,sleep|wakeup`."""
+        args, error = self._privileged(dev, parameter, now)
+        if error is not None:
+            return error
+        mode = args[0].lower() if args else ""
+        if mode not in ("sleep", "wakeup"):
+            return cg.error(304, f"Invalid curtail mode '{mode}'", self.describe(dev), now)
+        asleep = mode == "sleep"
+        if asleep != (dev.state is SimState.SLEEPING):
+            dev.apply_state(SimState.SLEEPING if asleep else SimState.MINING)
+        return self._ok(dev, f"Curtail {mode}", now)
+
+    def ledset(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`ledset|<id>,red,blink|on|off`."""
+        args, error = self._privileged(dev, parameter, now)
+        if error is not None:
+            return error
+        if len(args) != 2 or args[0].lower() != "red" or args[1].lower() not in ("blink", "on", "off"):
+            return cg.error(305, "Invalid LED parameters", self.describe(dev), now)
+        dev.locate = args[1].lower() != "off"
+        return self._ok(dev, "LED set", now)
+
+    def rebootdevice(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`rebootdevice|<id>`: answer, then restart."""
+        _, error = self._privileged(dev, parameter, now)
+        if error is not None:
+            return error
+        dev.reboot_requested = True
+        return self._ok(dev, "Rebooting", now)
+
+    def _profile_watts(self, dev: SimDevice) -> dict[str, int]:
+        items = self.profiles(dev, None, 0.0)["PROFILES"]
+        found: dict[str, int] = {}
+        for item in items if isinstance(items, list) else []:
+            name, watts = item.get("Profile Name"), item.get("Watts")
+            if isinstance(name, str) and isinstance(watts, int):
+                found[name] = watts
+        return found
+
+    def _profile_at(self, dev: SimDevice, watts: float) -> str | None:
+        return next((n for n, w in self._profile_watts(dev).items() if w == watts), None)
+
+    def profileset(self, dev: SimDevice, parameter: str | None, now: float) -> Json:
+        """`profileset|<id>,<profile>`: run at that profile's power."""
+        args, error = self._privileged(dev, parameter, now)
+        if error is not None:
+            return error
+        watts = self._profile_watts(dev).get(args[0] if args else "")
+        if watts is None:
+            return cg.error(306, "Invalid profile", self.describe(dev), now)
+        dev.power_limit_w = float(watts)
+        return self._ok(dev, f"Profile set to {args[0]}", now)
 
     def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
         """LuxOS's web UI landing page."""

@@ -6,6 +6,11 @@ and pyasic issues #379/#272 show VNish changes: `Type` carries the firmware ("An
 1.2.6)"), STATS elements are glued `}{`, and multi-commands are accepted (cgminer 4.x API). The web
 API (`/api/v1/unlock` -> token, `/api/v1/summary`, `/api/v1/settings`, `/api/v1/info`) has the field
 paths pyasic 0.79 reads; its landing page says "AnthillOS".
+
+Operator actions (issue 19), as pyasic 0.79 sends them (POST, token in `Authorization`): `mining/pause`
+and `mining/resume` (sleep, wake), `mining/restart`, `system/reboot`, and `find-miner`, which toggles the
+locate light and answers `{"on": <new state>}`. No capture of their answers exists; the others answer an
+empty body, which pyasic takes for success.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collectors.simulator.personalities.http_reply import html_response, json_re
 
 Json = cg.Json
 WEB_PASSWORD = "admin"
+_ACTIONS = frozenset({"find-miner", "mining/pause", "mining/resume", "mining/restart", "system/reboot"})
 
 
 class VNish(StockAntminer):
@@ -60,11 +66,27 @@ class VNish(StockAntminer):
         auth = request.headers.get("authorization", "").removeprefix("Bearer ")
         if auth != self.token(dev):
             return json_response({"err": "Unauthorized"}, 401, "Unauthorized")
+        name = path.removeprefix("/api/v1/")
+        if request.method == "POST" and name in _ACTIONS:
+            return self.web_action(dev, name)
         pages = {"summary": self.web_vnish_summary, "settings": self.web_settings, "info": self.web_info}
-        page = pages.get(path.removeprefix("/api/v1/"))
+        page = pages.get(name)
         if page is None:
             return not_found()
         return json_response(page(dev, now))
+
+    def web_action(self, dev: SimDevice, name: str) -> HttpResponse:
+        """One of the POST actions (see the module docstring)."""
+        if name == "find-miner":
+            dev.locate = not dev.locate
+            return json_response({"on": dev.locate})
+        if name == "mining/pause" and dev.state is not SimState.SLEEPING:
+            dev.apply_state(SimState.SLEEPING)
+        elif name == "mining/resume" and dev.state is SimState.SLEEPING:
+            dev.apply_state(SimState.MINING)
+        elif name in ("system/reboot", "mining/restart"):
+            dev.reboot_requested = name == "system/reboot"
+        return HttpResponse(status=200, reason="OK", headers=[("Content-Type", "application/json")])
 
     def _network(self, dev: SimDevice) -> Json:
         return {"mac": dev.mac, "hostname": dev.hostname, "ip": dev.ip, "dhcp": True}
