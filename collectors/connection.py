@@ -93,8 +93,12 @@ async def exchange(
             deadline.reschedule(loop.time() + timeouts.read)
             await loop.sock_sendall(sock, payload)
             reply = frame(limits.max_reply_bytes)
+            chunks = 0
             while True:
+                if chunks:  # a long reply (an oversized one streams megabytes) yields between chunks
+                    await checkpoint()
                 chunk = await loop.sock_recv(sock, RECV_BYTES)
+                chunks += 1
                 if not chunk:
                     data = reply.at_eof()
                     break

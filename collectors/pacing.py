@@ -46,6 +46,7 @@ class TurnBudget:
         self._armed = False
         self._active = False  # a checkpoint ran since the last turn started
         self._went = 0  # released waiters that found room this turn
+        self._in_flight = 0  # released waiters not yet woken: nobody passes them, no new batch goes
         self._release = 16  # how many waiters the next turn wakes: about as many as found room lately
 
     @property
@@ -60,18 +61,23 @@ class TurnBudget:
         """Return at once while this iteration has room (and nobody waits); else wait for one that has."""
         self._active = True
         self._arm()
-        if not self._waiting and not self._bounced and self._room():
+        if not self._waiting and not self._bounced and not self._in_flight and self._room():
             return
         waiter = self._loop.create_future()
         self._waiting.append(waiter)
         while True:
-            await waiter
+            try:
+                await waiter
+            finally:
+                if waiter.done() and not waiter.cancelled():
+                    self._in_flight -= 1
             if self._room():
                 self._went += 1
                 return
             # Released, but earlier waiters used the room: first in line for the next iteration.
             waiter = self._loop.create_future()
             self._bounced.append(waiter)
+            self._arm()  # the turn that released it may have found nobody else waiting, and not re-armed
 
     def _arm(self) -> None:
         if not self._armed:
@@ -88,6 +94,8 @@ class TurnBudget:
             return
         self._arm()  # first, so the next iteration starts its clock before the steps released here run
         self._turn_start = time.perf_counter()
+        if self._in_flight:  # the last batch has not run yet: release nothing over its head
+            return
         if self._bounced:
             self._waiting.extendleft(reversed(self._bounced))
             self._bounced.clear()
@@ -100,6 +108,7 @@ class TurnBudget:
             waiter = self._waiting.popleft()
             if not waiter.done():  # a cancelled read (deadline) is dropped
                 waiter.set_result(None)
+                self._in_flight += 1
                 count -= 1
 
 

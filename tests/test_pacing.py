@@ -53,7 +53,8 @@ async def test_a_cancelled_waiter_never_runs() -> None:
         await checkpoint()
         ran.append(i)
 
-    _busy(TURN_BUDGET_S * 2)  # this iteration has no room left: every checkpoint below waits
+    budget()  # this loop's clock starts now...
+    _busy(TURN_BUDGET_S * 2)  # ...and this iteration has no room left: every checkpoint below waits
     tasks = [asyncio.create_task(device(i)) for i in range(10)]
     await asyncio.sleep(0)  # each task reaches its checkpoint and queues
     tasks[3].cancel()
