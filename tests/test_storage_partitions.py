@@ -125,3 +125,18 @@ def test_retention_drops_whole_expired_days_and_deletes_only_in_the_boundary_day
 
 def test_the_default_partition_exists_so_no_time_is_refused(db_url: str) -> None:
     assert DEFAULT_PARTITION in _tables(db_url)
+
+
+def test_positional_boards_and_pools_give_back_every_float_and_null(db_url: str) -> None:
+    base = make_sample(7, T0)
+    awkward = [0.1 + 0.2, 1e-07, 1.7976931348623157e308, 5e-324, 36.0, -0.0, 123456789.12345679]
+    boards = [
+        base.boards[0].model_copy(update={"hashrate_ths": value, "temp_c": None, "chips": None})
+        for value in awkward
+    ]
+    pools = [
+        base.pools[0].model_copy(update={"user": None, "accepted": 2**63 - 1, "url": "stratum+tcp://é/✓"})
+    ]
+    sample = base.model_copy(update={"boards": boards, "pools": pools, "ts": datetime.now(UTC)})
+    SampleStore(make_engine(db_url)).write([SiteSample("north", sample)])
+    assert _exported(db_url) == [sample.to_json()]
