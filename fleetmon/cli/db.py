@@ -11,6 +11,7 @@ from collectors.sample import utcnow
 from fleetmon.storage.engine import make_engine, resolve_url, upgrade
 from fleetmon.storage.errors import StorageError
 from fleetmon.storage.export import iter_samples
+from fleetmon.storage.partitions import DEFAULT_PARTITION, maintain_partitions
 from fleetmon.storage.rejected import StoredRejection, iter_rejections
 from fleetmon.storage.retention import enforce_retention
 from fleetmon.storage.rollups import run_rollups
@@ -51,7 +52,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--hours", type=float, default=2.0, help="how far back to recompute (default 2)")
     p.set_defaults(handler=run_rollup)
 
-    p = sub.add_parser("retention", help="delete raw samples older than N days (rollups are kept)")
+    p = sub.add_parser(
+        "retention",
+        help="remove raw samples older than N days (rollups are kept); on PostgreSQL also make the "
+        "day partitions ahead",
+    )
     _add_db_option(p)
     p.add_argument("--days", type=float, required=True, help="days of raw samples to keep")
     p.set_defaults(handler=run_retention)
@@ -120,7 +125,14 @@ def run_rollup(args: argparse.Namespace) -> int:
 
 
 def run_retention(args: argparse.Namespace) -> int:
-    """Delete raw samples older than --days."""
-    deleted = enforce_retention(make_engine(args.db), keep_days=args.days, now=utcnow())
+    """Remove raw samples older than --days (PostgreSQL: drop whole day partitions, make the next ones)."""
+    engine = make_engine(args.db)
+    try:
+        deleted = enforce_retention(engine, keep_days=args.days, now=utcnow())
+        report = maintain_partitions(engine, utcnow())
+    except StorageError as exc:
+        return _fail(str(exc))
     print(f"{deleted} samples deleted")
+    if report.default_rows:
+        print(f"{report.default_rows} samples in {DEFAULT_PARTITION} (timestamps outside the day partitions)")
     return 0

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.engine import Row
 
 from collectors.sample import Sample
+from fleetmon.storage.compact import boards_from_stored, pools_from_stored
 from fleetmon.storage.models import Device, SampleRow, Site
 
 SAMPLES: Table = SampleRow.__table__  # type: ignore[attr-defined]
@@ -31,6 +32,8 @@ def row_to_sample(row: Row[Any]) -> Sample:
     """Rebuild the Sample from one joined samples/devices row."""
     mapping = row._mapping
     data: dict[str, Any] = {name: mapping[name] for name in SAMPLE_FIELDS}
+    data["boards"] = boards_from_stored(data["boards"])
+    data["pools"] = pools_from_stored(data["pools"])
     data["ip"] = mapping["ip"]
     data["port"] = mapping["port"]
     return Sample.model_validate(data)

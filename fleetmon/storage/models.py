@@ -5,8 +5,9 @@ because unreachable or half-identified devices report no serial and still need t
 an IP handed to another box therefore continues the same device row (its make/serial columns change).
 
 Samples: one row per device per poll, keyed by (device_id, ts) so a replayed or redelivered sample is
-absorbed by `ON CONFLICT DO NOTHING`. Boards, fans, pools and errors are JSON columns (JSONB on
-PostgreSQL) rather than child rows: a sample is then one INSERT instead of eight or more, which is what
+absorbed by `ON CONFLICT DO NOTHING`. Boards, fans, pools and errors are JSON columns (json, the text as
+written, on PostgreSQL; boards and pools as positional arrays: fleetmon.storage.compact) rather than
+child rows: a sample is then one INSERT instead of eight or more, which is what
 ingest speed depends on, and nobody queries a single board across the fleet without its sample.
 The identity strings the collector saw at that instant (make, model, firmware, serial, mac, hostname)
 are kept on the sample too, so `db export-samples` rebuilds the exact Sample even after a firmware
@@ -32,11 +33,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
-
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -62,7 +60,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _json_column(nullable: bool = False) -> Any:
-    return Field(default_factory=list, sa_column=Column(JsonDoc, nullable=nullable))
+    # json, not jsonb, on PostgreSQL since migration 0006: the writer's compact text is kept as sent.
+    return Field(default_factory=list, sa_column=Column(JSON(), nullable=nullable))
 
 
 def _ts_column(nullable: bool = False, index: bool = False) -> Any:

@@ -37,7 +37,7 @@ from fleetmon.storage.rejected import is_data_error
 
 STAGE = "fleetmon_stage_samples"
 
-# (column, PostgreSQL type in the stage). JSON documents travel as text and become jsonb in the INSERT.
+# (column, PostgreSQL type in the stage). JSON documents travel as text and become json in the INSERT.
 STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("device_id", "int4"),
     ("ts", "timestamptz"),
@@ -62,7 +62,7 @@ STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("hostname", "text"),
     ("algorithm", "text"),
 )
-_JSONB = frozenset({"boards", "fans_rpm", "pools", "errors"})
+_JSON = frozenset({"boards", "fans_rpm", "pools", "errors"})
 _NAMES = ", ".join(name for name, _ in STAGE_COLUMNS)
 _TYPES = [type_ for _, type_ in STAGE_COLUMNS]
 _CREATE = (
@@ -71,8 +71,8 @@ _CREATE = (
     + ") ON COMMIT DELETE ROWS"
 )
 _COPY = f"COPY {STAGE} ({_NAMES}) FROM STDIN (FORMAT BINARY)"
-_SELECT = ", ".join(f"{name}::jsonb" if name in _JSONB else name for name, _ in STAGE_COLUMNS)
-_DIRECT_TYPES = ["jsonb" if name in _JSONB else type_ for name, type_ in STAGE_COLUMNS]
+_SELECT = ", ".join(f"{name}::json" if name in _JSON else name for name, _ in STAGE_COLUMNS)
+_DIRECT_TYPES = ["json" if name in _JSON else type_ for name, type_ in STAGE_COLUMNS]
 _COPY_DIRECT = f"COPY samples ({_NAMES}) FROM STDIN (FORMAT BINARY)"
 _INSERT = (
     f"INSERT INTO samples ({_NAMES}) SELECT {_SELECT} FROM {STAGE} ON CONFLICT (device_id, ts) DO NOTHING"
@@ -80,16 +80,19 @@ _INSERT = (
 _MARK = "fleetmon_stage_ready"
 
 
-class _SerialisedJsonb(Dumper):
-    """jsonb in binary COPY from a str that already is JSON (psycopg's own dumper would encode it again)."""
+class _SerialisedJson(Dumper):
+    """json in binary COPY from a str that already is JSON (psycopg's own dumper would encode it again).
+
+    json's binary form is its text: the server checks it is JSON and stores those bytes as they are.
+    """
 
     format = Format.BINARY
-    oid = postgres.types["jsonb"].oid
+    oid = postgres.types["json"].oid
 
     def dump(self, obj: Any) -> bytes:
-        """Version byte 1, then the JSON text."""
+        """The JSON text, UTF-8."""
         text: str = obj
-        return b"\x01" + text.encode()
+        return text.encode()
 
 
 def copy_insert(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -105,7 +108,7 @@ def copy_insert(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     sent: list[tuple[Any, ...]] = []
     try:
         with driver.cursor() as cursor:
-            cursor.adapters.register_dumper(None, _SerialisedJsonb)  # by oid only: COPY's set_types
+            cursor.adapters.register_dumper(None, _SerialisedJson)  # by oid only: COPY's set_types
             cursor.execute("SAVEPOINT fleetmon_copy")
             try:
                 with cursor.copy(_COPY_DIRECT) as copy:

@@ -55,7 +55,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from collectors.models import manufacturer_of
-from collectors.sample import Board, DeviceError, Pool, Sample, format_ts, utcnow
+from collectors.sample import DeviceError, Sample, format_ts, utcnow
+from fleetmon.storage.compact import boards_json, pools_json
 from fleetmon.storage.errors import StorageDataError, StorageError, StorageUnavailableError
 from fleetmon.storage.models import Device, SampleRow, Site
 from fleetmon.storage.pgcopy import STAGE_COLUMNS, copy_insert
@@ -101,8 +102,6 @@ DeviceKey = tuple[int, str, int]
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 
-_BOARDS = TypeAdapter(list[Board])
-_POOLS = TypeAdapter(list[Pool])
 _ERRORS = TypeAdapter(list[DeviceError])
 _FANS = TypeAdapter(list[int])
 
@@ -166,9 +165,9 @@ def sample_values(device_id: int, sample: Sample, ts: Any = None) -> tuple[Any, 
         sample.power_w,
         sample.efficiency_jth,
         sample.uptime_s,
-        _BOARDS.dump_json(sample.boards).decode(),
+        boards_json(sample.boards),
         _FANS.dump_json(sample.fans_rpm).decode(),
-        _POOLS.dump_json(sample.pools).decode(),
+        pools_json(sample.pools),
         _ERRORS.dump_json(sample.errors).decode(),
         sample.make,
         sample.model,
