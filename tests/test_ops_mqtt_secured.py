@@ -145,8 +145,8 @@ async def test_an_ingester_refuses_and_counts_a_sample_whose_site_is_not_its_top
         sink = MqttSink(private_broker.url, "tx1", "c1")
         await sink.send([make_sample(4, T0)])
         await sink.close()
-        await wait_until(lambda: count_rows(db_url) >= 2, timeout=20)
-        await wait_until(lambda: ingester.stats.acked >= 4, timeout=20)
+        assert await wait_until(lambda: count_rows(db_url) >= 2, timeout=20)
+        assert await wait_until(lambda: ingester.stats.acked >= 4, timeout=20)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -174,11 +174,11 @@ async def test_a_reader_sees_each_sites_status_go_stale_and_offline_when_its_col
             await sink.report(
                 SiteStatus(site=site, online=True, collector_id=sink.collector_id, devices_ok=3)
             )
-        await wait_until(lambda: len([h for h in watch.sites() if h.up]) == 2, timeout=10)
+        assert await wait_until(lambda: len([h for h in watch.sites() if h.up]) == 2, timeout=10)
         # b's collector dies without a goodbye: its will marks the site offline.
         assert sink_b._client is not None
         sink_b._client._client.socket().shutdown(socket.SHUT_RDWR)
-        await wait_until(lambda: not _health(watch, site_b).online, timeout=20)
+        assert await wait_until(lambda: not _health(watch, site_b).online, timeout=20)
         assert not _health(watch, site_b).up and _health(watch, site_a).up
         # a says nothing more: after stale_after_s it is stale, though still online.
         await asyncio.sleep(2.5)
@@ -192,7 +192,7 @@ async def test_a_reader_sees_each_sites_status_go_stale_and_offline_when_its_col
         assert all(time.time() - 30 < s.value <= time.time() for s in seen)
         # a reports again: up.
         await sink_a.report(SiteStatus(site=site_a, online=True, collector_id="ca", devices_ok=3))
-        await wait_until(lambda: _health(watch, site_a).up, timeout=10)
+        assert await wait_until(lambda: _health(watch, site_a).up, timeout=10)
     finally:
         stop.set()
         await sink_a.close()
