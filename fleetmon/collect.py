@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from fleetmon.sinks.spool import Spool
 log = logging.getLogger(__name__)
 
 PollCycle = Callable[[], Awaitable[list[Sample]]]
+CycleHook = Callable[[Sequence[Sample], float, float], Awaitable[None]]
+"""Called after each cycle was delivered or spooled: (samples, seconds the poll took, its end, epoch)."""
 
 
 @dataclass
@@ -33,6 +36,7 @@ class CollectStats:
 
     cycles: int = 0
     produced: int = 0
+    offered: int = 0  # samples handed to the sink, replays from the spool included
     delivered: int = 0
     spooled: int = 0
     refused: int = 0
@@ -57,6 +61,7 @@ class SpooledDelivery:
             self._spool(samples)
             await self.drain()
             return
+        self.stats.offered += len(samples)
         try:
             await self.sink.send(samples)
         except SinkUnavailableError as exc:
@@ -66,12 +71,18 @@ class SpooledDelivery:
         self._note_up()
         self.stats.delivered += len(samples)
 
+    @property
+    def sink_down(self) -> bool:
+        """True from the sink's first refusal until it took samples again."""
+        return self._sink_down
+
     async def drain(self) -> int:
         """Replay the spool into the sink; stops quietly at the first refusal. Returns samples sent."""
         sent = 0
 
         async def send(batch: Sequence[Sample]) -> None:
             nonlocal sent
+            self.stats.offered += len(batch)
             await self.sink.send(batch)
             sent += len(batch)
 
@@ -118,6 +129,7 @@ class CollectLoop:
         interval: float = 60.0,
         out: JsonlSink | None = None,
         max_cycles: int | None = None,
+        on_cycle: CycleHook | None = None,
     ) -> None:
         self.poll_cycle = poll_cycle
         self.stats = CollectStats()
@@ -127,6 +139,7 @@ class CollectLoop:
         self.interval = interval
         self.out = out
         self.max_cycles = max_cycles
+        self.on_cycle = on_cycle
 
     async def run(self, stop: asyncio.Event) -> CollectStats:
         """Cycle until `stop` is set (or max_cycles ran); flushes and closes the sink before returning."""
@@ -135,11 +148,14 @@ class CollectLoop:
             while not stop.is_set():
                 started = loop.time()
                 samples = await self.poll_cycle()
+                poll_seconds, poll_end = loop.time() - started, time.time()
                 self.stats.cycles += 1
                 self.stats.produced += len(samples)
                 if self.out is not None:
                     await self.out.send(samples)
                 await self.deliver(samples)
+                if self.on_cycle is not None:
+                    await self.on_cycle(samples, poll_seconds, poll_end)
                 if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
                     break
                 wait = max(0.0, self.interval - (loop.time() - started))

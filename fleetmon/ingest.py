@@ -11,6 +11,10 @@ Delivery guarantees, step by step:
   because batches commit in arrival order.
 - While the database is down the batch is retried; the bounded queue then stops intake and the broker
   holds the rest.
+- A sample that names a site (the MQTT 5 user property `site` collectors set, or a `site` key in the
+  JSON) other than the topic's is refused: counted (reason `site_mismatch`), logged, acknowledged in
+  arrival order and not stored at all. The broker's ACL lets a site's user write under its own site
+  only; this catches a collector configured for one site and publishing as another.
 - A payload that is not a valid sample would fail on every redelivery: it goes through the batch writer
   as a dead letter (raw bytes, topic, validation error) into rejected_samples, and is acknowledged once
   that committed, in arrival order like the rest. A valid sample the database still refuses is kept
@@ -24,8 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiomqtt
@@ -37,9 +44,69 @@ from collectors.sample import Sample
 from fleetmon.sinks.topics import BrokerUrl, shared_sample_subscription, site_of
 from fleetmon.storage.batch import BatchWriter
 from fleetmon.storage.rejected import Rejection
-from fleetmon.storage.writer import SampleStore, SiteSample
+from fleetmon.storage.writer import SampleStore, SiteSample, WriteItem, WriteResult
 
 log = logging.getLogger(__name__)
+
+COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class IngestMetrics:
+    """What `--metrics-listen` exports (fleetmon.exporter): plain numbers, updated as batches commit."""
+
+    messages: int = 0
+    batches: int = 0
+    commit_bucket_counts: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
+    commit_seconds_sum: float = 0.0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    newest_ts: float | None = None  # epoch seconds of the newest sample committed
+
+    def reject(self, reason: str) -> None:
+        """Count one refused message."""
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+    def committed(self, batch: Sequence[WriteItem], result: WriteResult, seconds: float) -> None:
+        """Count one committed batch (called from the writer's thread; the GIL keeps each += whole)."""
+        self.batches += 1
+        self.commit_seconds_sum += seconds
+        for i, bound in enumerate(COMMIT_BUCKETS):
+            if seconds <= bound:
+                self.commit_bucket_counts[i] += 1
+        dead_letters = sum(1 for item in batch if isinstance(item, Rejection))
+        if result.rejected > dead_letters:
+            self.rejected_by_reason["database"] = (
+                self.rejected_by_reason.get("database", 0) + result.rejected - dead_letters
+            )
+        newest = max(
+            (item.sample.ts.timestamp() for item in batch if isinstance(item, SiteSample)), default=None
+        )
+        if newest is not None and (self.newest_ts is None or newest > self.newest_ts):
+            self.newest_ts = newest
+
+
+class _MeteredStore(SampleStore):
+    """The store the ingester's batch writer calls: the same writes, timed and counted."""
+
+    def __init__(self, inner: SampleStore, metrics: IngestMetrics) -> None:  # no super(): a wrapper
+        self.inner = inner
+        self.metrics = metrics
+
+    def write(self, batch: Sequence[WriteItem]) -> WriteResult:
+        """Write through the wrapped store; count the batch once it committed."""
+        started = time.perf_counter()
+        result = self.inner.write(batch)
+        self.metrics.committed(batch, result, time.perf_counter() - started)
+        return result
+
+
+def claimed_site(message: aiomqtt.Message) -> str | None:
+    """The site a message says it belongs to: its `site` user property (MQTT 5), else None."""
+    properties = message.properties
+    for key, value in getattr(properties, "UserProperty", None) or ():
+        if key == "site":
+            return str(value)
+    return None
 
 
 class _ManualAcks:
@@ -95,8 +162,13 @@ class Ingester:
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
         self.keepalive = keepalive
+        self.metrics = IngestMetrics()
         self.writer = BatchWriter(
-            store, max_batch=max_batch, flush_interval=flush_interval, max_queue=receive_maximum, retry=True
+            _MeteredStore(store, self.metrics),
+            max_batch=max_batch,
+            flush_interval=flush_interval,
+            max_queue=receive_maximum,
+            retry=True,
         )
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
@@ -108,10 +180,7 @@ class Ingester:
         # we hold a whole batch unacknowledged until it commits.
         properties.ReceiveMaximum = self.receive_maximum
         client = aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            username=self.broker.username,
-            password=self.broker.password,
+            **self.broker.client_options(),
             identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
@@ -165,26 +234,55 @@ class Ingester:
             acks.open = False
 
     async def _consume(self, client: aiomqtt.Client, acks: _ManualAcks) -> None:
+        last: asyncio.Future[None] | None = None  # the newest submitted message's commit
         async for message in client.messages:
             self.stats.received += 1
+            self.metrics.messages += 1
             item = self._parse(message)
+            if item is None:  # refused and not stored: acknowledged behind the messages before it
+                self.stats.rejected += 1
+                if last is None or last.done():
+                    acks.ack(message.mid, message.qos)
+                    self.stats.acked += 1
+                else:
+                    last.add_done_callback(self._acker(acks, message.mid, message.qos))
+                continue
             if isinstance(item, Rejection):
                 self.stats.rejected += 1
-            future = await self.writer.submit(item)
-            future.add_done_callback(self._acker(acks, message.mid, message.qos))
+                self.metrics.reject("invalid")
+            last = await self.writer.submit(item)
+            last.add_done_callback(self._acker(acks, message.mid, message.qos))
 
     def _acker(self, acks: _ManualAcks, mid: int, qos: int) -> _AckOnCommit:
         return _AckOnCommit(self, acks, mid, qos)
 
-    def _parse(self, message: aiomqtt.Message) -> SiteSample | Rejection:
-        """The message's sample, or its dead letter (logged by the writer once it is kept)."""
+    def _parse(self, message: aiomqtt.Message) -> SiteSample | Rejection | None:
+        """The message's sample, its dead letter (logged by the writer once it is kept), or None for a
+        sample of another site than its topic's (counted and logged here, never stored)."""
         topic = message.topic.value
         payload = message.payload
         raw = payload if isinstance(payload, bytes) else str(payload).encode()  # received: always bytes
         site: str | None = None
         try:
             site = site_of(topic)
-            sample = Sample.from_json(raw)
+            claimed = claimed_site(message)
+            body = raw
+            if b'"site"' in raw:  # a sample that names its site in the JSON: compare, then drop the key
+                document = json.loads(raw)
+                if isinstance(document, dict) and "site" in document:
+                    named = str(document.pop("site"))
+                    claimed = named if named != site else claimed
+                    body = json.dumps(document).encode()
+            if claimed is not None and claimed != site:
+                self.metrics.reject("site_mismatch")
+                log.warning(
+                    "refused a sample claiming site %r on topic %s (site %r): not stored",
+                    claimed[:64],
+                    topic,
+                    site,
+                )
+                return None
+            sample = Sample.from_json(body)
         except (ValueError, ValidationError) as exc:
             return Rejection(source=topic, payload=raw, error=f"not a valid sample: {exc}", site=site)
         if sample.ts.tzinfo is None:

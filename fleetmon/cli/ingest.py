@@ -1,4 +1,7 @@
-"""`fleetmon ingest --mqtt URL --db URL [--group NAME]`: broker -> database, exactly once per (device, ts)."""
+"""`fleetmon ingest --mqtt URL --db URL [--group NAME]`: broker -> database, exactly once per (device, ts).
+
+`--metrics-listen HOST:PORT` serves the ingester's figures (fleetmon_ingest_*, docs/metrics.md).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import logging
 import signal
 import sys
 
+from fleetmon.cli.broker import add_broker_flags, broker_from_args, parse_listen
+from fleetmon.exporter import MetricsServer, ingest_registry
 from fleetmon.ingest import Ingester, default_client_id
-from fleetmon.sinks.topics import BrokerUrl
 from fleetmon.storage.engine import ensure_schema, make_engine
 from fleetmon.storage.errors import StorageError
 from fleetmon.storage.writer import SampleStore
@@ -26,7 +30,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "split the load), write batches idempotently, acknowledge each message after its batch committed.",
     )
     p.add_argument(
-        "--mqtt", metavar="URL", required=True, help="broker, mqtt://[user[:password]@]host[:port]"
+        "--mqtt",
+        metavar="URL",
+        required=True,
+        help="broker, mqtt://host[:port] or mqtts://host[:port] (password: --mqtt-password-env/-file)",
+    )
+    add_broker_flags(p)
+    p.add_argument(
+        "--metrics-listen",
+        type=parse_listen,
+        metavar="HOST:PORT",
+        help="serve the ingester's Prometheus metrics at http://HOST:PORT/metrics",
     )
     p.add_argument(
         "--db", metavar="URL", help="database URL (default: the SQLite file in the data directory)"
@@ -54,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Ingest until SIGINT or SIGTERM; then commit and acknowledge what is held, and disconnect."""
     try:
-        broker = BrokerUrl.parse(args.mqtt)
+        broker = broker_from_args(args)
         engine = make_engine(args.db)
         ensure_schema(engine)
     except (ValueError, StorageError) as exc:
@@ -69,7 +83,20 @@ def run(args: argparse.Namespace) -> int:
         max_batch=args.batch,
         flush_interval=args.flush_interval,
     )
-    asyncio.run(_serve(ingester))
+    server: MetricsServer | None = None
+    if args.metrics_listen is not None:
+        host, port = args.metrics_listen
+        try:
+            server = MetricsServer(ingest_registry(ingester.metrics), host, port)
+        except OSError as exc:
+            print(f"fleetmon ingest: --metrics-listen {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        log.info("ingester metrics on http://%s:%d/metrics", host, server.port)
+    try:
+        asyncio.run(_serve(ingester))
+    finally:
+        if server is not None:
+            server.close()
     stats = ingester.stats
     log.warning(
         "ingest stopped: %d received, %d rejected, %d acknowledged",

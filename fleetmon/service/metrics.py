@@ -16,7 +16,7 @@ both paths write them the ordinary way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from collectors.models import is_sha256
 from collectors.sample import Board, Pool, State, is_down
-from fleetmon.service.snapshot import CYCLE_BUCKETS, DeviceView, FleetSnapshot, PduView
+from fleetmon.service.snapshot import CYCLE_BUCKETS, CollectorStats, DeviceView, FleetSnapshot, PduView
 
 TH = 1e12  # hashes per second in one TH/s
 MINER = ("site", "ip")  # the labels every per-miner series starts with
@@ -369,8 +369,8 @@ def fleet_families(snap: FleetSnapshot) -> Iterator[Metric]:
             yield g(name, doc, value=single)
 
 
-def collector_families(snap: FleetSnapshot) -> Iterator[Metric]:
-    """The collector loop's own figures, per site."""
+def collector_families(collectors: Iterable[CollectorStats]) -> Iterator[Metric]:
+    """The collector loop's own figures, per site (from `serve` in collector mode or `fleetmon collect`)."""
     cycle = HistogramMetricFamily(
         "fleetmon_collector_cycle_duration_seconds", "Wall time of one poll cycle", labels=["site"]
     )
@@ -381,7 +381,28 @@ def collector_families(snap: FleetSnapshot) -> Iterator[Metric]:
     last = GaugeMetricFamily(
         "fleetmon_collector_last_cycle_timestamp_seconds", "End of the last cycle", labels=["site"]
     )
-    for c in snap.collectors:
+    devices = GaugeMetricFamily(
+        "fleetmon_collector_devices",
+        "Devices of the last completed cycle, by result (ok|failed) and failure reason",
+        labels=["site", "result", "reason"],
+    )
+    spool_samples = GaugeMetricFamily(
+        "fleetmon_collector_spool_samples", "Samples waiting in the spool for the sink", labels=["site"]
+    )
+    spool_bytes = GaugeMetricFamily(
+        "fleetmon_collector_spool_bytes", "Bytes of spool segment files on disk", labels=["site"]
+    )
+    published = CounterMetricFamily(
+        "fleetmon_collector_published",
+        "Samples offered to the sink (replays from the spool included)",
+        labels=["site"],
+    )
+    acknowledged = CounterMetricFamily(
+        "fleetmon_collector_acknowledged",
+        "Samples the sink confirmed (broker PUBACK with a subscriber, or database commit)",
+        labels=["site"],
+    )
+    for c in collectors:
         buckets = [
             (repr(bound), float(n)) for bound, n in zip(CYCLE_BUCKETS, c.cycle_bucket_counts, strict=True)
         ]
@@ -392,7 +413,16 @@ def collector_families(snap: FleetSnapshot) -> Iterator[Metric]:
             failed.add_metric([c.site, reason], float(n))
         if c.last_cycle_end is not None:
             last.add_metric([c.site], c.last_cycle_end)
-    yield from (cycle, polled, failed, last)
+            devices.add_metric([c.site, "ok", ""], float(c.last_ok))
+            for reason, n in sorted(c.last_failed_by_reason.items()):
+                devices.add_metric([c.site, "failed", reason], float(n))
+        if c.spool_samples is not None and c.spool_bytes is not None:
+            spool_samples.add_metric([c.site], float(c.spool_samples))
+            spool_bytes.add_metric([c.site], float(c.spool_bytes))
+        if c.published is not None and c.acknowledged is not None:
+            published.add_metric([c.site], float(c.published))
+            acknowledged.add_metric([c.site], float(c.acknowledged))
+    yield from (cycle, polled, failed, last, devices, spool_samples, spool_bytes, published, acknowledged)
 
 
 class FleetCollector(Collector):
@@ -419,7 +449,7 @@ class FleetCollector(Collector):
         if self.fleet:
             yield from pdu_families(snap.pdus)
             yield from fleet_families(snap)
-            yield from collector_families(snap)
+            yield from collector_families(snap.collectors)
 
 
 class FleetRegistry(CollectorRegistry):

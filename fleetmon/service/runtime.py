@@ -37,14 +37,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from collectors.poller import Poller, PollerSettings, cycle_spread_s
-from collectors.sample import Sample, is_down, utcnow
+from collectors.sample import Sample, utcnow
 from collectors.targets import Target
 from collectors.workers import PollerPool, auto_workers, poller_for
 from fleetmon.collect import SpooledDelivery
 from fleetmon.config import Settings
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.pdus import PduPoller
-from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView
+from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView, failure_reasons
 from fleetmon.service.state import FleetState
 from fleetmon.sinks.database import DbSink
 from fleetmon.sinks.spool import Spool
@@ -324,17 +324,12 @@ class ServiceRuntime:
             self.poller.poll_once(self.targets, spread_s=spread), self.poll_pdus()
         )
         seconds, end = time.monotonic() - started, time.time()
-        polled: dict[str, int] = {}
-        failures: dict[str, dict[str, int]] = {}
+        by_site: dict[str, list[Sample]] = {}
         for target, sample in zip(self.targets, samples, strict=True):
-            site = self.sites[target]
-            polled[site] = polled.get(site, 0) + 1
-            if is_down(sample.state):
-                reason = sample.errors[0].code if sample.errors else sample.state.value
-                site_failures = failures.setdefault(site, {})
-                site_failures[reason] = site_failures.get(reason, 0) + 1
-        for site, count in polled.items():
-            self.stats[site] = self.stats[site].after_cycle(seconds, count, failures.get(site, {}), end)
+            by_site.setdefault(self.sites[target], []).append(sample)
+        for site, site_samples in by_site.items():
+            count, failures = failure_reasons(site_samples)
+            self.stats[site] = self.stats[site].after_cycle(seconds, count, failures, end)
         await self.apply_cycle(samples)
         return samples
 

@@ -13,7 +13,14 @@ until their ingesters reconnect. Treating it as "not delivered" keeps those samp
 
 Liveness: the connection carries a last will `offline` (retained) on the collector's status topic,
 and `online` (retained) is published on every connect; a clean close publishes `offline` itself.
-Device state is published retained whenever it changes (and once per connection).
+Device state is published retained whenever it changes (and once per connection). The site's status
+(fleetmon.sinks.status) is retained on `fleetmon/v1/<site>/status` on connect and by `report` after
+every cycle. MQTT allows one will per connection and it stays on the collector's own topic: a reader
+that sees `offline` there for the collector its site status names marks the site offline. A clean
+close retains the site status with `online: false` as well.
+
+Every sample is published with the MQTT 5 user property `site`, so an ingester can refuse a sample
+whose site does not match the topic it arrived on.
 """
 
 from __future__ import annotations
@@ -27,10 +34,20 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from collectors.sample import Sample, format_ts
 from fleetmon.sinks.base import SinkUnavailableError
-from fleetmon.sinks.topics import BrokerUrl, check_site, sample_topic, state_topic, status_topic
+from fleetmon.sinks.status import SiteStatus
+from fleetmon.sinks.topics import (
+    BrokerUrl,
+    check_site,
+    sample_topic,
+    site_status_topic,
+    state_topic,
+    status_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +85,10 @@ class MqttSink:
         self.timeout = timeout
         self.max_inflight = max_inflight
         self.status_topic = status_topic(site, collector_id)
+        self.site_status_topic = site_status_topic(site)
+        self.site_status = SiteStatus(site=site, online=True, collector_id=collector_id)
+        self._sample_properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        self._sample_properties.UserProperty = [("site", self.site)]
         self._stack: AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._states: dict[tuple[str, int], tuple[str, str]] = {}
@@ -78,10 +99,7 @@ class MqttSink:
         if self._client is not None:
             return self._client
         client = aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            username=self.broker.username,
-            password=self.broker.password,
+            **self.broker.client_options(),
             identifier=f"fleetmon-collector-{self.site}-{self.collector_id}",
             protocol=aiomqtt.ProtocolVersion.V5,
             will=aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True),
@@ -95,6 +113,7 @@ class MqttSink:
         try:
             await stack.enter_async_context(client)
             await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+            await client.publish(self.site_status_topic, self.site_status.payload(), qos=1, retain=True)
         except (aiomqtt.MqttError, OSError) as exc:
             await _close_quietly(stack)
             raise SinkUnavailableError(f"broker {self.broker} unavailable: {exc}") from exc
@@ -115,7 +134,7 @@ class MqttSink:
             return
         client = await self._connect()
         messages = [(sample_topic(self.site, s.ip, s.port), s.to_json(), False) for s in samples]
-        refused = await self._publish_all(client, messages)
+        refused = await self._publish_all(client, messages, self._sample_properties)
         if refused:
             raise SinkUnavailableError(
                 f"broker {self.broker} took {refused} of {len(samples)} samples without a subscriber "
@@ -125,7 +144,20 @@ class MqttSink:
         # Retained state: nobody needs to be subscribed, so its PUBACK reason code is not checked.
         await self._publish_all(client, self._state_changes(samples))
 
-    async def _publish_all(self, client: aiomqtt.Client, messages: Sequence[tuple[str, str, bool]]) -> int:
+    async def report(self, status: SiteStatus) -> None:
+        """Retain the site's status now; SinkUnavailableError when the broker did not acknowledge it."""
+        self.site_status = status
+        client = await self._connect()
+        refused = await self._publish_all(client, [(self.site_status_topic, status.payload().decode(), True)])
+        if refused:
+            raise SinkUnavailableError(f"broker {self.broker} refused the site status (not authorized?)")
+
+    async def _publish_all(
+        self,
+        client: aiomqtt.Client,
+        messages: Sequence[tuple[str, str, bool]],
+        properties: Properties | None = None,
+    ) -> int:
         """Queue all messages at QoS 1 and wait for their PUBACKs; returns how many the broker refused.
 
         Straight onto paho's queue, one waiter per batch: aiomqtt's `publish` costs an Event, a
@@ -137,7 +169,7 @@ class MqttSink:
         batch = _PubackBatch()
         paho = client._client
         for topic, payload, retain in messages:
-            info = paho.publish(topic, payload, qos=1, retain=retain)
+            info = paho.publish(topic, payload, qos=1, retain=retain, properties=properties)
             if info.rc != 0:
                 self._forget(batch)
                 await self._drop()
@@ -208,10 +240,12 @@ class MqttSink:
         return changes
 
     async def close(self) -> None:
-        """Publish `offline` and disconnect (the will is not sent on a clean disconnect)."""
+        """Publish `offline` (collector and site status) and disconnect (no will on a clean disconnect)."""
         if self._client is not None:
             with contextlib.suppress(aiomqtt.MqttError, OSError):
                 await self._client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+                offline = self.site_status.offline().payload()
+                await self._client.publish(self.site_status_topic, offline, qos=1, retain=True)
         await self._drop()
 
 
