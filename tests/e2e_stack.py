@@ -307,7 +307,7 @@ def prometheus_config(
             job["static_configs"] = [{"targets": [api_url_host_port]}]
         for sd in job.get("file_sd_configs", []):
             sd["refresh_interval"] = "1s"
-            sd["files"] = [str(workdir / "targets" / Path(pattern)) for pattern in sd["files"]]
+            sd["files"] = [str(workdir / pattern) for pattern in sd["files"]]
     (workdir / "targets" / "ingest").mkdir(parents=True, exist_ok=True)
     return yaml.safe_dump(config, sort_keys=False)
 
