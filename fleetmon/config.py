@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from collectors.targets import Target, TargetError, parse_targets
 from collectors.web import WebCredentials
+from fleetmon.sinks.topics import BrokerUrl
 
 if TYPE_CHECKING:
     from collectors.snmp import PduConfig, SnmpTimeouts
@@ -68,6 +70,29 @@ class ServiceSettings(_Section):
     metrics_public: bool = False  # True: /metrics answers without an API key
     snapshot_interval_s: float = Field(default=15.0, gt=0)  # read-only mode: rebuild period
     rollup_interval_s: float = Field(default=300.0, gt=0)  # in-process rollup and retention job period
+    # The dashboard's session signing secret, shared by every replica (by reference, like passwords),
+    # and the one before it while a rotation is under way. None: random per process.
+    session_secret_env: str | None = None
+    session_secret_file: Path | None = None
+    session_previous_secret_env: str | None = None
+    session_previous_secret_file: Path | None = None
+    # Reader mode: a site whose collector said nothing for this long is shown stale (collector_up 0).
+    site_stale_s: float = Field(default=300.0, gt=0)
+    # /readyz: a snapshot older than this is not fresh (collector mode: also at least 3 poll intervals).
+    ready_max_snapshot_age_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_reference_per_secret(self) -> ServiceSettings:
+        for name in ("session_secret", "session_previous_secret"):
+            if getattr(self, f"{name}_env") is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"give at most one of {name}_env and {name}_file")
+        current = self.session_secret_env is not None or self.session_secret_file is not None
+        previous = (
+            self.session_previous_secret_env is not None or self.session_previous_secret_file is not None
+        )
+        if previous and not current:
+            raise ValueError("a previous session secret needs a current one (session_secret_env or _file)")
+        return self
 
 
 class CollectorSettings(_Section):
@@ -143,8 +168,11 @@ class MqttSettings(_Section):
     """The broker of a large farm; when `url` is set, `serve` only reads (collectors publish, ingesters
     write, the API rebuilds its snapshot from the database)."""
 
-    url: str | None = None
+    url: str | None = None  # mqtt://host[:port] or mqtts://host[:port]; no password in it
     credential_profile: str | None = None
+    ca_file: Path | None = None  # mqtts: CA certificates to verify the broker (default: system store)
+    cert_file: Path | None = None  # client certificate, when the broker asks for one
+    key_file: Path | None = None
 
 
 class PduOutletSettings(_Section):
@@ -266,16 +294,75 @@ class Settings(BaseSettings):
         """The site a PDU belongs to (its own, else the collector's)."""
         return pdu.site if pdu.site is not None else self.collector.site
 
+    @model_validator(mode="after")
+    def _no_password_in_broker_url(self) -> Settings:
+        if self.mqtt.url is not None and urlsplit(self.mqtt.url).password:
+            raise ValueError(
+                "mqtt.url carries a password: put it in a credential profile (mqtt.credential_profile, "
+                "whose password_env or password_file names where it is) instead"
+            )
+        return self
+
+    def mqtt_broker(self) -> BrokerUrl | None:
+        """The configured broker with its credential profile and TLS files (None without mqtt.url)."""
+        if self.mqtt.url is None:
+            return None
+        try:
+            broker = BrokerUrl.parse(self.mqtt.url)
+            credential = self.credential(self.mqtt.credential_profile)
+            if credential is not None:
+                broker = broker.with_credentials(credential.username, credential.password.get_secret_value())
+            return broker.with_tls_files(self.mqtt.ca_file, self.mqtt.cert_file, self.mqtt.key_file)
+        except ValueError as exc:
+            raise ConfigError(f"mqtt: {exc}") from exc
+
     @property
     def reads_only(self) -> bool:
         """True when `serve` runs no collector: MQTT is configured or there are no targets."""
         return self.mqtt.url is not None or not self.collector.targets
+
+    def session_secrets(self) -> tuple[bytes | None, bytes | None]:
+        """(current, previous) session signing secrets, read now; ConfigError names what is missing."""
+        s = self.service
+        current = _read_secret("service.session_secret", s.session_secret_env, s.session_secret_file)
+        previous = _read_secret(
+            "service.session_previous_secret", s.session_previous_secret_env, s.session_previous_secret_file
+        )
+        return current, previous
 
     def credential(self, name: str | None) -> WebCredentials | None:
         """The resolved credential profile `name` (None for None); ConfigError when it cannot be read."""
         if name is None:
             return None
         return self.credentials[name].resolve(name, os.environ)
+
+
+MIN_SESSION_SECRET_BYTES = 32
+
+
+def _read_secret(key: str, env: str | None, file: Path | None) -> bytes | None:
+    """A signing secret from the variable or file named (None when neither is); ConfigError when it is
+    missing, unreadable or shorter than MIN_SESSION_SECRET_BYTES. The value is never in the message."""
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"{key}_env: environment variable {env} is not set")
+        where = f"{key}_env ({env})"
+    elif file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}_file: cannot read {file}: {exc.strerror or exc}") from exc
+        where = f"{key}_file ({file})"
+    else:
+        return None
+    secret = value.encode()
+    if len(secret) < MIN_SESSION_SECRET_BYTES:
+        raise ConfigError(
+            f"{where} holds {len(secret)} bytes; a session secret needs at least {MIN_SESSION_SECRET_BYTES} "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return secret
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:
@@ -319,6 +406,8 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(_format_errors(exc, source)) from None
     for name in settings.credentials:
         settings.credential(name)
+    settings.session_secrets()
+    settings.mqtt_broker()
     for pdu in settings.pdus:
         if not os.environ.get(pdu.community_env):
             raise ConfigError(

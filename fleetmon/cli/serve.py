@@ -22,7 +22,7 @@ from fleetmon.config import ConfigError, load_settings
 from fleetmon.service.app import create_app
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.storage.engine import ensure_schema, make_engine
-from fleetmon.storage.errors import StorageError
+from fleetmon.storage.errors import StorageError, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,23 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         engine = make_engine(settings.storage.url_value())
-        ensure_schema(engine)
+        schema_ready = True
+        try:
+            ensure_schema(engine)
+        except StorageUnavailableError as exc:
+            # Start anyway, not ready (/readyz 503): the runtime prepares the schema once it answers.
+            log.warning("database unreachable, serving not ready until it answers: %s", exc)
+            schema_ready = False
         runtime = ServiceRuntime.from_settings(settings, engine)
+        runtime.schema_ready = schema_ready
     except (ConfigError, StorageError) as exc:
         print(f"fleetmon serve: {exc}", file=sys.stderr)
         return 2
+    if runtime.mode == "reader" and settings.session_secrets()[0] is None:
+        log.warning(
+            "no session secret configured (service.session_secret_env or service.session_secret_file): "
+            "dashboard sessions hold on this replica only and end when it restarts"
+        )
     log.warning(
         "serving on http://%s:%d in %s mode (%d targets)",
         settings.service.host,

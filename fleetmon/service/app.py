@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fleetmon import __version__
+from fleetmon.config import Settings
 from fleetmon.service.routes import (
     catalog,
     devices,
@@ -24,16 +25,26 @@ from fleetmon.service.routes import (
     keys,
     metrics,
     pdus,
+    sites,
     supplychain,
     tariffs,
 )
 from fleetmon.service.runtime import ServiceRuntime
 from fleetmon.web.mount import mount_dashboard
+from fleetmon.web.session import SessionSigner
 
 PUBLIC_DOC_PATHS: frozenset[str] = frozenset()
 """Routes outside the routers' permission dependencies: none. /openapi.json and /docs need a key like
 every route but /healthz (routes/docs.py); the dashboard's login session lets the docs page load the
 schema."""
+
+
+def session_signer(settings: Settings) -> SessionSigner:
+    """The session signer of the configured secrets (a random secret when none is configured)."""
+    current, previous = settings.session_secrets()
+    if current is None:
+        return SessionSigner()
+    return SessionSigner(secret=current, previous=(previous,) if previous is not None else ())
 
 
 def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastAPI:
@@ -62,6 +73,7 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(health.router)
     app.include_router(devices.router)
     app.include_router(fleet.router)
+    app.include_router(sites.router)
     app.include_router(keys.router)
     app.include_router(supplychain.router)
     app.include_router(tariffs.router)
@@ -70,5 +82,5 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(pdus.router)
     app.include_router(metrics.build_router(runtime.settings.service.metrics_public))
     app.include_router(docs.router)
-    mount_dashboard(app)
+    mount_dashboard(app, session_signer(runtime.settings))
     return app

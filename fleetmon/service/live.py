@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from prometheus_client.registry import Collector
+
 from fleetmon.service.exposition import GzipHead, render, render_families
 from fleetmon.service.metrics import build_registry, runtime_registry
 from fleetmon.service.snapshot import FleetSnapshot
@@ -49,6 +51,11 @@ class LiveFleet:
         self.ready = asyncio.Event()
         if snapshot is not None:
             self.ready.set()
+
+    def add_scrape_collector(self, collector: Collector) -> None:
+        """Render `collector` at every scrape, beside the process families (figures that move with the
+        clock, such as a site's staleness, cannot be cached per snapshot version)."""
+        self._runtime.register(collector)
 
     @property
     def snapshot(self) -> FleetSnapshot:

@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,12 +46,13 @@ from fleetmon.collect import SpooledDelivery
 from fleetmon.config import Settings
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.pdus import PduPoller
+from fleetmon.service.sites import SiteHealth, SiteWatch, collector_sites
 from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView, failure_reasons
 from fleetmon.service.state import FleetState
 from fleetmon.sinks.database import DbSink
 from fleetmon.sinks.spool import Spool
-from fleetmon.storage.engine import Engine, data_dir
-from fleetmon.storage.errors import StorageError
+from fleetmon.storage.engine import Engine, data_dir, ensure_schema, ping
+from fleetmon.storage.errors import StorageError, StorageUnavailableError
 from fleetmon.storage.fleet import LatestSample, device_ids, newest_since, stored_racks
 from fleetmon.storage.inventory import load_inventory
 from fleetmon.storage.retention import enforce_retention
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 SPOOL_MAX_BYTES = 256 * 1024 * 1024
 RESYNC_EVERY = 20  # reader mode: every 20th refresh reads every device's newest sample again
 LOOKBACK = timedelta(minutes=5)  # reader mode: how late a stored sample may arrive and still be seen
+SCHEMA_RETRY_S = 2.0  # while the database was unreachable at start: how often to try preparing it
 PERSIST_QUEUE = 4  # cycles waiting for the database; a full queue holds the next poll back
 
 
@@ -130,6 +134,10 @@ class ServiceRuntime:
     pdu_poller: PduPoller | None = None  # default: one over settings.pdus
     pdus: tuple[PduView, ...] = ()  # the latest PDU reads, added to every snapshot
     refreshes: int = 0
+    site_watch: SiteWatch | None = None  # reader mode with MQTT: every site's collector status
+    schema_ready: bool = True  # False: `serve` started while the database was unreachable
+    fresh_at: float | None = None  # epoch of the last refresh (reader) or poll cycle (collector) done
+    _watcher: asyncio.Task[None] | None = None
     _cycle: asyncio.Task[None] | None = None
     _persister: asyncio.Task[None] | None = None
     _persist_queue: asyncio.Queue[list[Sample] | None] | None = None
@@ -141,6 +149,9 @@ class ServiceRuntime:
             self.stats.setdefault(site, CollectorStats(site=site))
         if self.pdu_poller is None:
             self.pdu_poller = PduPoller(self.settings)
+        if not self.sites and self.settings.mqtt.url is not None and self.site_watch is None:
+            self.site_watch = SiteWatch(self.settings.service.site_stale_s)
+            self.live.add_scrape_collector(self.site_watch)
 
     @classmethod
     def from_settings(
@@ -238,6 +249,7 @@ class ServiceRuntime:
 
         await self._change(change)
         self.refreshes += 1
+        self.fresh_at = time.time()
         log.info(
             "snapshot %d: %d devices, %d read from storage in %.2f s",
             self.live.version,
@@ -246,7 +258,43 @@ class ServiceRuntime:
             time.perf_counter() - started,
         )
 
+    async def _prepare_schema(self) -> None:
+        """Create or migrate the schema once the database answers; then load the fleet state."""
+        if self.schema_ready:
+            return
+        try:
+            await asyncio.to_thread(ensure_schema, self.engine)
+        except StorageUnavailableError as exc:
+            log.info("database still unavailable: %s", exc)
+            return
+        self.schema_ready = True
+        log.warning("database reachable: schema ready")
+        with contextlib.suppress(StorageError):
+            await self.refresh(full=True)
+
+    def readiness(self) -> str | None:
+        """Why this replica should get no traffic now (None: ready). Reads the database (`SELECT 1`)."""
+        if not self.schema_ready:
+            return "database unreachable since start: schema not prepared yet"
+        try:
+            ping(self.engine)
+        except StorageError as exc:
+            return f"database unavailable: {exc}"
+        if self.fresh_at is None:
+            return "no snapshot yet"
+        limit = self.settings.service.ready_max_snapshot_age_s
+        if self.sites:
+            limit = max(limit, 3 * self.settings.collector.interval_s)
+        else:
+            limit = max(limit, 3 * self.settings.service.snapshot_interval_s)
+        age = time.time() - self.fresh_at
+        if age > limit:
+            return f"snapshot not refreshed for {age:.0f} s (limit {limit:.0f} s)"
+        return None
+
     async def _refresh_job(self) -> None:
+        if not self.schema_ready:
+            return
         try:
             await self.refresh(full=self.refreshes % RESYNC_EVERY == 0)
         except StorageError as exc:
@@ -266,17 +314,21 @@ class ServiceRuntime:
     # ---- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the fleet state from storage and start the jobs of this mode."""
+        """Load the fleet state from storage and start the jobs of this mode (and, while the schema is
+        not ready because the database was unreachable at start, a job that prepares it)."""
         self._stop = asyncio.Event()
-        try:
-            await self.refresh(full=True)
-        except StorageError as exc:
-            log.warning("fleet state starts empty, database unavailable: %s", exc)
-        jobs: list[Job]
+        if self.schema_ready:
+            try:
+                await self.refresh(full=True)
+            except StorageError as exc:
+                log.warning("fleet state starts empty, database unavailable: %s", exc)
+        jobs: list[Job] = []
+        if not self.schema_ready:
+            jobs.append(Job("schema", SCHEMA_RETRY_S, self._prepare_schema))
         if self.sites:
             self._persist_queue = asyncio.Queue(PERSIST_QUEUE)
             self._persister = asyncio.create_task(self._persist(self._persist_queue), name="fleetmon-persist")
-            jobs = [
+            jobs += [
                 Job("poll", self.settings.collector.interval_s, self._poll_job),
                 Job(
                     "housekeeping",
@@ -287,10 +339,22 @@ class ServiceRuntime:
             ]
         else:
             interval = self.settings.service.snapshot_interval_s
-            jobs = [Job("refresh", interval, self._refresh_job, first_s=interval)]
+            jobs.append(Job("refresh", interval, self._refresh_job, first_s=interval))
             if self.settings.pdus:
                 jobs.append(Job("pdus", self.settings.snmp.interval_s, self._pdu_job))
         self._cycle = asyncio.create_task(run_jobs(jobs, self._stop), name="fleetmon-cycle")
+        broker = self.settings.mqtt_broker()
+        if self.site_watch is not None and broker is not None:
+            client_id = f"fleetmon-api-{socket.gethostname()}-{os.getpid()}"
+            self._watcher = asyncio.create_task(
+                self.site_watch.run(broker, client_id, self._stop), name="fleetmon-site-status"
+            )
+
+    def site_health(self) -> list[SiteHealth]:
+        """Each site's collector health now: heard over MQTT (reader mode) or this process's own loop."""
+        if self.site_watch is not None:
+            return self.site_watch.sites()
+        return collector_sites(self.stats.values(), self.settings.service.site_stale_s)
 
     async def stop(self) -> None:
         """Stop the jobs: the poll in progress finishes, and persist stores (or spools) what it holds."""
@@ -303,7 +367,10 @@ class ServiceRuntime:
             await self._persist_queue.put(None)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._persister, timeout=grace)
-        self._cycle = self._persister = self._persist_queue = None
+        if self._watcher is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._watcher, timeout=15)
+        self._cycle = self._persister = self._persist_queue = self._watcher = None
         if self.pdu_poller is not None:
             self.pdu_poller.close()
         if self.poller is not None:
@@ -331,6 +398,7 @@ class ServiceRuntime:
             count, failures = failure_reasons(site_samples)
             self.stats[site] = self.stats[site].after_cycle(seconds, count, failures, end)
         await self.apply_cycle(samples)
+        self.fresh_at = time.time()
         return samples
 
     async def _poll_job(self) -> None:

@@ -150,6 +150,21 @@ class HealthStatus(_Out):
     mode: str = Field(description="collector (polls in-process) | reader (rebuilds from the database)")
 
 
+class LiveStatus(_Out):
+    """The process answers."""
+
+    status: str = Field(description="ok")
+
+
+class ReadyStatus(_Out):
+    """Whether this replica should receive traffic."""
+
+    status: str = Field(description="ready | not ready")
+    reason: str | None = Field(description="why not ready (null when ready)")
+    mode: str = Field(description="collector | reader")
+    snapshot_age_s: float | None
+
+
 class KeyOut(_Out):
     """An API key without its secret."""
 

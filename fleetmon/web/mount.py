@@ -9,9 +9,10 @@ from fleetmon.web import login, pages, racks
 from fleetmon.web.session import SessionSigner
 
 
-def mount_dashboard(app: FastAPI) -> None:
-    """Add the pages, the login routes and the rack heat-map API to `app`."""
-    app.state.sessions = SessionSigner()
+def mount_dashboard(app: FastAPI, signer: SessionSigner | None = None) -> None:
+    """Add the pages, the login routes and the rack heat-map API to `app`; sessions are signed by
+    `signer` (default: a random secret of this process)."""
+    app.state.sessions = signer or SessionSigner()
     app.state.login_links = {}
     app.include_router(racks.router)
     app.include_router(login.router)

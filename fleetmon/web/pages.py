@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from collectors.sample import State
 from fleetmon.service.auth import PageForbiddenError, Permission, Principal, require, require_page
+from fleetmon.service.deps import RuntimeDep
+from fleetmon.service.sites import SiteHealth
 from fleetmon.web.layout import page
 
 ASSETS = {
@@ -38,6 +40,7 @@ STATE_OPTIONS = "".join(f'<option value="{s.value}">{s.value}</option>' for s in
 OVERVIEW = (
     """
 <h1>Fleet overview <small id="snapshot-at"></small></h1>
+{site_badges}
 <p class="error" id="load-error" hidden></p>
 <section class="kpis" id="kpis" aria-busy="true"></section>
 <section class="row">
@@ -137,9 +140,26 @@ SUPPLY_CHAIN = """
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview_page(principal: FleetPage) -> HTMLResponse:
-    """The fleet overview."""
-    return page("Fleet", OVERVIEW, principal=principal, active="overview")
+def overview_page(principal: FleetPage, runtime: RuntimeDep) -> HTMLResponse:
+    """The fleet overview, with a badge per site saying whether its collector is heard from."""
+    body = OVERVIEW.replace("{site_badges}", site_badges(runtime.site_health()), 1)
+    return page("Fleet", body, principal=principal, active="overview")
+
+
+def site_badges(sites: list[SiteHealth]) -> str:
+    """One badge per site: `ok` (collector heard from lately), `stale`, or `offline` (it said goodbye)."""
+    if not sites:
+        return ""
+    items = []
+    for health in sites:
+        state = "ok" if health.up else ("stale" if health.online else "offline")
+        age = f"last seen {health.age_s:.0f} s ago" if health.age_s is not None else "never seen"
+        items.append(
+            f'<li class="badge site-{state}" data-site="{escape(health.site)}" title="{escape(age)}">'
+            f"{escape(health.site)}: {state}</li>"
+        )
+    joined = "".join(items)
+    return f'<ul class="site-badges" aria-label="collectors by site">{joined}</ul>'
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)

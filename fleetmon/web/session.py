@@ -1,9 +1,13 @@
 """Browser sessions: a signed cookie that names an API key by its public id.
 
 The dashboard's login form takes an API key once; the cookie then carries `v1.<key id>.<expiry>.<mac>`
-where mac = HMAC-SHA256(process secret, "v1.<key id>.<expiry>"). The key's secret never leaves the
-login request: a stolen cookie expires, dies with the process (the signing secret is random per
-process) and with the key (every request re-reads the key row, so revoking the key ends its sessions).
+where mac = HMAC-SHA256(signing secret, "v1.<key id>.<expiry>"). The key's secret never leaves the
+login request: a stolen cookie expires, and dies with the key (every request re-reads the key row, so
+revoking the key ends its sessions). The signing secret comes from the configuration
+(`service.session_secret_env` or `_file`), so every replica behind a load balancer accepts the others'
+cookies; during a rotation the previous secret (`service.session_previous_secret_env` or `_file`) is
+still accepted while new cookies are signed with the new one. Without a configured secret it is random
+per process: sessions then die with the process and hold on one replica only (`serve` warns).
 The cookie is HttpOnly, SameSite=Strict, and Secure when the request came over https.
 
 Cross-site request forgery: SameSite=Strict keeps the cookie off cross-site requests in current
@@ -32,13 +36,16 @@ _VERSION = "v1"
 
 @dataclass(frozen=True)
 class SessionSigner:
-    """Issues and reads session cookie values with one secret (random unless given)."""
+    """Issues session cookie values with `secret` (random unless given); reads those signed with it or
+    with one of the `previous` secrets (a rotation in progress)."""
 
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     lifetime_s: int = SESSION_LIFETIME_S
+    previous: tuple[bytes, ...] = field(default=(), repr=False)
 
-    def _mac(self, payload: str) -> str:
-        return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
+    def _mac(self, payload: str, secret: bytes | None = None) -> str:
+        key = self.secret if secret is None else secret
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, key_id: str, now: float | None = None) -> str:
         """A cookie value naming `key_id`, valid for `lifetime_s` seconds."""
@@ -52,7 +59,9 @@ class SessionSigner:
         if len(parts) != 4 or parts[0] != _VERSION or not parts[2].isdigit():
             return None
         payload = ".".join(parts[:3])
-        if not hmac.compare_digest(parts[3], self._mac(payload)):
+        if not any(
+            hmac.compare_digest(parts[3], self._mac(payload, key)) for key in (self.secret, *self.previous)
+        ):
             return None
         if int(parts[2]) <= (time.time() if now is None else now):
             return None

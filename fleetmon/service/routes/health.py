@@ -1,4 +1,8 @@
-"""`/healthz`: the one public route. 200 when the database answers, 503 when it does not."""
+"""Health, public: `/healthz` (200 when the database answers, 503 when it does not), `/livez` (the
+process answers; no database) and `/readyz` (database reachable, schema prepared, snapshot fresh;
+503 with the reason otherwise). Kubernetes restarts on /livez and routes traffic on /readyz
+(deploy/kubernetes/api.yaml), so a database outage takes replicas out of service without restarting
+them."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import APIRouter, Depends, Response
 
 from fleetmon.service.auth import require
 from fleetmon.service.deps import RuntimeDep
-from fleetmon.service.schemas import HealthStatus
+from fleetmon.service.schemas import HealthStatus, LiveStatus, ReadyStatus
 from fleetmon.storage.engine import ping
 from fleetmon.storage.errors import StorageError
 
@@ -37,4 +41,29 @@ def get_health(runtime: RuntimeDep, response: Response) -> HealthStatus:
         snapshot_age_s=runtime.live.age_s(),
         devices=len(snapshot.devices),
         mode=runtime.mode,
+    )
+
+
+@router.get("/livez", response_model=LiveStatus, dependencies=[Depends(require(None))])
+async def get_live() -> LiveStatus:
+    """The process and its event loop answer. Never touches the database."""
+    return LiveStatus(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyStatus,
+    responses={503: {"model": ReadyStatus, "description": "not ready; `reason` says why"}},
+    dependencies=[Depends(require(None))],
+)
+def get_ready(runtime: RuntimeDep, response: Response) -> ReadyStatus:
+    """Ready for traffic: the database answers, its schema is prepared and the snapshot is fresh."""
+    reason = runtime.readiness()
+    if reason is not None:
+        response.status_code = 503
+    return ReadyStatus(
+        status="ready" if reason is None else "not ready",
+        reason=reason,
+        mode=runtime.mode,
+        snapshot_age_s=runtime.live.age_s(),
     )
