@@ -265,7 +265,7 @@ class Webhook:
 # ---- configuration copies ------------------------------------------------------------------------------
 
 
-def haproxy_config(frontend_port: int, replica_ports: Sequence[int], check_path: str) -> str:
+def haproxy_config(frontend_port: int, replica_ports: Sequence[int]) -> str:
     """deploy/multisite/haproxy.cfg with its frontend and servers on the test's ports."""
     text = (DEPLOY / "multisite" / "haproxy.cfg").read_text()
     text, binds = re.subn(r"^(\s*)bind \S+$", rf"\1bind {HOST}:{frontend_port}", text, flags=re.M)
@@ -274,7 +274,7 @@ def haproxy_config(frontend_port: int, replica_ports: Sequence[int], check_path:
     )
     text, replaced = re.subn(r"(^\s*server api-\d+ .*\n)+", servers + "\n", text, flags=re.M)
     assert binds == 1 and replaced == 1, "deploy/multisite/haproxy.cfg lost its bind or server lines"
-    return text.replace("GET /readyz", f"GET {check_path}")
+    return text
 
 
 def rules_copy(for_s: int, collector_stale_s: int) -> str:

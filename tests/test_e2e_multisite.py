@@ -69,6 +69,7 @@ INTERVAL_S = 2  # collectors' cycle
 ALERT_FOR_S = 4  # every rule's `for:` in the test copy
 COLLECTOR_STALE_S = 15  # the CollectorDown staleness threshold in the test copy (300 s shipped)
 SESSION_SECRET = "e2e-shared-session-secret-0123456789abcdef"
+SITE_STALE_S = 8  # the replicas' service.site_stale_s (300 s by default)
 
 
 @dataclass
@@ -83,7 +84,6 @@ class Stack:
     prometheus_url: str
     key: str
     fleets: dict[str, list[dict[str, Any]]]
-    ready_path: str  # what haproxy checks: /readyz where serve has it
     ingest_ports: dict[int, int]
 
     def site_ips(self, site: str) -> set[str]:
@@ -118,12 +118,6 @@ class Stack:
             raise AssertionError(f"{exc}\n{self.processes.logs()}") from None
 
 
-def _serve_supports(flag: str) -> bool:
-    """Whether this branch's fleetmon knows a CLI flag or configuration key (a feature of i16-ops)."""
-    sources = Path(__file__).resolve().parent.parent / "fleetmon"
-    return any(flag in path.read_text() for path in sources.rglob("*.py"))
-
-
 def _replica_config(workdir: Path, n: int, port: int, db_url: str, broker: SecureBroker) -> Path:
     lines = [
         "[storage]",
@@ -133,8 +127,8 @@ def _replica_config(workdir: Path, n: int, port: int, db_url: str, broker: Secur
         f"port = {port}",
         "snapshot_interval_s = 1",
     ]
-    if _serve_supports("session_secret_env"):
-        lines.append('session_secret_env = "E2E_SESSION_SECRET"')
+    # Both replicas sign dashboard sessions with one secret; a site silent for 8 s shows stale.
+    lines += ['session_secret_env = "E2E_SESSION_SECRET"', f"site_stale_s = {SITE_STALE_S}"]
     lines += [
         "[mqtt]",
         f'url = "mqtt://{HOST}:{broker.plain_port}"',
@@ -221,11 +215,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for url in replica_urls:
             wait_until(lambda url=url: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, 60,
                        f"{url} answered /healthz")  # fmt: skip
-        has_readyz = httpx.get(f"{replica_urls[0]}/readyz", timeout=2).status_code != 404
-        ready_path = "/readyz" if has_readyz else "/healthz"
 
         api_port = free_port()
-        (workdir / "haproxy.cfg").write_text(haproxy_config(api_port, replica_ports, ready_path))
+        (workdir / "haproxy.cfg").write_text(haproxy_config(api_port, replica_ports))
         processes.start("haproxy", [haproxy, "-db", "-f", str(workdir / "haproxy.cfg")])
 
         am_port = free_port()
@@ -259,7 +251,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             f"http://{HOST}:{prometheus_port}",
             key,
             fleets,
-            ready_path,
             ingest_ports,
         )
         yield stack
@@ -344,12 +335,6 @@ def test_an_anonymous_client_and_a_collector_publishing_under_another_site_store
 # ---- the dashboard behind the load balancer -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    not _serve_supports("session_secret"),
-    reason="i16-ops has not landed service.session_secret_env|file: each replica signs sessions with its "
-    "own random secret",
-    strict=True,
-)
 def test_a_dashboard_login_made_through_one_replica_is_accepted_by_the_other(stack: Stack) -> None:
     first, second = stack.replica_urls
     with httpx.Client(base_url=first, timeout=10) as browser:
@@ -432,30 +417,46 @@ def test_with_the_database_stopped_replicas_stay_live_and_not_ready_and_no_sampl
     during = {key for key in _produced(stack) if outage_started <= key[3] <= outage_ended}
     assert during, "no sample was produced during the outage"
     stack.wait(lambda: during <= set(stack.stored()), 60, "the outage's samples stored after it")
-    if not _serve_supports("/livez"):
-        pytest.xfail("i16-ops has not landed /livez and /readyz")
     assert replicas == {url: (200, 503) for url in stack.replica_urls}
 
 
-def test_a_stopped_collector_raises_collector_down_for_its_site_at_the_oncall_webhook(stack: Stack) -> None:
-    stack.processes.stop("collect-ga2", signal.SIGTERM)
+def _site_states(stack: Stack, url: str) -> dict[str, tuple[bool, str]]:
+    body = httpx.get(f"{url}/api/v1/sites", headers={"Authorization": f"Bearer {stack.key}"}, timeout=5)
+    return {site["site"]: (site["up"], site["state"]) for site in body.json()}
+
+
+def _badges(stack: Stack, url: str) -> str:
+    """The overview page's site badges, as a browser logged in with the key sees them."""
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        assert browser.post("/login", data={"key": stack.key, "next": "/"}).status_code == 303
+        page = browser.get("/").text
+    return page[page.index('<ul class="site-badges"') :].split("</ul>", 1)[0]
+
+
+def test_a_stopped_collector_raises_collector_down_and_shows_its_site_stale(stack: Stack) -> None:
+    # SIGSTOP: the process hangs with its broker connection open, so nothing says goodbye for it; the
+    # replicas must notice the silence themselves (SIGCONT in the last test lets it deliver what it holds).
+    stack.processes.running["collect-ga2"].send_signal(signal.SIGSTOP)
 
     def ga2_paged() -> list[tuple[str, dict[str, str]]]:
-        return [
-            (p, labels) for p, labels in stack.webhook.firing("CollectorDown") if labels.get("site") == "ga2"
-        ]
+        return [(p, lab) for p, lab in stack.webhook.firing("CollectorDown") if lab.get("site") == "ga2"]
 
     paged = stack.wait(ga2_paged, 120, "CollectorDown for ga2 at the webhook")
-    assert {path for path, _labels in paged} == {"/fleetmon/oncall"}
-    assert not [labels for _p, labels in stack.webhook.firing("CollectorDown") if labels.get("site") == "tx1"]
-    if not _serve_supports("fleetmon_site_collector_up"):
-        pytest.xfail("i16-ops has not landed reader-mode serve's per-site collector health")
+    assert {path for path, _labels in paged} == {"/fleetmon/oncall"}  # critical: pages
+    assert not [lab for _p, lab in stack.webhook.firing("CollectorDown") if lab.get("site") == "tx1"]
 
-    def ga2_stale() -> bool:
+    def ga2_stale_everywhere() -> bool:
         series = stack.query('max by (site) (fleetmon_site_collector_up{site="ga2"})')
-        return bool(series) and series[0]["value"][1] == "0"
+        api = [_site_states(stack, url) for url in stack.replica_urls]
+        return (
+            bool(series) and series[0]["value"][1] == "0" and all(s["ga2"] == (False, "stale") for s in api)
+        )
 
-    stack.wait(ga2_stale, 60, "the replicas' fleetmon_site_collector_up{site=ga2} at 0")
+    stack.wait(ga2_stale_everywhere, 60, "ga2 shown stale by both replicas' API and by Prometheus")
+    assert all(_site_states(stack, url)["tx1"] == (True, "ok") for url in stack.replica_urls)
+    badges = _badges(stack, stack.api_url)
+    assert 'class="badge site-stale" data-site="ga2"' in badges, badges
+    assert 'class="badge site-ok" data-site="tx1"' in badges, badges
 
 
 # ---- the whole run ------------------------------------------------------------------------------------
@@ -474,6 +475,7 @@ def _produced(stack: Stack) -> set[tuple[str, str, int, datetime]]:
 
 
 def test_every_sample_produced_in_the_run_is_stored_exactly_once(stack: Stack) -> None:
+    stack.processes.running["collect-ga2"].send_signal(signal.SIGCONT)
     for site in SITES:  # a clean stop delivers the cycle in progress
         if stack.processes.alive(f"collect-{site}"):
             assert stack.processes.stop(f"collect-{site}", signal.SIGTERM) == 0
