@@ -52,7 +52,7 @@ from fleetmon.service.state import FleetState
 from fleetmon.sinks.database import DbSink
 from fleetmon.sinks.spool import Spool
 from fleetmon.storage.engine import Engine, data_dir, ensure_schema, ping
-from fleetmon.storage.errors import StorageError, StorageUnavailableError
+from fleetmon.storage.errors import SchemaNotReadyError, StorageError, StorageUnavailableError
 from fleetmon.storage.fleet import LatestSample, device_ids, newest_since, stored_racks
 from fleetmon.storage.inventory import load_inventory
 from fleetmon.storage.retention import enforce_retention
@@ -136,6 +136,7 @@ class ServiceRuntime:
     refreshes: int = 0
     site_watch: SiteWatch | None = None  # reader mode with MQTT: every site's collector status
     schema_ready: bool = True  # False: `serve` started while the database was unreachable
+    schema_problem: str | None = None  # why the schema is not ready although the database answers
     fresh_at: float | None = None  # epoch of the last refresh (reader) or poll cycle (collector) done
     _watcher: asyncio.Task[None] | None = None
     _cycle: asyncio.Task[None] | None = None
@@ -266,8 +267,16 @@ class ServiceRuntime:
             await asyncio.to_thread(ensure_schema, self.engine)
         except StorageUnavailableError as exc:
             log.info("database still unavailable: %s", exc)
+            self.schema_problem = None
+            return
+        except SchemaNotReadyError as exc:
+            # PostgreSQL is migrated by `fleetmon db upgrade` (one job, never racing replicas): wait for it.
+            if self.schema_problem is None:
+                log.warning("database reachable, schema not ready: %s", exc)
+            self.schema_problem = str(exc)
             return
         self.schema_ready = True
+        self.schema_problem = None
         log.warning("database reachable: schema ready")
         with contextlib.suppress(StorageError):
             await self.refresh(full=True)
@@ -275,7 +284,7 @@ class ServiceRuntime:
     def readiness(self) -> str | None:
         """Why this replica should get no traffic now (None: ready). Reads the database (`SELECT 1`)."""
         if not self.schema_ready:
-            return "database unreachable since start: schema not prepared yet"
+            return self.schema_problem or "database unreachable since start: schema not prepared yet"
         try:
             ping(self.engine)
         except StorageError as exc:
