@@ -74,12 +74,12 @@ def _listening(port: int) -> bool:
         return False
 
 
-def adapt_config(text: str, directory: Path, plain_port: int, tls_port: int) -> str:
-    """The shipped mosquitto.conf with its paths under `directory` and its listeners on test ports."""
+def adapt_config(text: str, directory: Path, plain_port: int, tls_port: int, host: str = HOST) -> str:
+    """The shipped mosquitto.conf with its paths under `directory` and its listeners on `host`, test ports."""
     text = text.replace("/mosquitto/config/", f"{directory}/").replace("/mosquitto/certs/", f"{directory}/")
     text = text.replace("/mosquitto/data/", f"{directory}/data/")
-    text, plain = re.subn(r"^listener 1883$", f"listener {plain_port} {HOST}", text, flags=re.M)
-    text, tls = re.subn(r"^listener 8883$", f"listener {tls_port} {HOST}", text, flags=re.M)
+    text, plain = re.subn(r"^listener 1883$", f"listener {plain_port} {host}", text, flags=re.M)
+    text, tls = re.subn(r"^listener 8883$", f"listener {tls_port} {host}", text, flags=re.M)
     assert plain == 1 and tls == 1, "the shipped config no longer has listeners 1883 and 8883"
     text = re.sub(r"^log_dest .*$", f"log_dest file {directory}/mosquitto.log", text, flags=re.M)
     # Started as root here, mosquitto would drop to a `mosquitto` user that cannot read the test's files.
