@@ -158,6 +158,7 @@ def test_configmap_toml_loads_with_fleetmons_strict_loader(
     # The API Deployment sets each credential profile's variable from the Secret; stand-ins here.
     for profile in read_toml(path).get("credentials", {}).values():
         monkeypatch.setenv(profile["password_env"], "x")
+    monkeypatch.setenv(read_toml(path)["service"]["session_secret_env"], "s" * 32)
     settings = load_settings(path)
     assert settings.reads_only and settings.mqtt.url is not None
 
@@ -231,6 +232,8 @@ def test_compose_toml_loads_with_fleetmons_strict_loader(
             monkeypatch.setenv(profile["password_env"], "x")
     for pdu in data.get("pdus", []):
         monkeypatch.setenv(pdu["community_env"], "x")
+    if "session_secret_env" in data.get("service", {}):
+        monkeypatch.setenv(data["service"]["session_secret_env"], "s" * 32)
     text = toml.read_text()
     for target in data.get("collector", {}).get("targets", []):
         if target.startswith("@"):  # a host path (e.g. /etc/fleetmon/targets.txt): a stand-in file here
