@@ -24,6 +24,7 @@ from fleetmon.service.routes import (
     keys,
     metrics,
     pdus,
+    security,
     supplychain,
     tariffs,
 )
@@ -68,6 +69,7 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(catalog.router)
     app.include_router(inventory.router)
     app.include_router(pdus.router)
+    app.include_router(security.router)
     app.include_router(metrics.build_router(runtime.settings.service.metrics_public))
     app.include_router(docs.router)
     mount_dashboard(app)
