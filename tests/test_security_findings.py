@@ -24,7 +24,6 @@ import pytest
 from service_harness import LiveService, live_service
 from test_posture import MIX, expected_codes
 
-from collectors.firmware import family_of
 from collectors.posture import DEFAULT_FIRMWARE_MAX_AGE_DAYS
 from collectors.sample import SecurityFinding
 from collectors.simulator.fleet import manifest_rows
@@ -220,16 +219,6 @@ def test_hash_share_by_firmware_publisher_country_sums_to_one_with_unknown_shown
     assert {"Bitmain", "Braiins", "Luxor Technology", "unknown"} <= publishers
     # Every device is counted in exactly one group.
     assert sum(g["devices"] for g in share["groups"]) == share["devices_counted"]
-    catalog_countries = {
-        family_of(_make(r), str(r["firmware_vendor"])) for r in manifest if r["firmware_vendor"] is not None
-    }
-    assert any(f is not None and f.hq_country is None for f in catalog_countries)
-
-
-def _make(row: dict[str, object]) -> str:
-    return {"antminer": "Antminer", "whatsminer": "Whatsminer", "avalon": "Avalon"}.get(
-        str(row["make"]), str(row["make"])
-    )
 
 
 def test_china_dependency_shows_its_software_line(service: LiveService) -> None:
