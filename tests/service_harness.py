@@ -74,16 +74,25 @@ def live_service(
     pdus: Sequence[PduSettings] = (),
     subnet: str | None = None,
     mix: str = DEFAULT_MIX,
+    api_open: float = 0.0,
+    changed_passwords: float = 0.0,
 ) -> Iterator[LiveService]:
     """Start the fleet, poll it once into `db_url` (inventory imported, rollups run), serve in reader
     mode on a free port; stop everything on exit. `settings_base` lends its credential profiles;
     `pdus` are read in that first cycle (their communities must be in the environment); `subnet`
     (default: a fresh one) fixes the fleet's addresses, which build_fleet derives from it and `seed`;
-    `mix` is the simulator's make/firmware mix."""
+    `mix` is the simulator's make/firmware mix; `api_open` and `changed_passwords` its posture knobs."""
     engine = make_engine(db_url)
     upgrade(engine)
     site = "test-site"
-    fleet = build_fleet(devices, mix=mix, subnet=subnet or next_subnet(), seed=seed)
+    fleet = build_fleet(
+        devices,
+        mix=mix,
+        subnet=subnet or next_subnet(),
+        seed=seed,
+        api_open=api_open,
+        changed_passwords=changed_passwords,
+    )
     inventory = tmp_path / "inventory.csv"
     write_inventory(fleet, inventory)
     store_inventory(
@@ -106,6 +115,9 @@ def live_service(
             site=site,
             timeout_s=3.0,
             credential_profile=settings_base.collector.credential_profile if settings_base else None,
+            vnish_credential_profile=(
+                settings_base.collector.vnish_credential_profile if settings_base else None
+            ),
         ),
         credentials=settings_base.credentials if settings_base else {},
         pdus=list(pdus),

@@ -10,7 +10,7 @@ from conftest import services_required
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.sample import Board, Pool, Sample, State
+from collectors.sample import Board, Pool, Sample, SecurityFinding, State
 from collectors.snmp.models import AmbientSensor, Inlet, Outlet, PduReading, Vendor
 from fleetmon.service.exposition import render
 from fleetmon.service.metrics import MINER_FAMILIES, build_registry
@@ -91,6 +91,13 @@ def _pdus() -> tuple[PduView, ...]:
     )
 
 
+def _open_mining(ip: str) -> DeviceView:
+    """A mining device whose read found its API open to writes (so every miner family has a series)."""
+    view = _mining(ip)
+    finding = SecurityFinding(code="api_write_open", severity="critical", message="open")
+    return DeviceView(site=view.site, sample=view.sample.model_copy(update={"security": [finding]}))
+
+
 def _snapshot() -> FleetSnapshot:
     down = DeviceView(site="tx-1", sample=Sample(ip="10.0.0.9", ts=TS, state=State.UNREACHABLE))
     stats = CollectorStats(site="tx-1").after_cycle(2.5, 3, {"timeout": 1}, end=time.time())
@@ -102,7 +109,7 @@ def _snapshot() -> FleetSnapshot:
     )
     return FleetSnapshot(
         taken_at=time.time(),
-        devices=(_mining("10.0.0.1"), _mining("10.0.0.2"), down),
+        devices=(_mining("10.0.0.1"), _open_mining("10.0.0.2"), down),
         collectors=(stats,),
         supply_chain=figures,
         pdus=_pdus(),

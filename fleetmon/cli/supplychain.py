@@ -1,4 +1,5 @@
-"""`fleetmon tariffs rate|fetch-hts`, `fleetmon inventory import` and `fleetmon report supply-chain`.
+"""`fleetmon tariffs rate|fetch-hts`, `fleetmon inventory import` and `fleetmon report supply-chain`
+(`report security` lives in fleetmon.cli.security).
 
 `tariffs fetch-hts` asks the USITC HTS REST API for a code's MFN rate, compares it with the loaded
 schedule and, with `--out`, writes a candidate layer file for procurement to review (usitc.py).
@@ -22,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from fleetmon.cli.security import add_report as add_security_report
 from fleetmon.supplychain.errors import SupplyChainError
 from fleetmon.supplychain.origin import InventoryParse, InventoryRecord, parse_inventory_csv
 from fleetmon.supplychain.tariffs import (
@@ -112,6 +114,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _schedule_option(sc)
     sc.set_defaults(handler=handle_report_supply_chain)
+    add_security_report(rsub, DB_HELP + " (the fleet's latest stored samples)")
 
 
 def _schedule_option(parser: argparse.ArgumentParser) -> None:

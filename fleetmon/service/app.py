@@ -25,6 +25,7 @@ from fleetmon.service.routes import (
     keys,
     metrics,
     pdus,
+    security,
     sites,
     supplychain,
     tariffs,
@@ -80,6 +81,7 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(catalog.router)
     app.include_router(inventory.router)
     app.include_router(pdus.router)
+    app.include_router(security.router)
     app.include_router(metrics.build_router(runtime.settings.service.metrics_public))
     app.include_router(docs.router)
     mount_dashboard(app, session_signer(runtime.settings))

@@ -9,8 +9,8 @@ every request. Comparison is constant-time.
 Roles and what they may do live in ROLE_PERMISSIONS, the one table of the service's authorisation:
 
     viewer       read the fleet (devices, summary, metrics)
-    operator     viewer + probe devices
-    procurement  read the fleet + supply chain + import inventory
+    operator     viewer + probe devices + security findings
+    procurement  read the fleet + supply chain + import inventory + security findings
     admin        everything, including API keys
 
 A route declares `Depends(require(Permission.X))`; `require(None)` marks a deliberately public route;
@@ -66,13 +66,19 @@ class Permission(StrEnum):
     READ_SUPPLY_CHAIN = "read_supply_chain"
     IMPORT_INVENTORY = "import_inventory"
     MANAGE_KEYS = "manage_keys"
+    READ_SECURITY = "read_security"  # which miners are open: not for viewer (wall-display) keys
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ_FLEET}),
-    Role.OPERATOR: frozenset({Permission.READ_FLEET, Permission.PROBE_DEVICES}),
+    Role.OPERATOR: frozenset({Permission.READ_FLEET, Permission.PROBE_DEVICES, Permission.READ_SECURITY}),
     Role.PROCUREMENT: frozenset(
-        {Permission.READ_FLEET, Permission.READ_SUPPLY_CHAIN, Permission.IMPORT_INVENTORY}
+        {
+            Permission.READ_FLEET,
+            Permission.READ_SUPPLY_CHAIN,
+            Permission.IMPORT_INVENTORY,
+            Permission.READ_SECURITY,
+        }
     ),
     Role.ADMIN: frozenset(Permission),
 }

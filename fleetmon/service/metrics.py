@@ -30,7 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from collectors.models import is_sha256
-from collectors.sample import Board, Pool, State, is_down
+from collectors.sample import Board, Pool, SecurityFinding, State, is_down
 from fleetmon.service.snapshot import CYCLE_BUCKETS, CollectorStats, DeviceView, FleetSnapshot, PduView
 
 TH = 1e12  # hashes per second in one TH/s
@@ -132,10 +132,20 @@ def _pools(view: DeviceView) -> list[tuple[LabelValues, Pool]]:
     return [((str(i), p.url), p) for i, p in enumerate(view.sample.pools)]
 
 
+def _findings(view: DeviceView) -> list[tuple[LabelValues, SecurityFinding]]:
+    # One series per (code, severity): two advisories of the same severity are one open door to
+    # alert on, and a repeated label set would make the exposition invalid.
+    seen: dict[LabelValues, SecurityFinding] = {}
+    for finding in view.sample.security:
+        seen.setdefault((finding.code, finding.severity), finding)
+    return list(seen.items())
+
+
 DEVICE: Scope[DeviceView] = Scope((), None)
 BOARD: Scope[Board] = Scope(("board",), _boards)
 FAN: Scope[int] = Scope(("fan",), _fans)
 POOL: Scope[Pool] = Scope(("pool", "url"), _pools)
+FINDING: Scope[SecurityFinding] = Scope(("code", "severity"), _findings)
 
 
 def _device(name: str, help: str, value: Callable[[DeviceView], float | None]) -> MinerFamily[DeviceView]:
@@ -245,6 +255,14 @@ MINER_FAMILIES: tuple[MinerFamily[Any], ...] = (
         "counter",
         POOL,
         (Series(lambda p: p.rejected),),
+    ),
+    # Present (value 1) while the miner's latest read found it; gone when a later read does not.
+    MinerFamily(
+        "fleetmon_miner_security_finding",
+        "A security-posture finding of the miner's latest read (docs/security.md)",
+        "gauge",
+        FINDING,
+        (Series(lambda f: 1.0),),
     ),
     _device(
         "fleetmon_miner_last_sample_timestamp_seconds",

@@ -46,6 +46,8 @@ SHARE_DIMENSIONS = (
     Dimension.MANUFACTURER_COUNTRY,
     Dimension.ASSEMBLY_COUNTRY,
     Dimension.FIRMWARE_VENDOR,
+    Dimension.FIRMWARE_PUBLISHER,
+    Dimension.FIRMWARE_PUBLISHER_COUNTRY,
 )
 
 SortKey = tuple[str, int, int | str, int]

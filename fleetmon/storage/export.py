@@ -21,9 +21,7 @@ SAMPLES: Table = SampleRow.__table__  # type: ignore[attr-defined]
 DEVICES: Table = Device.__table__  # type: ignore[attr-defined]
 SITES: Table = Site.__table__  # type: ignore[attr-defined]
 
-# `security` (posture findings, collectors.posture) has no column yet: the samples table stores it
-# once the service side of issue 18 adds one.
-SAMPLE_FIELDS = tuple(name for name in Sample.model_fields if name not in ("ip", "port", "security"))
+SAMPLE_FIELDS = tuple(name for name in Sample.model_fields if name not in ("ip", "port"))
 """The Sample fields that are columns of `samples` (ip and port are the device row's); one list for
 every query that reads samples back."""
 

@@ -5,9 +5,9 @@ because unreachable or half-identified devices report no serial and still need t
 an IP handed to another box therefore continues the same device row (its make/serial columns change).
 
 Samples: one row per device per poll, keyed by (device_id, ts) so a replayed or redelivered sample is
-absorbed by `ON CONFLICT DO NOTHING`. Boards, fans, pools and errors are JSON columns (json, the text as
-written, on PostgreSQL; boards and pools as positional arrays: fleetmon.storage.compact) rather than
-child rows: a sample is then one INSERT instead of eight or more, which is what
+absorbed by `ON CONFLICT DO NOTHING`. Boards, fans, pools, errors and security findings are JSON columns
+(json, the text as written, on PostgreSQL; boards and pools as positional arrays: fleetmon.storage.compact)
+rather than child rows: a sample is then one INSERT instead of eight or more, which is what
 ingest speed depends on, and nobody queries a single board across the fleet without its sample.
 The identity strings the collector saw at that instant (make, model, firmware, serial, mac, hostname)
 are kept on the sample too, so `db export-samples` rebuilds the exact Sample even after a firmware
@@ -144,6 +144,7 @@ class SampleRow(SQLModel, table=True):
     mac: str | None = Field(default=None, max_length=32)
     hostname: str | None = Field(default=None, max_length=255)
     algorithm: str | None = Field(default=None, max_length=32)
+    security: list[dict[str, Any]] = _json_column()
 
 
 class OriginRecord(SQLModel, table=True):

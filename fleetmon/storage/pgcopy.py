@@ -61,8 +61,9 @@ STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("mac", "text"),
     ("hostname", "text"),
     ("algorithm", "text"),
+    ("security", "text"),
 )
-_JSON = frozenset({"boards", "fans_rpm", "pools", "errors"})
+_JSON = frozenset({"boards", "fans_rpm", "pools", "errors", "security"})
 _NAMES = ", ".join(name for name, _ in STAGE_COLUMNS)
 _TYPES = [type_ for _, type_ in STAGE_COLUMNS]
 _CREATE = (

@@ -55,7 +55,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeEngine
 
 from collectors.models import manufacturer_of
-from collectors.sample import DeviceError, Sample, format_ts, utcnow
+from collectors.sample import DeviceError, Sample, SecurityFinding, format_ts, utcnow
 from fleetmon.storage.compact import boards_json, pools_json
 from fleetmon.storage.errors import StorageDataError, StorageError, StorageUnavailableError
 from fleetmon.storage.models import Device, SampleRow, Site
@@ -104,6 +104,7 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 _ERRORS = TypeAdapter(list[DeviceError])
 _FANS = TypeAdapter(list[int])
+_SECURITY = TypeAdapter(list[SecurityFinding])
 
 # The samples columns in insert order, with the element type PostgreSQL's UNNEST arrays need.
 SAMPLE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
@@ -129,8 +130,9 @@ SAMPLE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
     ("mac", Text()),
     ("hostname", Text()),
     ("algorithm", Text()),
+    ("security", Text()),
 )
-JSON_COLUMNS = frozenset({"boards", "fans_rpm", "pools", "errors"})
+JSON_COLUMNS = frozenset({"boards", "fans_rpm", "pools", "errors", "security"})
 SAMPLE_COLUMN_NAMES = tuple(name for name, _ in SAMPLE_COLUMNS)
 if tuple(name for name, _ in STAGE_COLUMNS) != SAMPLE_COLUMN_NAMES:
     raise RuntimeError("fleetmon.storage.pgcopy's staging columns differ from SAMPLE_COLUMNS")
@@ -177,6 +179,7 @@ def sample_values(device_id: int, sample: Sample, ts: Any = None) -> tuple[Any, 
         sample.mac,
         sample.hostname,
         sample.algorithm,
+        _SECURITY.dump_json(sample.security).decode(),
     )
 
 

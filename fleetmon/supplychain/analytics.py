@@ -41,6 +41,8 @@ class Dimension(StrEnum):
     MANUFACTURER_COUNTRY = "manufacturer_country"
     ASSEMBLY_COUNTRY = "assembly_country"
     FIRMWARE_VENDOR = "firmware_vendor"
+    FIRMWARE_PUBLISHER = "firmware_publisher"
+    FIRMWARE_PUBLISHER_COUNTRY = "firmware_publisher_country"
     MODEL = "model"
     ORIGIN_BASIS = "origin_basis"
 
@@ -80,6 +82,10 @@ def dimension_value(unit: FleetUnit, dim: Dimension, catalog: Catalog) -> str:
             value = unit.origin.country
         case Dimension.FIRMWARE_VENDOR:
             value = unit.firmware_vendor
+        case Dimension.FIRMWARE_PUBLISHER:
+            value = unit.firmware_publisher
+        case Dimension.FIRMWARE_PUBLISHER_COUNTRY:
+            value = unit.firmware_publisher_country
         case Dimension.MODEL:
             value = unit.catalog_model
         case Dimension.ORIGIN_BASIS:
@@ -213,6 +219,11 @@ class ChinaDependency:
 
     "China-linked maker": HQ in China now, or formerly (Canaan moved its HQ to Singapore but is still
     commonly treated as a Chinese maker); the formerly-China part is shown on its own line.
+
+    The software line (`firmware_china_hq_ths`: hashrate whose firmware publisher is China-HQ, per
+    collectors/data/firmware.csv) is shown beside the hardware figure, not added into the union: the
+    union answers "what depends on Chinese hardware", and firmware can be replaced without a customs
+    entry. Firmware whose publisher or its country is unknown is `firmware_unknown_ths`, never guessed.
     """
 
     basis: Basis
@@ -224,6 +235,8 @@ class ChinaDependency:
     dependent_ths: float  # union = maker + assembled - overlap
     origin_unknown_ths: float  # could add to the assembled part; not counted in it
     origin_inferred_ths: float  # part of the assembled-in-China figure that is inferred, not declared
+    firmware_china_hq_ths: float = 0.0  # firmware published by a China-HQ publisher
+    firmware_unknown_ths: float = 0.0  # firmware publisher or its country unknown: not counted in it
 
     @property
     def share(self) -> float:
@@ -242,6 +255,7 @@ def china_dependency(
     """The China-dependency figure of the fleet, each part shown."""
     cat = catalog or shipped_catalog()
     total = maker_now = maker_former = assembled = overlap = unknown = inferred = 0.0
+    firmware_cn = firmware_unknown = 0.0
     for unit in units:
         ths = hashrate(unit, basis)
         if ths is None:
@@ -257,6 +271,8 @@ def china_dependency(
         overlap += ths if in_china and (now or former) else 0.0
         unknown += ths if unit.origin.country is None else 0.0
         inferred += ths if in_china and unit.origin.basis is OriginBasis.INFERRED else 0.0
+        firmware_cn += ths if unit.firmware_publisher_country == CHINA else 0.0
+        firmware_unknown += ths if unit.firmware_publisher_country is None else 0.0
     return ChinaDependency(
         basis=basis,
         total_ths=total,
@@ -267,6 +283,8 @@ def china_dependency(
         dependent_ths=maker_now + maker_former + assembled - overlap,
         origin_unknown_ths=unknown,
         origin_inferred_ths=inferred,
+        firmware_china_hq_ths=firmware_cn,
+        firmware_unknown_ths=firmware_unknown,
     )
 
 

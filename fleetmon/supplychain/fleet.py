@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from collectors import firmware as firmware_catalog
 from collectors import models as device_catalog
 from collectors.sample import is_down
 from fleetmon.supplychain.catalog import Catalog, ModelSpec, shipped_catalog
@@ -52,6 +53,8 @@ class FleetUnit:
     make: str | None = None  # raw make string (e.g. "antminer"), kept for display
     algorithm: str = device_catalog.SHA256  # from the record, else the device catalog; SHA-256 if unknown
     liquidation_date: date | None = None  # when CBP liquidated the entry; None: not known
+    firmware_publisher: str | None = None  # who publishes the firmware (collectors.firmware), None: unknown
+    firmware_publisher_country: str | None = None  # that publisher's HQ country (ISO alpha-2)
 
     @property
     def key(self) -> str:
@@ -119,6 +122,7 @@ def build_unit(
         year = entry.year if entry else (spec.release_year if spec else None)
         origin = default_origin(maker, spec.model if spec else None, year, defaults)
 
+    publisher, publisher_country = firmware_publisher(record, make)
     return FleetUnit(
         serial=serial,
         model=reported_model,
@@ -137,7 +141,37 @@ def build_unit(
         liquidation_date=(
             inv.liquidation_date if inv and inv.liquidation_date else _date(record, "liquidation_date")
         ),
+        firmware_publisher=publisher,
+        firmware_publisher_country=publisher_country,
     )
+
+
+def firmware_publisher(record: Mapping[str, object], make: str | None) -> tuple[str | None, str | None]:
+    """(publisher, HQ country) of the record's firmware: as the record states them, else the firmware
+    catalog's family for its make and firmware vendor; None where neither says (never guessed).
+
+    The record's make may be lower case ("antminer", as units files write it): families match by make
+    case-insensitively. The country is only taken with a publisher: a country alone names nobody.
+    """
+    publisher = _text(record, "firmware_publisher")
+    if publisher is not None:
+        return publisher, _text(record, "firmware_publisher_country")
+    vendor = _text(record, "firmware_vendor")
+    if vendor is None:
+        return None, None
+    family = firmware_catalog.family_of(_catalog_make(make), vendor)
+    if family is None or family.publisher is None:
+        return None, None
+    return family.publisher, family.hq_country
+
+
+def _catalog_make(make: str | None) -> str | None:
+    if make is None:
+        return None
+    for family in firmware_catalog.families():
+        if family.make is not None and family.make.lower() == make.lower():
+            return family.make
+    return make
 
 
 def build_units(

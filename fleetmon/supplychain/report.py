@@ -34,6 +34,8 @@ REPORT_DIMENSIONS: tuple[tuple[Dimension, ...], ...] = (
     (Dimension.MANUFACTURER_COUNTRY,),
     (Dimension.ASSEMBLY_COUNTRY,),
     (Dimension.FIRMWARE_VENDOR,),
+    (Dimension.FIRMWARE_PUBLISHER,),
+    (Dimension.FIRMWARE_PUBLISHER_COUNTRY,),
     (Dimension.MANUFACTURER, Dimension.ASSEMBLY_COUNTRY),
     (Dimension.ASSEMBLY_COUNTRY, Dimension.ORIGIN_BASIS),
 )
@@ -121,8 +123,11 @@ def china_json(china: ChinaDependency) -> dict[str, object]:
         "overlap_ths": china.overlap_ths,
         "origin_unknown_ths": china.origin_unknown_ths,
         "assembled_in_china_inferred_ths": china.origin_inferred_ths,
+        "firmware_china_hq_ths": china.firmware_china_hq_ths,
+        "firmware_unknown_ths": china.firmware_unknown_ths,
         "definition": "China-HQ maker (current, or former: Canaan, now SG) OR assembled in CN; union = "
-        "maker + assembled - overlap",
+        "maker + assembled - overlap. The software line (firmware published by a China-HQ publisher) "
+        "is shown beside it, not added into the union",
     }
 
 
@@ -258,6 +263,8 @@ def report_table(report: SupplyChainReport) -> str:
             f"(of which inferred {c.origin_inferred_ths:,.1f})",
             f"  overlap (both)                {c.overlap_ths:>12,.1f} TH/s",
             f"  origin unknown (not counted)  {c.origin_unknown_ths:>12,.1f} TH/s",
+            f"  software: China-HQ firmware   {c.firmware_china_hq_ths:>12,.1f} TH/s (not in the union)",
+            f"  firmware publisher unknown    {c.firmware_unknown_ths:>12,.1f} TH/s",
         ]
     e = report.exposure
     lines += [
@@ -381,6 +388,8 @@ def report_csv(report: SupplyChainReport) -> str:
                 ("assembled_in_china", c.assembled_in_china_ths),
                 ("overlap", c.overlap_ths),
                 ("origin_unknown", c.origin_unknown_ths),
+                ("firmware_china_hq", c.firmware_china_hq_ths),
+                ("firmware_unknown", c.firmware_unknown_ths),
             ):
                 share = ths / c.total_ths if c.total_ths else 0.0
                 writer.writerow(["china_dependency", "", basis.value, key, ths, share, "", "", "", ""])

@@ -94,6 +94,7 @@ DEVICE = """
   <div class="card"><h2>Pools</h2><table id="pools" class="data"></table></div>
 </section>
 <section class="card"><h2>Errors reported</h2><ul id="errors"></ul></section>
+<section class="card"><h2>Security findings</h2><ul id="security"></ul></section>
 """
 
 SUPPLY_CHAIN = """
@@ -113,6 +114,11 @@ SUPPLY_CHAIN = """
   <div class="card"><h2>Hash-share by assembly country</h2><div id="share-assembly_country"></div>
     <table id="table-assembly_country" class="data"></table></div>
 </section>
+<section class="card"><h2>Hash-share by firmware publisher country</h2>
+  <p class="note">Who publishes the firmware the miners run (collectors/data/firmware.csv); unknown is
+  shown as unknown, never guessed.</p>
+  <div id="share-firmware_publisher_country"></div>
+  <table id="table-firmware_publisher_country" class="data"></table></section>
 <section class="card">
   <h2>Tariff exposure</h2>
   <p class="note" id="tariff-sources"></p>

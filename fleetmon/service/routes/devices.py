@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from collectors.sample import State, utcnow
-from fleetmon.service.auth import Permission, require
+from fleetmon.service.auth import Permission, Principal, Requirement, allows, require
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.fleet import DeviceFilter, DeviceNotFoundError, device_detail, list_devices
 from fleetmon.service.pdus import with_outlet_power
@@ -41,7 +41,6 @@ def get_devices(
 @router.get(
     "/{device_id}",
     response_model=DeviceDetail,
-    dependencies=[Depends(require(Permission.READ_FLEET))],
     responses={
         404: {"model": ErrorOut, "description": "no device has this id"},
         503: {"model": ErrorOut, "description": "the database cannot be read"},
@@ -49,6 +48,7 @@ def get_devices(
 )
 def get_device(
     runtime: RuntimeDep,
+    principal: Annotated[Principal, Depends(Requirement(Permission.READ_FLEET))],
     device_id: Annotated[int, Path(ge=1, le=MAX_DEVICE_ID)],
     samples: Annotated[int, Query(ge=0, le=500, description="newest samples to include")] = 20,
     hours: Annotated[int, Query(ge=1, le=24 * 90, description="hours of hourly history")] = 24,
@@ -69,4 +69,8 @@ def get_device(
         raise HTTPException(404, detail=f"no device with id {device_id}") from None
     except StorageError as exc:
         raise HTTPException(503, detail=f"device history unavailable: {exc}") from None
+    if not allows(principal.role, Permission.READ_SECURITY):
+        # Findings say which miners are open; a key that may not list them does not see them here.
+        unsecured = [s.model_copy(update={"security": []}) for s in detail.recent_samples]
+        detail = detail.model_copy(update={"recent_samples": unsecured})
     return with_outlet_power(detail, snapshot)

@@ -425,6 +425,12 @@ async function initDevice() {
   document.getElementById("errors").replaceChildren(...(errors.length
     ? errors.map((e) => el("li", {}, el("code", { text: e.code }), ` ${e.message}`))
     : [el("li", { class: "note", text: "none in the latest sample" })]));
+  // Findings reach keys that may read them (admin, operator, procurement); others get an empty list.
+  const findings = latest ? latest.security || [] : [];
+  document.getElementById("security").replaceChildren(...(findings.length
+    ? findings.map((f) => el("li", { class: `finding ${f.severity}` }, el("code", { text: f.code }),
+      ` ${f.severity}: ${f.message}`))
+    : [el("li", { class: "note", text: "none in the latest sample (or not visible to this key)" })]));
 }
 
 // ----------------------------------------------------------------------------------- supply chain
@@ -438,7 +444,9 @@ function shareSection(dim, data) {
     color: g.key === "unknown" ? "#9aa3ad" : SERIES[i % SERIES.length],
   }));
   barChart(document.getElementById(`share-${dim}`), rows, { max: 1, labelWidth: 120 });
-  table(document.getElementById(`table-${dim}`), [dim === "manufacturer" ? "Manufacturer" : "Assembly country",
+  const heading = { manufacturer: "Manufacturer", assembly_country: "Assembly country",
+    firmware_publisher_country: "Firmware publisher country" }[dim];
+  table(document.getElementById(`table-${dim}`), [heading,
     "Hashrate", "Share", "Devices"],
   data.groups.map((g) => el("tr", { "data-key": g.key },
     cell(g.key), cell(ths(g.hashrate_ths), "num", g.hashrate_ths), cell(pct(g.share), "num share", g.share),
@@ -481,9 +489,10 @@ async function initSupplyChain() {
     const basis = form.basis.value;
     const exposureQuery = new URLSearchParams({ limit: 0 });
     if (form.as_of.value) exposureQuery.set("as_of", form.as_of.value);
-    const [maker, assembly, exposure] = await Promise.all([
+    const [maker, assembly, software, exposure] = await Promise.all([
       api(`/api/v1/supply-chain/hash-share?by=manufacturer&basis=${basis}`),
       api(`/api/v1/supply-chain/hash-share?by=assembly_country&basis=${basis}`),
+      api(`/api/v1/supply-chain/hash-share?by=firmware_publisher_country&basis=${basis}`),
       api(`/api/v1/supply-chain/tariff-exposure?${exposureQuery}`),
     ]);
     asOf = exposure.as_of;
@@ -506,6 +515,7 @@ async function initSupplyChain() {
     note.dataset.value = o.inferred_or_unknown_share;
     shareSection("manufacturer", maker);
     shareSection("assembly_country", assembly);
+    shareSection("firmware_publisher_country", software);
     document.getElementById("exposure").replaceChildren(...exposureFigures(exposure).map(([label, v, text, key]) =>
       figure(label, v, text, key)));
     const s = exposure.score;
