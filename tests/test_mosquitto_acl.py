@@ -74,8 +74,10 @@ def _listening(port: int) -> bool:
         return False
 
 
-def adapt_config(text: str, directory: Path, plain_port: int, tls_port: int, host: str = HOST) -> str:
-    """The shipped mosquitto.conf with its paths under `directory` and its listeners on `host`, test ports."""
+def adapt_config(text: str, directory: Path, plain_port: int, tls_port: int, host: str | None = None) -> str:
+    """The shipped mosquitto.conf with its paths under `directory` and its listeners on `host` (this
+    module's HOST, read at call time: other modules patch it), test ports."""
+    host = host or HOST
     text = text.replace("/mosquitto/config/", f"{directory}/").replace("/mosquitto/certs/", f"{directory}/")
     text = text.replace("/mosquitto/data/", f"{directory}/data/")
     text, plain = re.subn(r"^listener 1883$", f"listener {plain_port} {host}", text, flags=re.M)
