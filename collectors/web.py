@@ -308,19 +308,7 @@ class DeviceWeb:
             if status == 200:
                 return _mark_factory(parse_vnish_info(body), credentials, factory, password_only=True)
             self._vnish_token = None
-        secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
-        status, unlock = await self._session.fetch_json(
-            "POST",
-            _url(host, port, VNISH_UNLOCK_PATH),
-            timeout=_remaining(host, deadline, timeout),
-            headers={"Content-Type": "application/json"},
-            content=secret,
-        )
-        _check(host, credentials, status)
-        token = unlock.get("token")
-        if not isinstance(token, str) or not token:
-            raise MinerProtocolError(f"{host}: VNish unlock answered without a token")
-        self._vnish_token = token
+        token = await self._vnish_unlock(host, port, credentials, deadline, timeout)
         status, body = await self._session.fetch_json(
             "GET", info_url, timeout=_remaining(host, deadline, timeout), headers=_bearer(token)
         )
@@ -392,6 +380,7 @@ class DeviceWeb:
     async def _vnish_unlock(
         self, host: str, port: int, credentials: WebCredentials, deadline: float, timeout: float
     ) -> str:
+        """`POST /api/v1/unlock {"pw": ...}` with the profile's password; the token is kept for next time."""
         secret = json.dumps({"pw": credentials.password.get_secret_value()}).encode()
         status, unlock = await self._session.fetch_json(
             "POST",
