@@ -230,19 +230,7 @@ def device_detail(
         hostname=device.hostname,
         mac=device.mac,
         recent_samples=recent,
-        history=[
-            HourlyPoint(
-                hour=h.hour,
-                samples=h.samples,
-                up_fraction=h.up_fraction,
-                hashrate_avg_ths=h.hashrate_avg_ths,
-                hashrate_min_ths=h.hashrate_min_ths,
-                hashrate_max_ths=h.hashrate_max_ths,
-                power_avg_w=h.power_avg_w,
-                temp_max_avg_c=h.temp_max_avg_c,
-            )
-            for h in history
-        ],
+        history=[HourlyPoint.model_validate(h, from_attributes=True) for h in history],
     )
 
 
