@@ -8,10 +8,24 @@ unit files of older releases did that) but is warned about, naming these safe wa
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fleetmon.sinks.topics import BrokerUrl
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import CollectorRegistry
+
+    from fleetmon.exporter import MetricsServer
+
+log = logging.getLogger(__name__)
+
+
+class MetricsListenError(Exception):
+    """The --metrics-listen address cannot be served (the message names it and why)."""
 
 
 def add_broker_flags(p: argparse.ArgumentParser) -> None:
@@ -63,3 +77,21 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def start_metrics(
+    listen: tuple[str, int] | None, registry: Callable[[], CollectorRegistry], what: str
+) -> MetricsServer | None:
+    """The `--metrics-listen` server over `registry()`, or None when the flag is absent; an address that
+    cannot be bound raises MetricsListenError naming it."""
+    if listen is None:
+        return None
+    from fleetmon.exporter import MetricsServer
+
+    host, port = listen
+    try:
+        server = MetricsServer(registry(), host, port)
+    except OSError as exc:
+        raise MetricsListenError(f"--metrics-listen {host}:{port}: {exc.strerror or exc}") from exc
+    log.info("%s metrics on http://%s:%d/metrics", what, host, server.port)
+    return server

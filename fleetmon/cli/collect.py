@@ -29,10 +29,16 @@ from collectors.poller import PollerSettings, tune_gc_for_polling
 from collectors.sample import Sample
 from collectors.targets import Target, parse_targets
 from collectors.workers import poller_for
-from fleetmon.cli.broker import add_broker_flags, broker_from_args, parse_listen
+from fleetmon.cli.broker import (
+    MetricsListenError,
+    add_broker_flags,
+    broker_from_args,
+    parse_listen,
+    start_metrics,
+)
 from fleetmon.cli.polling import CliError, add_poller_flags, poller_settings, worker_count
 from fleetmon.collect import CollectLoop, CollectStats, SpooledDelivery
-from fleetmon.exporter import MetricsServer, collect_registry
+from fleetmon.exporter import collect_registry
 from fleetmon.service.snapshot import CollectorStats, failure_reasons
 from fleetmon.sinks.base import Sink, SinkUnavailableError
 from fleetmon.sinks.database import DbSink
@@ -122,15 +128,13 @@ def run(args: argparse.Namespace) -> int:
     log.info("collecting from %d targets every %.1f s", len(targets), args.interval)
     tune_gc_for_polling()
     watch = SiteWatch(args.site, args.collector_id, spool)
-    server: MetricsServer | None = None
-    if args.metrics_listen is not None:
-        host, port = args.metrics_listen
-        try:
-            server = MetricsServer(collect_registry(watch.collector_stats), host, port)
-        except OSError as exc:
-            print(f"fleetmon collect: --metrics-listen {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        log.info("collector metrics on http://%s:%d/metrics", host, server.port)
+    try:
+        server = start_metrics(
+            args.metrics_listen, lambda: collect_registry(watch.collector_stats), "collector"
+        )
+    except MetricsListenError as exc:
+        print(f"fleetmon collect: {exc}", file=sys.stderr)
+        return 2
     try:
         stats = asyncio.run(
             _serve(

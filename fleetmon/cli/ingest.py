@@ -11,8 +11,14 @@ import logging
 import signal
 import sys
 
-from fleetmon.cli.broker import add_broker_flags, broker_from_args, parse_listen
-from fleetmon.exporter import MetricsServer, ingest_registry
+from fleetmon.cli.broker import (
+    MetricsListenError,
+    add_broker_flags,
+    broker_from_args,
+    parse_listen,
+    start_metrics,
+)
+from fleetmon.exporter import ingest_registry
 from fleetmon.ingest import Ingester, default_client_id
 from fleetmon.storage.engine import ensure_schema, make_engine
 from fleetmon.storage.errors import StorageError
@@ -83,15 +89,11 @@ def run(args: argparse.Namespace) -> int:
         max_batch=args.batch,
         flush_interval=args.flush_interval,
     )
-    server: MetricsServer | None = None
-    if args.metrics_listen is not None:
-        host, port = args.metrics_listen
-        try:
-            server = MetricsServer(ingest_registry(ingester.metrics), host, port)
-        except OSError as exc:
-            print(f"fleetmon ingest: --metrics-listen {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        log.info("ingester metrics on http://%s:%d/metrics", host, server.port)
+    try:
+        server = start_metrics(args.metrics_listen, lambda: ingest_registry(ingester.metrics), "ingester")
+    except MetricsListenError as exc:
+        print(f"fleetmon ingest: {exc}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(_serve(ingester))
     finally:
