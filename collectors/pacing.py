@@ -131,5 +131,5 @@ async def checkpoint() -> None:
 
 async def paced(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(*args, **kwargs)` after a checkpoint."""
-    await budget().admit()
+    await checkpoint()
     return fn(*args, **kwargs)
