@@ -14,8 +14,11 @@ Figures, each printed with the heartbeat's worst and 99th-percentile lateness (a
   repair pass, MB/s over the captures) and the longest a reply at each threshold holds the loop; and what
   one deep_nesting reply cost the loop before the depth check (the repair pass walking every bracket).
 
-The two cores are shared (simulator and poller, and whatever else runs on the machine): the stalls
-include the scheduler's share, so run it on a quiet machine and say how quiet it was.
+The simulated devices stand for other machines on the farm's network, so by default they run apart
+from the poller: the device processes on the last core, this process on the others (`--shared-cores`
+puts them back on the same cores, as before). The heartbeat's wall lateness still includes the
+scheduler's share of whatever else runs on the machine, so run it on a quiet machine and say how quiet
+it was; the loop's own CPU figure is the part the poller itself holds.
 
     .venv/bin/python bench/bench_loop_stall.py
 """
@@ -120,6 +123,16 @@ class Heartbeat:
         return f"{wall} ({verdict}; worst: {where}); {own} ({held_verdict})"
 
 
+DEVICE_CORES: set[int] | None = None
+"""Cores the simulated devices run on (None: wherever the scheduler puts them); set by main()."""
+
+
+def place_devices(pid: int) -> None:
+    """Pin a device-side process to DEVICE_CORES, where set."""
+    if DEVICE_CORES is not None:
+        os.sched_setaffinity(pid, DEVICE_CORES)
+
+
 def start_fault_fleet(
     healthy: int, per_fault: int, kinds: str, subnet: str, manifest: Path
 ) -> subprocess.Popen[bytes]:
@@ -141,6 +154,7 @@ def start_fault_fleet(
         ],
         cwd=ROOT,
     )
+    place_devices(proc.pid)
     for _ in range(600):
         if manifest.exists() or proc.poll() is not None:
             break
@@ -185,6 +199,7 @@ async def capture_rounds(paths: list[Path], host: str, rounds: int, heartbeat: H
         stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
+    place_devices(proc.pid)
     await proc.stdout.readline()
     client = MinerClient(host, 4028, Timeouts(connect=2.0, read=5.0, device=10.0))
     outcomes = {"decoded": 0, "refused by framing": 0}
@@ -277,7 +292,20 @@ async def main() -> None:
     parser.add_argument("--kinds", default=",".join(Fault), help="fault kinds in the fleet (all)")
     parser.add_argument("--subnet", default="127.60.64.0/22")
     parser.add_argument("--responder", default="127.60.100.1")
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="run the simulated devices on the poller's cores too (default: apart, on the last core)",
+    )
     args = parser.parse_args()
+    global DEVICE_CORES  # noqa: PLW0603 (one setting for the whole run)
+    cores = sorted(os.sched_getaffinity(0))
+    if not args.shared_cores and len(cores) >= 2:
+        DEVICE_CORES = {cores[-1]}
+        os.sched_setaffinity(0, set(cores[:-1]))
+        print(f"placement: poller on cores {cores[:-1]}, simulated devices on core {cores[-1]}")
+    else:
+        print(f"placement: poller and simulated devices share cores {cores}")
     pacing.TURN_BUDGET_S = args.budget_ms / 1000 if args.budget_ms > 0 else float("inf")
     print(
         f"pacing: {args.budget_ms:g} ms of paced steps per loop turn" if args.budget_ms > 0 else "pacing: off"
