@@ -90,7 +90,8 @@ _REVISION = re.compile(r"v[a-z]?\d{2}[a-z]?$")  # Whatsminer hardware revision: 
 
 def _key(text: str) -> str:
     key = _MAKER_PREFIX.sub("", " ".join(text.split()))
-    key = key.replace("hydro", "hyd")
+    # Bitmain's Type strings abbreviate with a period ("Antminer S21 XP Hyd."); inventories do not.
+    key = key.replace("hydro", "hyd").replace("hyd.", "hyd")
     return re.sub(r"[\s_\-]", "", key)
 
 
@@ -98,10 +99,11 @@ def model_keys(model: str, *, loose: bool = False) -> list[str]:
     """Lookup keys for a model string, most specific first.
 
     Lower-case, first line only, parenthesised notes and the maker/brand prefix dropped, spaces, `_`
-    and `-` removed (`Antminer S19 XP Hydro` -> `s19xphyd`); then the same without a Whatsminer
-    revision tag (`M30S+_VE40` -> `m30s+`). `loose` also drops a trailing firmware name (`T21 vnish
-    1.2`) and hashrate bin (`S19j Pro 104T`): right for an inventory string, wrong for identification,
-    where `Antminer D3 Blissz v2.06` must stay unknown so the firmware is asked who it is.
+    and `-` removed, `Hydro` and `Hyd.` read as `Hyd` (`Antminer S19 XP Hydro` -> `s19xphyd`); then
+    the same without a Whatsminer revision tag (`M30S+_VE40` -> `m30s+`). `loose` also drops a
+    trailing firmware name (`T21 vnish 1.2`) and hashrate bin (`S19j Pro 104T`): right for an inventory
+    string, wrong for identification, where `Antminer D3 Blissz v2.06` must stay unknown so the
+    firmware is asked who it is.
     """
     text = _PARENS.sub(" ", model.split("\n", 1)[0].lower())
     if loose:

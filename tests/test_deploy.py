@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -34,7 +36,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from fleetmon.cli.broker import broker_from_args
+from fleetmon.cli.main import build_parser
 from fleetmon.config import Settings, load_settings, read_toml
+from fleetmon.sinks.topics import BrokerUrl
 
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
@@ -53,6 +58,22 @@ AM_HOST = "127.74.1.1"  # this module's loopback address (127.74.0.0/16 belongs 
 BIN = Path(sys.executable).parent
 # Mount sources the operator creates (secrets are never in the repository).
 OPERATOR_MADE = re.compile(r"^\./secrets/")
+
+
+STAND_IN_PASSWORD = "pw-from-the-file"
+
+
+def _with_stand_in_passwords(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fleetmon TOML whose credential profiles point at stand-in password files (or variables) here:
+    the Secret's or the compose secret's files exist only in the deployment."""
+    for name, profile in tomllib.loads(text).get("credentials", {}).items():
+        if "password_env" in profile:
+            monkeypatch.setenv(profile["password_env"], STAND_IN_PASSWORD)
+        else:
+            stand_in = tmp_path / f"password-{name}"
+            stand_in.write_text(STAND_IN_PASSWORD + "\n")
+            text = text.replace(f'"{profile["password_file"]}"', f'"{stand_in}"')
+    return text
 
 
 def _missing_tool(message: str) -> None:
@@ -97,9 +118,6 @@ def test_systemd_units_are_hardened(unit: Path) -> None:
         assert re.search(rf"^{re.escape(line)}$", text, re.M), f"{unit.name} lacks {line}"
     assert re.search(r"^StateDirectory=\S+", text, re.M)
     assert "AmbientCapabilities" not in text  # nothing binds a privileged port
-    assert "password" not in text.split("[Service]")[1].lower().replace("password-env", "").replace(
-        "_password", ""
-    ), "a secret inlined in the unit"
 
 
 # ---- Kubernetes ------------------------------------------------------------------------------------
@@ -155,12 +173,12 @@ def test_configmap_toml_loads_with_fleetmons_strict_loader(
     (configmap,) = _documents(DEPLOY / "kubernetes" / "configmap.yaml")
     path = tmp_path / "fleetmon.toml"
     path.write_text(configmap["data"]["fleetmon.toml"])
-    # The API Deployment sets each credential profile's variable from the Secret; stand-ins here.
-    for profile in read_toml(path).get("credentials", {}).values():
-        monkeypatch.setenv(profile["password_env"], "x")
     monkeypatch.setenv(read_toml(path)["service"]["session_secret_env"], "s" * 32)
+    path.write_text(_with_stand_in_passwords(path.read_text(), tmp_path, monkeypatch))
     settings = load_settings(path)
     assert settings.reads_only and settings.mqtt.url is not None
+    broker = settings.mqtt_broker()
+    assert broker is not None and broker.password == STAND_IN_PASSWORD, "the broker password is the file's"
 
 
 # ---- compose ---------------------------------------------------------------------------------------
@@ -227,14 +245,11 @@ def test_compose_toml_loads_with_fleetmons_strict_loader(
     toml: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     data = read_toml(toml)
-    for profile in data.get("credentials", {}).values():
-        if "password_env" in profile:
-            monkeypatch.setenv(profile["password_env"], "x")
     for pdu in data.get("pdus", []):
         monkeypatch.setenv(pdu["community_env"], "x")
     if "session_secret_env" in data.get("service", {}):
         monkeypatch.setenv(data["service"]["session_secret_env"], "s" * 32)
-    text = toml.read_text()
+    text = _with_stand_in_passwords(toml.read_text(), tmp_path, monkeypatch)
     for target in data.get("collector", {}).get("targets", []):
         if target.startswith("@"):  # a host path (e.g. /etc/fleetmon/targets.txt): a stand-in file here
             stand_in = tmp_path / "targets.txt"
@@ -323,18 +338,146 @@ def test_fleetmon_pods_carry_scrape_annotations_for_a_port_they_expose() -> None
         assert int(annotations["prometheus.io/port"]) in ports, name
 
 
-def test_collector_and_ingester_take_the_broker_url_from_the_secret_and_serve_metrics() -> None:
+def test_collector_and_ingester_read_the_broker_password_from_a_secret_volume_and_serve_metrics(
+    tmp_path: Path,
+) -> None:
     objects = [doc for path in MANIFESTS for doc in _documents(path)]
     deployments = {doc["metadata"]["name"]: doc for doc in objects if doc["kind"] == "Deployment"}
-    for name in ("fleetmon-ingest", "fleetmon-collector-tx1"):
-        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+    for name, user in (("fleetmon-ingest", "ingest"), ("fleetmon-collector-tx1", "tx1")):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
         args = container["args"]
-        # No broker address, user or password in the manifest: the whole URL is in the Secret.
-        assert args[args.index("--mqtt") + 1] == "$(FLEETMON_MQTT_URL)", name
-        env = {variable["name"]: variable for variable in container["env"]}
-        assert "secretKeyRef" in env["FLEETMON_MQTT_URL"]["valueFrom"], name
+        password_file = _secret_file(pod, container, args[args.index("--mqtt-password-file") + 1])
+        stand_in = tmp_path / f"{name}-password"
+        stand_in.write_text(STAND_IN_PASSWORD + "\n")
+        argv = [stand_in.as_posix() if arg == password_file else arg for arg in args]
+        broker = _broker_login(argv, tmp_path)
+        assert (broker.username, broker.password) == (user, STAND_IN_PASSWORD), name
+        assert all("MQTT" not in variable["name"] for variable in container.get("env", [])), name
         listen = args[args.index("--metrics-listen") + 1]
         assert int(listen.rsplit(":", 1)[1]) in {port["containerPort"] for port in container["ports"]}, name
+
+
+def test_api_replicas_read_the_broker_password_from_a_secret_volume() -> None:
+    objects = [doc for path in MANIFESTS for doc in _documents(path)]
+    (api,) = (
+        doc for doc in objects if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "fleetmon-api"
+    )
+    pod = api["spec"]["template"]["spec"]
+    (configmap,) = _documents(DEPLOY / "kubernetes" / "configmap.yaml")
+    toml = tomllib.loads(configmap["data"]["fleetmon.toml"])
+    profile = toml["credentials"][toml["mqtt"]["credential_profile"]]
+    assert "password_env" not in profile, "the broker password is a file, not an environment variable"
+    _secret_file(pod, pod["containers"][0], profile["password_file"])
+
+
+def _secret_file(pod: dict[str, Any], container: dict[str, Any], path: str) -> str:
+    """`path`, after checking that it lies in a Secret volume the container mounts read-only."""
+    volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        if path.startswith(mount["mountPath"].rstrip("/") + "/"):
+            assert mount.get("readOnly") is True, path
+            secret = volumes[mount["name"]]["secret"]
+            item = path[len(mount["mountPath"].rstrip("/")) + 1 :]
+            assert item in {i["path"] for i in secret["items"]}, f"{path} is not an item of the Secret volume"
+            # Readable through fsGroup, by no other user (the pod runs as a non-root user).
+            assert secret["defaultMode"] & 0o007 == 0 and pod["securityContext"]["fsGroup"], path
+            return path
+    raise AssertionError(f"{path} is in no Secret volume of the pod")
+
+
+def _broker_login(argv: list[str], tmp_path: Path) -> BrokerUrl:
+    """The broker login `fleetmon ARGV` would use, parsed by fleetmon's own parser and flags."""
+    argv = [f"@{tmp_path / 'targets.txt'}" if arg.startswith("@") else arg for arg in argv]
+    (tmp_path / "targets.txt").write_text("10.0.0.1\n")
+    args = build_parser(argv[0]).parse_args(argv)
+    broker = broker_from_args(args)
+    assert urlsplit(args.mqtt).password is None and "@" not in args.mqtt, (
+        f"credentials in the URL {args.mqtt}"
+    )
+    return broker
+
+
+# Broker and database URLs carrying a password (`scheme://user:secret@host`), however the secret is
+# written (literally or as ${VAR} / $(VAR) interpolation).
+PASSWORD_IN_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/@:\"']+:[^\s/@\"']+@", re.I)
+# A command-line option that takes a password itself, rather than naming its variable or file.
+PASSWORD_ARGUMENT = re.compile(
+    r"(?<![\w-])-{1,2}[\w-]*(?:password|passwd|secret)(?![\w-]*-(?:env|file)\b)[\w-]*", re.I
+)
+SHIPPED_TEXT = sorted(
+    path
+    for path in DEPLOY.rglob("*")
+    if path.is_file()
+    and path.suffix in {".service", ".yaml", ".yml", ".toml", ".conf", ".cfg", ".md", ".example"}
+)
+
+
+@pytest.mark.parametrize("path", SHIPPED_TEXT, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_no_deploy_file_puts_a_password_in_a_url_or_a_command_line(path: Path) -> None:
+    text = path.read_text()
+    assert not PASSWORD_IN_URL.search(text), f"{path.name}: {PASSWORD_IN_URL.search(text)}"
+    commands: list[str] = []
+    if path.suffix == ".service":
+        commands = re.findall(r"^ExecStart\S*=(.*)$", text, flags=re.M)
+    elif path.suffix in {".yaml", ".yml"}:
+        for doc in _documents(path):
+            commands += [" ".join(map(str, c)) for c in _commands_in(doc)]
+    for command in commands:
+        assert not PASSWORD_ARGUMENT.search(command), f"{path.name}: {command}"
+        assert not re.search(r"\$[{(]\w*(?:PASSWORD|SECRET)", command), (
+            f"{path.name}: a secret in argv: {command}"
+        )
+
+
+def _commands_in(node: Any) -> Iterator[list[Any]]:
+    """Every `command:` and `args:` list in a YAML document (compose services, Kubernetes containers)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in {"command", "args"} and isinstance(value, list):
+                yield value
+            else:
+                yield from _commands_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _commands_in(item)
+
+
+def test_the_password_checks_catch_what_older_deploy_files_did() -> None:
+    assert PASSWORD_IN_URL.search("--mqtt mqtts://tx1:${MQTT_PASSWORD}@core.example.net:8883")
+    assert PASSWORD_IN_URL.search("mqtt://ingest:hunter2@mosquitto:1883")
+    assert not PASSWORD_IN_URL.search("postgresql+psycopg://fleetmon@postgres:5432/fleetmon")
+    assert not PASSWORD_IN_URL.search("mqtts://core.example.net:8883")
+    assert PASSWORD_ARGUMENT.search("mosquitto_pub --pw x") is None  # a pattern, not a list of every tool
+    assert PASSWORD_ARGUMENT.search("fleetmon collect --mqtt-password hunter2")
+    assert PASSWORD_ARGUMENT.search("fleetmon serve --session-secret abc")
+    assert not PASSWORD_ARGUMENT.search("collect --mqtt-password-file %d/mqtt-password --web-password-env X")
+
+
+@pytest.mark.parametrize("unit", [u for u in UNITS if "@" in u.name], ids=lambda u: u.name)
+def test_systemd_units_hand_the_broker_password_over_as_a_credential(unit: Path, tmp_path: Path) -> None:
+    text = unit.read_text()
+    (credential,) = re.findall(r"^LoadCredential=([\w.-]+):(/\S+)$", text, flags=re.M)
+    name, source = credential
+    assert source.startswith("/etc/fleetmon/credentials/"), source
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", text, flags=re.M)
+    credentials = tmp_path / "credentials"  # what systemd makes of %d
+    credentials.mkdir()
+    (credentials / name).write_text(STAND_IN_PASSWORD + "\n")
+    collector = "collect@" in unit.name
+    specifiers = {"%i": "tx1" if collector else "1", "%H": "host1", "%d": str(credentials)}
+    variables = {"FLEETMON_MQTT_URL": "mqtts://core.example.net:8883", "FLEETMON_DB_URL": "postgresql://db/x"}
+    argv = []
+    for word in shlex.split(exec_start)[1:]:
+        expanded = word
+        for key, value in specifiers.items():
+            expanded = expanded.replace(key, value)
+        argv.append(re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], expanded))
+    broker = _broker_login(argv, tmp_path)
+    expected_user = "tx1" if collector else "ingest"
+    assert (broker.username, broker.password) == (expected_user, STAND_IN_PASSWORD)
+    # The broker address in the environment file is documented without credentials.
+    assert not re.search(r"FLEETMON_MQTT_URL=\S*@", text)
 
 
 # ---- Alertmanager ------------------------------------------------------------------------------------
@@ -562,17 +705,46 @@ def test_multisite_services_log_in_to_the_broker_as_their_acl_users() -> None:
     core = yaml.safe_load((DEPLOY / "multisite" / "core.yml").read_text())["services"]
     assert "1883:1883" not in core["mosquitto"].get("ports", []), "plain MQTT stays on the compose network"
     ingest = core["ingest"]["command"]
-    assert ingest[ingest.index("--mqtt") + 1].startswith("mqtt://ingest:${MQTT_INGEST_PASSWORD")
-    site = yaml.safe_load((DEPLOY / "multisite" / "site.yml").read_text())["services"]["collector"]["command"]
-    url = site[site.index("--mqtt") + 1]
-    assert url.startswith("mqtts://${SITE") and url.endswith(":8883"), (
-        "sites use the TLS listener as their site"
-    )
+    assert ingest[ingest.index("--mqtt-username") + 1] == "ingest"
+    site_doc = yaml.safe_load((DEPLOY / "multisite" / "site.yml").read_text())
+    site = site_doc["services"]["collector"]["command"]
+    assert site[site.index("--mqtt") + 1].startswith("mqtts://") and site[site.index("--mqtt") + 1].endswith(
+        ":8883"
+    ), "sites use the TLS listener"
+    assert site[site.index("--mqtt-username") + 1] == "${SITE:?set SITE}", "a site logs in as itself"
     acl = (DEPLOY / "mosquitto" / "acl").read_text()
     assert re.search(r"^user ingest\ntopic read fleetmon/v1/#$", acl, flags=re.M)
     api = read_toml(DEPLOY / "multisite" / "api.toml")
     assert api["credentials"][api["mqtt"]["credential_profile"]]["username"] == "fleetmon-api"
     assert re.search(r"^user fleetmon-api\ntopic read fleetmon/v1/#$", acl, flags=re.M)
+
+
+@pytest.mark.parametrize("compose", COMPOSE_FILES[1:], ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_multisite_services_read_broker_passwords_from_compose_secrets(compose: Path, tmp_path: Path) -> None:
+    doc = yaml.safe_load(compose.read_text())
+    secrets = doc["secrets"]
+    for name, service in doc["services"].items():
+        command = service.get("command", [])
+        if "--mqtt-password-file" not in command:
+            continue
+        path = command[command.index("--mqtt-password-file") + 1]
+        secret = path.removeprefix("/run/secrets/")
+        assert secret in service["secrets"] and secret in secrets, f"{name}: {path} is not a compose secret"
+        assert OPERATOR_MADE.match(secrets[secret]["file"]), "made by the operator, never in the repository"
+        stand_in = tmp_path / f"{name}-password"
+        stand_in.write_text(STAND_IN_PASSWORD + "\n")
+        argv = [stand_in.as_posix() if arg == path else arg for arg in command]
+        argv = [
+            re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: {"SITE": "tx1", "BROKER": "core"}[m.group(1)], arg)
+            for arg in argv
+        ]
+        broker = _broker_login(argv, tmp_path)
+        assert broker.password == STAND_IN_PASSWORD, name
+    if "api" in doc["services"]:
+        api = read_toml(DEPLOY / "multisite" / "api.toml")
+        password_file = api["credentials"][api["mqtt"]["credential_profile"]]["password_file"]
+        assert password_file.removeprefix("/run/secrets/") in doc["services"]["api"]["secrets"]
+    assert all("MQTT" not in key for s in doc["services"].values() for key in s.get("environment", {}))
 
 
 # ---- the image's pinned dependencies -----------------------------------------------------------------

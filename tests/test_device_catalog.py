@@ -109,3 +109,61 @@ def test_a_model_named_twice_is_refused() -> None:
     row = "X,Antminer,Bitmain,SHA-256,,,,,,,,,,,,\n"
     with pytest.raises(CatalogError, match=r"models\.csv:3: 'X' appears twice"):
         parse_catalog(HEADER + row + row)
+
+
+# ---- 2025-2026 machines (issue 18): recognised by the strings their firmware sends ----------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "make", "name", "algorithm"),
+    [
+        # Bitmain's Type strings end "Hyd." (256foundation/asic-rs aliases); inventories say Hydro.
+        ("Antminer S21 XP Hyd.", None, "Antminer S21 XP Hyd", SHA256),
+        ("Antminer S21j XP Hyd.", None, "Antminer S21j XP Hyd", SHA256),
+        ("Antminer S21e XP Hyd.", None, "Antminer S21e XP Hyd", SHA256),
+        ("ANTMINER L11", None, "Antminer L11", "Scrypt"),
+        ("M70SVM30", "Whatsminer", "Whatsminer M70S", SHA256),
+        ("M73S+VM40", "Whatsminer", "Whatsminer M73S+", SHA256),
+        ("M79SVM30", "Whatsminer", "Whatsminer M79S", SHA256),
+        ("NANO3S", "Avalon", "Avalon Nano 3S", SHA256),
+    ],
+)
+def test_new_models_are_recognised_by_their_wire_names(
+    wire: str, make: str | None, name: str, algorithm: str
+) -> None:
+    spec = lookup(wire, make)
+    assert spec is not None and spec.name == name
+    assert spec.algorithm == algorithm
+    # No sourced nominal figures for these yet: unknown, never a guess.
+    assert spec.nominal_ths is None and spec.figures_source == ""
+
+
+def test_new_hydro_models_read_their_sourced_hardware() -> None:
+    xp = lookup("Antminer S21 XP Hyd.")
+    assert xp is not None and (xp.boards, xp.chips_per_board, xp.fans) == (3, None, 0)
+    l11 = lookup("Antminer L11")
+    assert l11 is not None and (l11.boards, l11.chips_per_board, l11.fans) == (3, 88, 4)
+
+
+@pytest.mark.parametrize(
+    ("wire", "make", "name", "nominal_ths", "efficiency_jth"),
+    [
+        ("Antminer S23 Hyd.", None, "Antminer S23 Hyd", 580, 9.5),  # the Type string's period
+        ("M70VM30", "Whatsminer", "Whatsminer M70", None, 12.5),
+        ("Avalon A16 XP", "Avalon", "Avalon A16 XP", 300, 12.8),
+    ],
+)
+def test_2025_2026_models_with_sourced_figures_read_them_from_their_wire_names(
+    wire: str, make: str | None, name: str, nominal_ths: float | None, efficiency_jth: float
+) -> None:
+    spec = lookup(wire, make)
+    assert spec is not None and spec.name == name
+    assert (spec.nominal_ths, spec.efficiency_jth) == (nominal_ths, efficiency_jth)
+
+
+def test_hyd_with_a_period_is_hyd_and_nothing_else_changes() -> None:
+    assert lookup("Antminer S21+ Hyd.") == lookup("Antminer S21+ Hydro") == lookup("Antminer S21+ Hyd")
+    assert lookup("Antminer S21 XP Hyd.") != lookup("Antminer S21 XP")
+    assert lookup("Antminer S21 XP+ Hyd.") is None or lookup("Antminer S21 XP+ Hyd.") != lookup(
+        "Antminer S21 XP Hyd."
+    )
