@@ -11,7 +11,7 @@ deadlines, and return an `ActionResult` or raise from the collectors' error tree
     ├── MinerConnectionError     (MinerTimeoutError phase="action" when the whole action overran)
     ├── MinerProtocolError       the answer was not one the firmware gives
     ├── MinerAPIError            the device said STATUS=E (a wrong session, an unknown option)
-    └── MinerAuthError           the web credentials were rejected
+    └── MinerAuthError           the credentials were rejected (web login, Whatsminer v2 key or token)
 
 What each firmware supports is declared per dialect in `collectors/drivers/control.py` (one class per
 dialect, one method per action) and shown by `capabilities`; docs/actions.md has the table. Credentials
