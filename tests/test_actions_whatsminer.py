@@ -318,3 +318,24 @@ async def test_pyasic_drives_the_simulators_v2_channel() -> None:
         with pytest.raises(APIError):
             await wrong.power_on()
         assert dev.state is SimState.SLEEPING
+
+
+async def test_simulated_btminer_refuses_a_token_it_did_not_issue_and_bad_base64() -> None:
+    """The device side: the right password with a sign the device never issued is 135, non-base64 137,
+    both in clear; nothing is applied."""
+    import json
+
+    from collectors.client import MinerClient
+    from collectors.framing import decode_reply
+    from collectors.simulator.personalities.btminer_write import device_salt
+
+    async with simulated_fleet(4, mix="whatsminer:1", subnet="127.42.8.0/29", seed=0) as fleet:
+        dev = _pick(fleet, v3=False)
+        client = MinerClient(dev.ip, 4028, POLL)
+        forged = v2_token(PASSWORD, "0000", device_salt(dev), "neverisd")
+        reply = decode_reply(await client.send(v2_encrypt(forged, {"cmd": "reboot"})))
+        assert (reply["STATUS"], reply["Code"], reply["Msg"]) == ("E", 135, "check token error")
+        junk = json.dumps({"enc": 1, "data": "%%%not base64%%%"}).encode()
+        reply = decode_reply(await client.send(junk))
+        assert (reply["STATUS"], reply["Code"]) == ("E", 137)
+        assert not dev.reboot_requested and dev.uptime_s(time.time()) > 60
