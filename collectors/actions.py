@@ -11,7 +11,7 @@ deadlines, and return an `ActionResult` or raise from the collectors' error tree
     ├── MinerConnectionError     (MinerTimeoutError phase="action" when the whole action overran)
     ├── MinerProtocolError       the answer was not one the firmware gives
     ├── MinerAPIError            the device said STATUS=E (a wrong session, an unknown option)
-    └── MinerAuthError           the web credentials were rejected
+    └── MinerAuthError           the credentials were rejected (web login, Whatsminer v2 key or token)
 
 What each firmware supports is declared per dialect in `collectors/drivers/control.py` (one class per
 dialect, one method per action) and shown by `capabilities`; docs/actions.md has the table. Credentials
@@ -30,6 +30,7 @@ from typing import TypeVar
 from collectors.connection import Limits, Timeouts
 from collectors.drivers.control import (
     Action,
+    ActionCredentials,
     ActionRefusedError,
     Control,
     Link,
@@ -39,7 +40,7 @@ from collectors.drivers.control import (
 )
 from collectors.errors import MinerTimeoutError
 from collectors.identify import Dialect, Identity
-from collectors.web import WEB_PORT, WebCredentials, WebSession
+from collectors.web import WEB_PORT, WebSession
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,19 +76,6 @@ class ActionTimeouts:
         for name, value in (("connect", self.connect), ("read", self.read), ("action", self.action)):
             if not value > 0:
                 raise ValueError(f"ActionTimeouts.{name} must be positive")
-
-
-@dataclass(frozen=True, slots=True)
-class ActionCredentials:
-    """Credential profiles an action may need: the stock Antminer CGI's digest login and the VNish web
-    API password. The API-port firmwares (LuxOS, Avalon) need none."""
-
-    antminer: WebCredentials | None = None
-    vnish: WebCredentials | None = None
-
-    def __repr__(self) -> str:
-        profiles = [c.profile for c in (self.antminer, self.vnish) if c is not None]
-        return f"ActionCredentials(profiles={profiles!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +187,7 @@ async def _run(  # noqa: PLR0917
     control = control_for(target)
     if action not in control.supports:
         raise UnsupportedActionError(target.dialect, action, control.why_not(action))
-    missing = control.missing_credentials(credentials.antminer, credentials.vnish)
+    missing = control.missing_credentials(credentials)
     if missing is not None:
         raise UnsupportedActionError(target.dialect, action, missing)
     log.info("%s: %s (%s)", target.host, action, target.dialect)
@@ -263,4 +251,5 @@ def _link(
         timeouts=Timeouts(connect=timeouts.connect, read=timeouts.read, device=timeouts.action),
         limits=Limits(),
         web=session.device(credentials.antminer, credentials.vnish),
+        whatsminer=credentials.whatsminer,
     )

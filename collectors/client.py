@@ -102,6 +102,10 @@ class MinerClient:
             limits=self.limits,
         )
 
+    async def send(self, payload: bytes) -> bytes:
+        """Send request bytes made elsewhere (Whatsminer's encrypted writes); return the reply's bytes."""
+        return await exchange(self.host, self.port, payload, timeouts=self.timeouts, limits=self.limits)
+
     async def raw(self, command: str, parameter: str | None = None) -> Reply:
         """Send one request and decode the reply without checking its STATUS."""
         return await decode(await self.fetch(command, parameter))
@@ -170,7 +174,7 @@ def _split_multi(joinable: tuple[str, ...], reply: Reply) -> CommandResults | No
 
 @dataclass(frozen=True, slots=True)
 class WhatsminerV3Client:
-    """Read-only client for the Whatsminer API v3 (TCP 4433, length-prefixed JSON)."""
+    """Client for the Whatsminer API v3 (TCP 4433, length-prefixed JSON)."""
 
     host: str
     port: int
@@ -182,6 +186,11 @@ class WhatsminerV3Client:
         message: dict[str, Any] = {"cmd": cmd}
         if param is not None:
             message["param"] = param
+        return await self.send(message)
+
+    async def send(self, message: dict[str, Any]) -> Reply:
+        """Send a whole request object (a signed `set.*` one); the reply as `command` returns it."""
+        cmd = str(message.get("cmd", ""))
         data = await exchange_v3(
             self.host, self.port, encode_v3_frame(message), timeouts=self.timeouts, limits=self.limits
         )

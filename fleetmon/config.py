@@ -109,6 +109,8 @@ class CollectorSettings(_Section):
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     credential_profile: str | None = None  # stock Antminer web CGI (serial numbers)
     vnish_credential_profile: str | None = None
+    # Whatsminer API writes (actions): v2's admin password; for v3 the username is the account ("super")
+    whatsminer_credential_profile: str | None = None
 
     @field_validator("targets")
     @classmethod
@@ -269,6 +271,7 @@ class Settings(BaseSettings):
         for key, name in (
             ("collector.credential_profile", self.collector.credential_profile),
             ("collector.vnish_credential_profile", self.collector.vnish_credential_profile),
+            ("collector.whatsminer_credential_profile", self.collector.whatsminer_credential_profile),
             ("mqtt.credential_profile", self.mqtt.credential_profile),
         ):
             if name is not None and name not in self.credentials:

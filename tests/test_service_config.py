@@ -75,6 +75,20 @@ def test_missing_password_variable_stops_startup_naming_it(tmp_path, monkeypatch
 def test_profile_reference_must_exist(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"collector\.credential_profile names credential profile 'nope'"):
         load_settings(_write(tmp_path, "[collector]\ncredential_profile = 'nope'\n"))
+    with pytest.raises(ConfigError, match=r"collector\.whatsminer_credential_profile names credential"):
+        load_settings(_write(tmp_path, "[collector]\nwhatsminer_credential_profile = 'wm'\n"))
+
+
+def test_whatsminer_profile_resolves_with_its_account_and_password(tmp_path, monkeypatch) -> None:
+    text = (
+        "[collector]\nwhatsminer_credential_profile = 'wm'\n"
+        "[credentials.wm]\nusername = 'super'\npassword_env = 'TEST_WM_PASSWORD'\n"
+    )
+    monkeypatch.setenv("TEST_WM_PASSWORD", "wm-secret")
+    settings = load_settings(_write(tmp_path, text))
+    wm = settings.credential(settings.collector.whatsminer_credential_profile)
+    assert wm is not None and wm.username == "super" and wm.password.get_secret_value() == "wm-secret"
+    assert "wm-secret" not in repr(settings) + repr(wm)
 
 
 def test_bad_target_is_reported_with_its_text(tmp_path) -> None:

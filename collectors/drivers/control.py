@@ -18,8 +18,17 @@ pyasic 0.79's backends and our captures; see docs/actions.md):
 - Avalon (Canaan cgminer), port 4028: `ascset|0,softoff,1:<unix time>` / `softon`, `ascset|0,led,1-1`
   / `1-0` (read back from the `Led[n]` token of `stats`), `ascset|0,reboot,0`. Its `worklevel` is a
   preset level, not watts: no power target.
-- Braiins OS, Whatsminer (API v2's AES-encrypted admin commands, API v3's signed ones), Auradine and
-  SealMiner: no action yet; each says why.
+- Whatsminer API v2, port 4028 (collectors/btminer_auth.py has the token and the AES channel):
+  `get_token`, then encrypted `reboot`, `power_off` (`respbefore` "true") / `power_on`, `set_led`
+  (`{"color":"red","period":200,"duration":100,"start":0}` on, `"param":"auto"` off; read back from
+  `get_miner_info` `ledstat`, "auto" when off), `adjust_power_limit` (`power_limit` in watts; the firmware
+  restarts mining to apply it). Every answer is Code 131 "API command OK"; Code 23/135 mean the key or
+  token was refused (a wrong password).
+- Whatsminer API v3, port 4433: `get.device.info` for the salt, then signed `set.system.reboot`,
+  `set.system.led` (`[{"color":"red","period":200,"duration":100,"start":0}]` / `"auto"`, read back from
+  `get.device.info` `system.ledstatus`), `set.miner.service` `stop` / `start`, `set.miner.power_limit`
+  (watts). Answers `{"code": 0, "msg": "ok"}`.
+- Braiins OS (each action's reason is declared below), Auradine and SealMiner: no action yet.
 """
 
 from __future__ import annotations
@@ -29,14 +38,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from collectors.client import MinerClient
+from collectors.btminer_auth import v2_decrypt, v2_encrypt, v2_token, v3_token
+from collectors.client import MinerClient, WhatsminerV3Client, check_status, decode
 from collectors.connection import Limits, Timeouts
 from collectors.drivers.avalon import modules
-from collectors.errors import MinerError, MinerProtocolError
+from collectors.errors import MinerAPIError, MinerAuthError, MinerError, MinerProtocolError
 from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.web import DeviceWeb, WebCredentials
-from collectors.wire import first, section, to_float, to_str
+from collectors.wire import as_mapping, first, section, to_float, to_str
 
 
 class Action(StrEnum):
@@ -69,6 +79,21 @@ class ActionRefusedError(MinerError):
 
 
 @dataclass(frozen=True, slots=True)
+class ActionCredentials:
+    """Credential profiles an action may need: the stock Antminer CGI's digest login, the VNish web API
+    password, and the Whatsminer API's admin password (v2; the `super` account's for v3, whose account
+    is the profile's username). LuxOS and Avalon need none."""
+
+    antminer: WebCredentials | None = None
+    vnish: WebCredentials | None = None
+    whatsminer: WebCredentials | None = None
+
+    def __repr__(self) -> str:
+        profiles = [c.profile for c in (self.antminer, self.vnish, self.whatsminer) if c is not None]
+        return f"ActionCredentials(profiles={profiles!r})"
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     """How to reach one device for an action: its API and web ports, deadlines and web login state."""
 
@@ -78,6 +103,7 @@ class Link:
     timeouts: Timeouts
     limits: Limits
     web: DeviceWeb
+    whatsminer: WebCredentials | None = None
 
     def api(self) -> MinerClient:
         """A client for the device's port-4028 API."""
@@ -109,9 +135,7 @@ class Control:
         """Why the locate light cannot be read back."""
         return "the firmware does not report its locate light over a protocol we speak"
 
-    def missing_credentials(
-        self, antminer: WebCredentials | None, vnish: WebCredentials | None
-    ) -> str | None:
+    def missing_credentials(self, credentials: ActionCredentials) -> str | None:
         """Why the action cannot run with these credentials (None: it can)."""
         return None
 
@@ -159,10 +183,10 @@ class AntminerCGIControl(Control):
     }
     reads_locate = True
 
-    def missing_credentials(
-        self, antminer: WebCredentials | None, vnish: WebCredentials | None
-    ) -> str | None:
-        return None if antminer is not None else "no Antminer web credential profile is configured"
+    def missing_credentials(self, credentials: ActionCredentials) -> str | None:
+        if credentials.antminer is None:
+            return "no Antminer web credential profile is configured"
+        return None
 
     async def _cgi(self, link: Link, path: str, body: dict[str, object] | None, deadline: float) -> Reply:
         return await link.web.antminer_cgi(
@@ -241,10 +265,8 @@ class VNishControl(Control):
         Action.POWER_TARGET: "VNish only takes the watts of a tuned preset, which collectors do not list yet"
     }
 
-    def missing_credentials(
-        self, antminer: WebCredentials | None, vnish: WebCredentials | None
-    ) -> str | None:
-        return None if vnish is not None else "no VNish web credential profile is configured"
+    def missing_credentials(self, credentials: ActionCredentials) -> str | None:
+        return None if credentials.vnish is not None else "no VNish web credential profile is configured"
 
     async def _post(self, link: Link, path: str, deadline: float) -> Reply:
         return await link.web.vnish_post(
@@ -382,25 +404,164 @@ class AvalonControl(Control):
         return any(v > 0 for v in known)
 
 
-# ---- firmware without actions yet ------------------------------------------------------------------
+# ---- Whatsminer API v2: token and AES channel ---------------------------------------------------
+
+WM_OK = 131
+WM_KEY_REFUSED = frozenset({23, 135})  # "enc json load err" (wrong key), "check token error"
+LED_ON: dict[str, object] = {"color": "red", "period": 200, "duration": 100, "start": 0}
+NO_WHATSMINER_PROFILE = "no Whatsminer credential profile is configured"
 
 
-class BraiinsControl(Control):
-    """Braiins OS: its actions go over gRPC (BOSer) or SSH (BOSminer), which collectors do not speak."""
-
-    default_reason = "Braiins OS takes these commands over its gRPC API or SSH, not supported yet"
+def _whatsminer_profile(link: Link) -> WebCredentials:
+    if link.whatsminer is None:  # missing_credentials refused this before anything was sent
+        raise MinerAuthError(f"{link.host}: no Whatsminer credential profile")
+    return link.whatsminer
 
 
 class WhatsminerControl(Control):
-    """Whatsminer: API v2's admin commands are AES-encrypted with a token from the admin password."""
+    """Whatsminer (btminer) API v2: write commands over the encrypted channel of `get_token`."""
 
-    default_reason = "Whatsminer admin commands need API v2's encrypted channel, not implemented yet"
+    supports = frozenset(Action)
+    reads_locate = True
+
+    def missing_credentials(self, credentials: ActionCredentials) -> str | None:
+        return None if credentials.whatsminer is not None else NO_WHATSMINER_PROFILE
+
+    async def _write(self, link: Link, command: dict[str, object]) -> Outcome:
+        """Send one write command; the decrypted answer must be Code 131."""
+        profile = _whatsminer_profile(link)
+        client = link.api()
+        msg = as_mapping((await client.command("get_token")).get("Msg"))
+        parts = [to_str(msg.get(k)) for k in ("time", "salt", "newsalt")]
+        if not all(parts):
+            raise MinerProtocolError(f"{link.host}: get_token answered without time, salt and newsalt")
+        when, salt, newsalt = (str(p) for p in parts)
+        token = v2_token(profile.password.get_secret_value(), when, salt, newsalt)
+        name = str(command["cmd"])
+        reply = await decode(await client.send(v2_encrypt(token, command)))
+        enc = reply.get("enc")
+        if isinstance(enc, str):
+            reply = v2_decrypt(token, enc)
+        status = reply.get("STATUS")
+        code = reply.get("Code")
+        if isinstance(status, str) and status.upper() in ("E", "F") and code in WM_KEY_REFUSED:
+            raise MinerAuthError(
+                f"{link.host}: Whatsminer refused {name} signed with credential profile "
+                f"{profile.profile!r} ({reply.get('Msg')}): wrong admin password?"
+            )
+        check_status(name, reply)
+        if not isinstance(enc, str):
+            raise MinerProtocolError(f"{link.host}: Whatsminer answered {name} without encryption")
+        if code != WM_OK:
+            raise MinerProtocolError(f"{link.host}: Whatsminer answered {name} with code {code!r}")
+        return Outcome(detail=str(reply.get("Msg") or "API command OK"))
+
+    async def reboot(self, link: Link) -> Outcome:
+        return await self._write(link, {"cmd": "reboot"})
+
+    async def sleep(self, link: Link) -> Outcome:
+        return await self._write(link, {"cmd": "power_off", "respbefore": "true"})
+
+    async def wake(self, link: Link) -> Outcome:
+        return await self._write(link, {"cmd": "power_on"})
+
+    async def locate(self, link: Link, on: bool) -> Outcome:
+        command: dict[str, object] = {"cmd": "set_led"}
+        command.update(LED_ON if on else {"param": "auto"})
+        outcome = await self._write(link, command)
+        return Outcome(detail=outcome.detail, locate=on)
+
+    async def power_target(self, link: Link, watts: float) -> Outcome:
+        limit = int(watts)  # whole watts, at or under the target
+        outcome = await self._write(link, {"cmd": "adjust_power_limit", "power_limit": str(limit)})
+        return Outcome(detail=outcome.detail, power_target_w=float(limit))
+
+    async def read_locate(self, link: Link) -> bool:
+        info = as_mapping((await link.api().command("get_miner_info")).get("Msg"))
+        ledstat = to_str(info.get("ledstat"))
+        if ledstat is None:
+            raise MinerProtocolError(f"{link.host}: get_miner_info has no ledstat")
+        return ledstat != "auto"
+
+
+# ---- Whatsminer API v3: signed set commands ---------------------------------------------------------
 
 
 class WhatsminerV3Control(Control):
-    """Whatsminer API v3: its set commands are signed with the account's salt and token."""
+    """Whatsminer API v3 (port 4433): `set.*` commands signed with the account's password and salt."""
 
-    default_reason = "Whatsminer API v3 set commands need its signed login, not implemented yet"
+    supports = frozenset(Action)
+    reads_locate = True
+
+    def missing_credentials(self, credentials: ActionCredentials) -> str | None:
+        return None if credentials.whatsminer is not None else NO_WHATSMINER_PROFILE
+
+    def _client(self, link: Link) -> WhatsminerV3Client:
+        return WhatsminerV3Client(link.host, link.api_port, link.timeouts, link.limits)
+
+    async def _set(self, link: Link, cmd: str, param: object) -> Outcome:
+        profile = _whatsminer_profile(link)
+        client = self._client(link)
+        salt = to_str(as_mapping((await client.command("get.device.info", "salt")).get("msg")).get("salt"))
+        if not salt:
+            raise MinerProtocolError(f"{link.host}: get.device.info answered without a salt")
+        ts = int(time.time())
+        token = v3_token(cmd, profile.password.get_secret_value(), salt, ts)
+        try:
+            reply = await client.send(
+                {"cmd": cmd, "param": param, "ts": ts, "account": profile.username, "token": token}
+            )
+        except MinerAPIError as exc:
+            raise MinerAPIError(
+                cmd, exc.status_code, f"{exc.msg} (signed with credential profile {profile.profile!r})"
+            ) from exc
+        return Outcome(detail=str(reply.get("msg") or "ok"))
+
+    async def reboot(self, link: Link) -> Outcome:
+        return await self._set(link, "set.system.reboot", None)
+
+    async def sleep(self, link: Link) -> Outcome:
+        return await self._set(link, "set.miner.service", "stop")
+
+    async def wake(self, link: Link) -> Outcome:
+        return await self._set(link, "set.miner.service", "start")
+
+    async def locate(self, link: Link, on: bool) -> Outcome:
+        outcome = await self._set(link, "set.system.led", [LED_ON] if on else "auto")
+        return Outcome(detail=outcome.detail, locate=on)
+
+    async def power_target(self, link: Link, watts: float) -> Outcome:
+        limit = int(watts)
+        outcome = await self._set(link, "set.miner.power_limit", limit)
+        return Outcome(detail=outcome.detail, power_target_w=float(limit))
+
+    async def read_locate(self, link: Link) -> bool:
+        info = as_mapping((await self._client(link).command("get.device.info")).get("msg"))
+        status = to_str(as_mapping(info.get("system")).get("ledstatus"))
+        if status is None:
+            raise MinerProtocolError(f"{link.host}: get.device.info has no system.ledstatus")
+        return status != "auto"
+
+
+# ---- firmware without actions yet ------------------------------------------------------------------
+
+
+_BRAIINS_LIGHT = "Braiins OS sets its locate light over SSH (BOSminer) or gRPC (BOSer), not spoken here"
+
+
+class BraiinsControl(Control):
+    """Braiins OS: pyasic 0.79 acts on BOSminer over SSH and on BOSer over gRPC (port 50051 / its web
+    proxy); only BOSminer's `pause`/`resume` go over the cgminer API, and our poll cannot tell a paused
+    BOSminer from a stalled one, so the sleep would not show as `sleeping`."""
+
+    reasons: ClassVar[dict[Action, str]] = {
+        Action.REBOOT: _BRAIINS_LIGHT.replace("sets its locate light", "reboots"),
+        Action.LOCATE_ON: _BRAIINS_LIGHT,
+        Action.LOCATE_OFF: _BRAIINS_LIGHT,
+        Action.SLEEP: "BOSminer's API `pause` leaves no state our poll reads as sleeping; BOSer needs gRPC",
+        Action.WAKE: "BOSminer's API `resume` pairs with `pause`, not offered; BOSer needs gRPC",
+        Action.POWER_TARGET: "Braiins OS takes a power target in its config file (SSH) or over gRPC",
+    }
 
 
 class OtherAntminerControl(Control):

@@ -142,6 +142,7 @@ class SimDevice:
     locate: bool = False  # the locate (fault) light is blinking
     power_limit_w: float | None = None  # a power target in force; hashrate and power scale with it
     session: str | None = None  # LuxOS: the session `logon` opened, needed by privileged commands
+    wm_tokens: list[tuple[str, float]] = field(default_factory=list)  # Whatsminer v2: (sign, issued at)
     reboot_requested: bool = False  # set by a personality; the server takes the device down after the reply
     requests: int = 0  # requests received on any port, counted by the server
 
@@ -209,13 +210,14 @@ class SimDevice:
         return max(0.0, self.power_limit_w / self.spec.power_w)
 
     def reboot(self, now: float, down_s: float) -> None:
-        """Restart: uptime counts from when it is back, the light goes off and any session ends; the
+        """Restart: uptime counts from when it is back, the light goes off and any session or token ends; the
         operating state (a sleep set in the configuration) survives, as on the firmware."""
         self.reboot_requested = False
         self.boot_time = now + down_s
         self.last_update = max(self.last_update, now)
         self.locate = False
         self.session = None
+        self.wm_tokens = []
 
     @property
     def expected_hashrate_ths(self) -> float:

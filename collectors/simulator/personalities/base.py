@@ -25,7 +25,7 @@ class RpcRequest:
     as_json: bool  # the reply is JSON only when the request was JSON
     raw: bytes
     body: dict[str, object] | None = None  # the decoded JSON object, when there was one
-    key: str = "command"  # which key named the command: "command" or Whatsminer's "cmd"
+    key: str = "command"  # which key named the command: "command", Whatsminer's "cmd", or "enc" (encrypted)
 
     @property
     def multi(self) -> bool:
@@ -47,6 +47,10 @@ def parse_rpc_request(raw: bytes) -> RpcRequest:
             raise BadRequest("invalid JSON") from exc
         if not isinstance(body, dict):
             raise BadRequest("JSON request is not an object")
+        if "enc" in body and "cmd" not in body and "command" not in body:
+            # Whatsminer's encrypted write (`{"enc":1,"data":...}`): only that personality opens it;
+            # to any other firmware it is a request for the unknown command "enc".
+            return RpcRequest(commands=("enc",), parameter=None, as_json=True, raw=raw, body=body, key="enc")
         key = "command" if "command" in body else "cmd" if "cmd" in body else ""
         command = body.get(key) if key else None
         if not isinstance(command, str) or not command:

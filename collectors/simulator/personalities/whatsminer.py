@@ -10,6 +10,13 @@ Shapes, key order, value types and units come from the captures in
 - `{"cmd": "pools+summary"}` is rejected by the 2020 builds with `E 24 "Missing JSON 'command'"` and
   served by later ones; `{"command": "a+b"}` is always served as a cgminer multi-command.
 - API v3 (firmware built after 2024-11) answers `get.device.info` and `get.miner.status` with TH/s floats.
+- Write commands (issue 19; `btminer_write.py` has the token, the AES channel and the v3 signature):
+  v2 `reboot`, `power_off`/`power_on`, `set_led`, `adjust_power_limit` (the device restarts to apply it,
+  as pyasic documents); v3 `set.system.reboot`, `set.system.led`, `set.miner.service` stop/start,
+  `set.miner.power_limit`. No capture holds their answers: v2 answers Code 131 "API command OK" (what
+  pyasic checks), v3 `{"code":0,"msg":"ok"}`. The light reads back in v2 `get_miner_info` `ledstat`
+  ("auto" when off; "manual" when set, a made-up word: pyasic only compares with "auto") and in v3
+  `get.device.info` `system.ledstatus`.
 
 Firmware dates are read from `dev.firmware_version` ("20210109.22.REL"); pyasic picks its V3 backend
 from the same date, so every path that reports a version reports this one.
@@ -22,12 +29,15 @@ import time
 from dataclasses import dataclass
 
 from collectors.simulator.device import BoardState, SimDevice, SimState
+from collectors.simulator.personalities import btminer_write as wr
 from collectors.simulator.personalities import cgminer_reply as cg
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse, RpcRequest
 
 Json = dict[str, object]
 
 CODE_BTMINER_OK = 131
+CODE_TOKEN_OK = 134
+CODE_COMMAND_ERROR = 132
 CODE_MISSING_COMMAND = 24
 MH_PER_TH = 1_000_000.0
 GH_PER_TH = 1_000.0
@@ -166,7 +176,7 @@ def _board_rates_ths(dev: SimDevice, board: BoardState) -> tuple[float, float, f
     """(5 s, 1 m, average) hashrate of a board in TH/s; averages lean on the healthy rate."""
     if not dev.mining or not board.alive:
         return 0.0, 0.0, 0.0
-    healthy = dev.spec.nominal_ths * board.share
+    healthy = dev.spec.nominal_ths * board.share * dev.power_scale  # a power target lowers it
     now = board.hashrate_ths
     return now, 0.3 * now + 0.7 * healthy, 0.1 * now + 0.9 * healthy
 
@@ -186,8 +196,13 @@ def _chip_data(dev: SimDevice) -> str:
     return f"HP5A05-{rng.randrange(19000000, 24000000)} BINV02-{rng.randrange(190000, 199999)}B"
 
 
-def _power_limit(dev: SimDevice) -> int:
+def _rated_power_limit(dev: SimDevice) -> int:
     return max(3600, int(dev.spec.power_w // 100 + 2) * 100)
+
+
+def _power_limit(dev: SimDevice) -> int:
+    """The power limit in force: a target set by an operator, else the rated one."""
+    return int(dev.power_limit_w) if dev.power_limit_w is not None else _rated_power_limit(dev)
 
 
 def _fans(dev: SimDevice) -> tuple[int, int]:
@@ -224,7 +239,10 @@ class WhatsminerPersonality:
 
     def rpc(self, dev: SimDevice, request: RpcRequest, now: float) -> bytes:
         """The full reply to a 4028 request, trailing NUL included."""
+        dev.advance(now)
         dialect = dialect_for(dev)
+        if request.key == "enc":
+            return self._write(dev, dialect, request, now)
         if request.multi:
             if request.key == "cmd" and not dialect.accepts_cmd_key:
                 return self._finish(
@@ -506,7 +524,8 @@ class WhatsminerPersonality:
             msg = self.status(dev, dialect, now)
         elif name == "get_miner_info":
             # apiv2.0.5_get_miner_info.json: hostname, ledstat, mac; pyasic also reads minersn.
-            msg = {"hostname": dev.hostname, "ledstat": "auto", "mac": dev.mac.upper(), "minersn": dev.serial}
+            led = "manual" if dev.locate else "auto"
+            msg = {"hostname": dev.hostname, "ledstat": led, "mac": dev.mac.upper(), "minersn": dev.serial}
         elif name == "get_psu":
             # m3x-105chip_get_psu.json; API 2.x adds fan_speed (protocols.md 2.2), which pyasic reads.
             msg = {"name": "P21", "model": "P21-12-3600-E", "hw_version": "", "sw_version": "102220.009"}
@@ -515,7 +534,15 @@ class WhatsminerPersonality:
         elif name == "get_error_code":
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(dev.boot_time + 30))
             msg = {"error_code": [{str(code): stamp} for code in error_codes(dev)]}
-        else:  # get_token and other privileged commands need the encrypted channel we do not model
+        elif name == "get_token" and wr.v2_writes_open(dev):
+            return {
+                "STATUS": "S",
+                "When": int(now),
+                "Code": CODE_TOKEN_OK,
+                "Msg": wr.issue_token(dev, now),
+                "Description": dialect.btminer_description,
+            }
+        else:  # get_token while the admin password is the factory one
             return {
                 "STATUS": "E",
                 "When": int(now),
@@ -530,6 +557,54 @@ class WhatsminerPersonality:
             "Msg": msg,
             "Description": dialect.btminer_description,
         }
+
+    # ---- write commands over the encrypted channel (API v2) ---------------------------------------
+
+    def _write(self, dev: SimDevice, dialect: Dialect, request: RpcRequest, now: float) -> bytes:
+        body = request.body or {}
+        try:
+            command = wr.open_write(dev, body.get("data"), now)
+        except wr.WriteRefused as exc:  # answered in clear: the device could not read the request
+            return self._finish(self._plain("E", exc.code, exc.msg, dialect, now))
+        reply = self._run_write(dev, dialect, command, now)
+        return cg.finish(cg.dump(wr.seal(dev, reply)))
+
+    @staticmethod
+    def _plain(letter: str, code: int, msg: str, dialect: Dialect, now: float) -> Json:
+        return {"STATUS": letter, "When": int(now), "Code": code, "Msg": msg,
+                "Description": dialect.btminer_description}  # fmt: skip
+
+    def _run_write(self, dev: SimDevice, dialect: Dialect, command: Json, now: float) -> Json:
+        """Apply one decrypted write command to the device; its (clear) reply."""
+        name = command.get("cmd")
+        ok = self._plain("S", CODE_BTMINER_OK, "API command OK", dialect, now)
+        bad = self._plain("E", CODE_COMMAND_ERROR, "command error", dialect, now)
+        if name == "reboot":
+            dev.reboot_requested = True
+        elif name == "power_off":
+            if dev.state is not SimState.SLEEPING:
+                dev.apply_state(SimState.SLEEPING)
+        elif name == "power_on":
+            if dev.state is SimState.SLEEPING:
+                dev.apply_state(SimState.MINING)
+        elif name == "set_led":
+            if command.get("param") == "auto":
+                dev.locate = False
+            elif command.get("color") in ("red", "green") and all(
+                _whole(command.get(k)) is not None for k in ("period", "duration", "start")
+            ):
+                dev.locate = True
+            else:
+                return bad
+        elif name == "adjust_power_limit":
+            watts = _whole(command.get("power_limit"))
+            if watts is None or not 0 < watts <= dev.spec.power_w:  # not above its ordinary power
+                return bad
+            dev.power_limit_w = float(watts)
+            dev.reboot_requested = True  # btminer restarts to apply a new limit
+        else:
+            return self._plain("E", cg.CODE_INVALID, "invalid cmd", dialect, now)
+        return ok
 
     def status(self, dev: SimDevice, dialect: Dialect, now: float) -> Json:
         """`status` Msg: mineroff/btmineroff is the string "true" while the device sleeps."""
@@ -573,6 +648,7 @@ class WhatsminerPersonality:
 
     def v3(self, dev: SimDevice, request: dict[str, object], now: float) -> dict[str, object]:
         """One API v3 reply object (the server adds the 4-byte length prefix)."""
+        dev.advance(now)
         cmd = request.get("cmd")
         param = request.get("param")
         if not isinstance(cmd, str):
@@ -600,11 +676,49 @@ class WhatsminerPersonality:
                     for i, p in enumerate(dev.pools)
                 ]
             return {"code": 0, "when": int(now), "msg": {str(param): section}, "desc": cmd}
+        if cmd.startswith("set."):
+            return self._v3_set(dev, cmd, param, request, now)
         if cmd == "get.miner.setting":
             # No capture; pyasic reads only msg["power-mode"] (MiningModeConfig.from_btminer_v3).
             setting: Json = {"power-mode": "normal", "power-limit": _power_limit(dev)}
             return {"code": 0, "when": int(now), "msg": setting, "desc": cmd}
         return {"code": -1, "when": int(now), "msg": "invalid cmd", "desc": cmd}
+
+    def _v3_set(
+        self, dev: SimDevice, cmd: str, param: object, request: dict[str, object], now: float
+    ) -> dict[str, object]:
+        """A signed `set.*` command; code -2 when its signature is not the device's."""
+        if not wr.v3_signed(dev, request, wr.device_salt(dev)):
+            return {"code": -2, "when": int(now), "msg": "token error", "desc": cmd}
+        bad: dict[str, object] = {"code": -1, "when": int(now), "msg": "invalid param", "desc": cmd}
+        if cmd == "set.system.reboot":
+            dev.reboot_requested = True
+        elif cmd == "set.system.led":
+            if param == "auto":
+                dev.locate = False
+            elif (
+                isinstance(param, list)
+                and param
+                and all(isinstance(x, dict) and x.get("color") for x in param)
+            ):
+                dev.locate = True
+            else:
+                return bad
+        elif cmd == "set.miner.service":
+            if param == "stop" and dev.state is not SimState.SLEEPING:
+                dev.apply_state(SimState.SLEEPING)
+            elif param == "start" and dev.state is SimState.SLEEPING:
+                dev.apply_state(SimState.MINING)
+            elif param not in ("stop", "start", "restart"):
+                return bad
+        elif cmd == "set.miner.power_limit":
+            watts = _whole(param)
+            if watts is None or not 0 < watts <= dev.spec.power_w:  # not above its ordinary power
+                return bad
+            dev.power_limit_w = float(watts)
+        else:
+            return {"code": -1, "when": int(now), "msg": "invalid cmd", "desc": cmd}
+        return {"code": 0, "when": int(now), "msg": "ok", "desc": cmd}
 
     def device_info(self, dev: SimDevice) -> Json:
         """`get.device.info` msg: miner, network, power, salt, system (+ error-code when raised)."""
@@ -652,15 +766,13 @@ class WhatsminerPersonality:
             "type": "P221B",
             "vendor": "1",
         }
-        info["salt"] = "".join(
-            rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8)
-        )
+        info["salt"] = wr.device_salt(dev)
         info["system"] = {
             "api": "3.0.2",
             "apiswitch": "1",
             "control-board-version": "CB6V10",
             "fwversion": dev.firmware_version,
-            "ledstatus": "auto",
+            "ledstatus": "manual" if dev.locate else "auto",
             "platform": "H616",
         }
         return info
@@ -718,6 +830,17 @@ class WhatsminerPersonality:
                 }
             )
         return out
+
+
+def _whole(value: object) -> int | None:
+    """A whole number sent as a number or as digits (btminer's parameters are often strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 _BTMINER_COMMANDS = frozenset(
