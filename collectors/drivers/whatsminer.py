@@ -45,10 +45,13 @@ class WhatsminerDriver(Driver):
         reading.hashrate_ths = checks.first_rate(summary, MHS_FIELDS, MHS_TO_THS)
         factory = to_float(summary.get("Factory GHS"))
         target = to_float(summary.get("Target MHS"))
-        if factory:
-            reading.expected_hashrate_ths = round(factory * GHS_TO_THS, 6)
-        elif target:
+        # `Target MHS` is what the firmware aims for in its current power mode and limit; `Factory GHS` is
+        # the nameplate. A miner held under a power limit (curtailment) is not degraded for hashing less
+        # than its nameplate, so the target comes first.
+        if target:
             reading.expected_hashrate_ths = round(target * MHS_TO_THS, 6)
+        elif factory:
+            reading.expected_hashrate_ths = round(factory * GHS_TO_THS, 6)
         reading.power_w = checks.watts(summary.get("Power"), "Power")
         fans = [checks.rpm(summary.get(name), name) for name in ("Fan Speed In", "Fan Speed Out")]
         reading.fans_rpm = [f for f in fans if f is not None]

@@ -45,6 +45,13 @@ class WhatsminerV3Driver(Driver):
         reading.hashrate_ths = checks.first_rate(summary, ("hash-1min", "hash-realtime", "hash-average"), 1.0)
         factory = to_float(summary.get("factory-hash"))
         reading.expected_hashrate_ths = factory if factory else None
+        # v3 names no target hashrate, only `power-limit`. Under a limit below the model's nominal watts
+        # (curtailment) the expectation scales with the watts: hashrate falls less than power as the
+        # clocks drop, so this errs toward `mining`, never calls a curtailed miner degraded.
+        limit = to_float(summary.get("power-limit"))
+        nominal_w = spec.nominal_w if spec is not None else None
+        if factory and limit and nominal_w and 0 < limit < nominal_w:
+            reading.expected_hashrate_ths = round(factory * limit / nominal_w, 6)
         power = [checks.watts(summary.get(name), name) for name in ("power-realtime", "power-5min")]
         reading.power_w = next((p for p in power if p is not None), None)
         fans = [checks.rpm(summary.get(name), name) for name in ("fan-speed-in", "fan-speed-out")]
