@@ -262,12 +262,6 @@ def recent_jobs(engine: Engine, limit: int) -> list[tuple[JobRow, list[TaskRow]]
     return [(_job(row), by_job[row.id]) for row in rows]
 
 
-def unfinished_job_ids(engine: Engine) -> list[str]:
-    """Jobs stored as queued or running (after a restart: jobs the previous process never ended)."""
-    with translated("reading action jobs failed"), engine.connect() as conn:
-        return [r.id for r in conn.execute(select(JOBS.c.id).where(JOBS.c.state.in_(UNFINISHED)))]
-
-
 def power_before_last(engine: Engine, device_ids: Sequence[int], actions: Sequence[str]) -> dict[int, float]:
     """Each device's measured power before the newest succeeded task of one of `actions` (the watts a
     `wake` may bring back), where one was recorded."""
@@ -341,3 +335,20 @@ def audit_entries(
             )
             for row in conn.execute(query)
         ]
+
+
+def end_unfinished(engine: Engine, at: datetime, detail: str) -> list[str]:
+    """End every job stored as queued or running (a previous process stopped before it ended them):
+    the job `failed` with `detail`, its queued or running tasks `cancelled`. Returns their ids."""
+    with translated("ending unfinished action jobs failed"), engine.begin() as conn:
+        ids = [r.id for r in conn.execute(select(JOBS.c.id).where(JOBS.c.state.in_(UNFINISHED)))]
+        if ids:
+            conn.execute(
+                update(TASKS)
+                .where(TASKS.c.job_id.in_(ids), TASKS.c.state.in_(UNFINISHED))
+                .values(state="cancelled", detail=detail, finished_at=at)
+            )
+            conn.execute(
+                update(JOBS).where(JOBS.c.id.in_(ids)).values(state="failed", finished_at=at, detail=detail)
+            )
+    return ids
