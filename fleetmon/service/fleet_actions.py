@@ -436,7 +436,7 @@ def job_out(job: JobRow, tasks: Sequence[TaskRow]) -> JobOut:
         id=job.id,
         action=JobAction(job.action),
         params=job.params,
-        state=job.state,  # type: ignore[arg-type]
+        state=job.state,
         created_at=job.created_at,
         finished_at=job.finished_at,
         actor=job.actor_name or job.actor_key_id,
@@ -448,7 +448,7 @@ def job_out(job: JobRow, tasks: Sequence[TaskRow]) -> JobOut:
             TaskOut(
                 device_id=t.device_id,
                 host=t.host,
-                state=t.state,  # type: ignore[arg-type]
+                state=t.state,
                 error_code=t.error_code,
                 detail=t.detail,
                 finished_at=t.finished_at,
@@ -482,7 +482,7 @@ async def read_audit(
             params=row.params,
             device_ids=list(row.device_ids),
             job_id=row.job_id,
-            outcome=row.outcome,  # type: ignore[arg-type]
+            outcome=row.outcome,
             detail=row.detail,
         )
         for row in rows

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -73,7 +74,7 @@ class FleetAccess(Protocol):
         ...
 
     async def wait_for_poll(self, after: float, timeout: float) -> bool:
-        """Wait until a poll cycle started at or after `after` (loop time) is applied; False on timeout."""
+        """Wait for a poll cycle started at or after `after` (time.monotonic); False on timeout."""
         ...
 
 
@@ -232,7 +233,6 @@ class JobRunner:
 
     async def _ramp(self, job: RunningJob, rule: RampRule) -> str | None:
         """Steps until the devices or the target run out; returns a note on the target (or None)."""
-        loop = asyncio.get_running_loop()
         remaining = list(job.devices)
         index = 0
         target = rule.target_site_kw
@@ -248,7 +248,7 @@ class JobRunner:
                     break
             if index > 0 and rule.interval_s > 0 and await self._cancelled_within(job, rule.interval_s):
                 break
-            started = loop.time()
+            started = time.monotonic()
             await self._step(job, index, step)
             remaining = remaining[len(step) :]
             if job.cancelled.is_set():

@@ -299,7 +299,9 @@ def insert_audit(engine: Engine, entry: AuditRow) -> int:
                 detail=entry.detail,
             )
         )
-        audit_id = int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None
+        audit_id = int(key[0])
         devices = sorted(set(entry.device_ids))
         if devices:
             conn.execute(AUDIT_DEVICES.insert(), [{"audit_id": audit_id, "device_id": d} for d in devices])
