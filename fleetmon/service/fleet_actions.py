@@ -179,13 +179,12 @@ async def request_action(
     idempotency_key: str | None,
     views: Sequence[DeviceView] | None = None,
 ) -> PlanOut | JobOut:
-    """Plan a request and, unless it is a dry run, store its job and start it.
+    """Plan a request and, unless it is a dry run, store its job and start it (a dry run works on any
+    replica; acting needs `runner`, the collecting process's).
 
     `views` fixes the devices (one device's route); otherwise the selector chooses them. Raises the
     ActionRequestError tree (and StorageError).
     """
-    if runner is None:
-        raise ActionsUnavailableError(READER_MODE_DETAIL)
     action, params = request.action, stored_params(request.action, request.params)
     chosen = list(views) if views is not None else select(snapshot, request.selector)
     if not chosen:
@@ -211,6 +210,8 @@ async def request_action(
             _audit(principal, action.value, params, ids, "dry_run", None, _plan_note(plan)),
         )
         return plan
+    if runner is None:  # a dry run needs only the snapshot; acting needs the poller
+        raise ActionsUnavailableError(READER_MODE_DETAIL)
     now = utcnow()
     job_id = secrets.token_hex(8)
     job = JobRow(
