@@ -196,7 +196,11 @@ async def request_action(
     candidates = [_candidate(v, restore) for v in chosen]
     rule = _rule(request.ramp, len(candidates))
     targeted = rule is not None and rule.target_site_kw is not None
-    site = _target_site(chosen, request.selector if views is None else None) if targeted else None
+    if targeted:
+        site = _target_site(chosen, request.selector if views is None else None)
+    else:  # a ramp still reports the site's power after each step when the devices share one
+        sites = {v.site for v in chosen}
+        site = sites.pop() if rule is not None and len(sites) == 1 else None
     site_kw = site_power_kw(v.sample.power_w for v in snapshot.devices if v.site == site) if site else None
     watts = request.params.watts
     excluded = {c.device_id: eligible(action, c, watts, targeted) for c in candidates}
