@@ -167,7 +167,7 @@ def test_an_unknown_device_is_404_and_power_target_needs_watts(live: LiveService
         device_id = next(iter(_ids(live).values()))
         response = client.post(f"/api/v1/devices/{device_id}/actions", json={"action": "power_target"})
         assert response.status_code == 422
-        assert client.post("/api/v1/actions", json={"action": "sleep", "selector": {}}).status_code == 400
+        assert client.post("/api/v1/actions", json={"action": "sleep", "selector": {}}).status_code == 404
         empty = client.post("/api/v1/actions", json={"action": "sleep", "selector": {"model": "no such"}})
         assert empty.status_code == 404
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -30,17 +31,57 @@ class _Out(BaseModel):
 
 
 class ActionParams(_In):
-    """`locate`: `on` (default true). `power_target`: `watts` (required, > 0). Others take none."""
+    """An action's parameters, normalised: `on` for locate, `watts` for power_target."""
 
     on: bool = True
-    watts: float | None = Field(default=None, gt=0, le=MAX_WATTS)
+    watts: float | None = None
 
 
-class DeviceActionRequest(_In):
-    """One action on one device."""
+class NoParams(_In):
+    """reboot, sleep and wake take no parameter."""
 
-    action: JobAction
-    params: ActionParams = Field(default_factory=ActionParams)
+
+class LocateParams(_In):
+    """Blink the locate light (`on`: true, the default) or stop it."""
+
+    on: bool = True
+
+
+class PowerParams(_In):
+    """Run at no more than `watts` (the firmware's nearest setting at or under it)."""
+
+    watts: float = Field(gt=0, le=MAX_WATTS)
+
+
+class _Plain(_In):
+    action: Literal["reboot", "sleep", "wake"]
+    params: NoParams = Field(default_factory=NoParams)
+
+
+class _Locate(_In):
+    action: Literal["locate"]
+    params: LocateParams = Field(default_factory=LocateParams)
+
+
+class _Power(_In):
+    action: Literal["power_target"]
+    params: PowerParams
+
+
+class PlainAction(_Plain):
+    """reboot, sleep or wake one device."""
+
+
+class LocateAction(_Locate):
+    """locate on one device."""
+
+
+class PowerAction(_Power):
+    """power_target on one device."""
+
+
+DeviceActionRequest = Annotated[PlainAction | LocateAction | PowerAction, Field(discriminator="action")]
+"""One action on one device: `{"action": ..., "params": {...}}`."""
 
 
 class Selector(_In):
@@ -54,8 +95,8 @@ class Selector(_In):
 
 class Ramp(_In):
     """Staged: steps of at most `step_devices` devices / `step_kw` kW of expected change (a tenth of
-    the devices per step when neither is given), `interval_s` apart, until the site's measured power
-    reaches `target_site_kw` when given."""
+    the devices per step when neither is given), `interval_s` apart, until the measured power of the
+    site (of all the sites of the selection, together) reaches `target_site_kw` when given."""
 
     step_devices: int | None = Field(default=None, ge=1, le=100_000)
     step_kw: float | None = Field(default=None, gt=0, le=1_000_000)
@@ -63,14 +104,67 @@ class Ramp(_In):
     target_site_kw: float | None = Field(default=None, ge=0, le=10_000_000)
 
 
-class FleetActionRequest(_In):
-    """One action on the devices a selector chooses, at once or staged; `dry_run` gives the plan only."""
-
-    action: JobAction
-    params: ActionParams = Field(default_factory=ActionParams)
+class _Fleet(_In):
     selector: Selector
     dry_run: bool = False
     ramp: Ramp | None = None
+
+
+class FleetPlainAction(_Plain, _Fleet):
+    """reboot, sleep or wake the selected devices."""
+
+
+class FleetLocateAction(_Locate, _Fleet):
+    """locate on the selected devices."""
+
+
+class FleetPowerAction(_Power, _Fleet):
+    """power_target on the selected devices."""
+
+
+FleetActionBody = Annotated[
+    FleetPlainAction | FleetLocateAction | FleetPowerAction, Field(discriminator="action")
+]
+"""One action on the devices a selector chooses, at once or staged; `dry_run` gives the plan only."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """A request in one shape, whichever route and variant it came from."""
+
+    action: JobAction
+    params: ActionParams
+    selector: Selector
+    dry_run: bool = False
+    ramp: Ramp | None = None
+
+    @classmethod
+    def of(cls, body: PlainAction | LocateAction | PowerAction, device_id: int) -> ActionRequest:
+        """A one-device request."""
+        return cls(JobAction(body.action), _params(body), Selector(ids=[device_id]))
+
+    @classmethod
+    def of_fleet(cls, body: FleetPlainAction | FleetLocateAction | FleetPowerAction) -> ActionRequest:
+        """A selector request."""
+        return cls(JobAction(body.action), _params(body), body.selector, body.dry_run, body.ramp)
+
+    def body(self) -> dict[str, object]:
+        """The request as JSON values (what an idempotency key's fingerprint covers)."""
+        return {
+            "action": self.action.value,
+            "params": self.params.model_dump(mode="json"),
+            "selector": self.selector.model_dump(mode="json", exclude_none=True),
+            "dry_run": self.dry_run,
+            "ramp": self.ramp.model_dump(mode="json") if self.ramp is not None else None,
+        }
+
+
+def _params(body: _Plain | _Locate | _Power) -> ActionParams:
+    if isinstance(body, _Locate):
+        return ActionParams(on=body.params.on)
+    if isinstance(body, _Power):
+        return ActionParams(watts=body.params.watts)
+    return ActionParams()
 
 
 class StepOut(_Out):
@@ -149,8 +243,9 @@ class PlanOut(_Out):
     params: dict[str, bool | float]
     devices: list[PlannedDevice]
     steps: list[PlannedStep]
-    site: str | None
-    site_kw: float | None = Field(description="the site's measured power now")
+    site: str | None = Field(description="the site a ramp measures (null: none, or several)")
+    sites: list[str] = Field(description="the sites of the selected devices a ramp measures, together")
+    site_kw: float | None = Field(description="their measured power now (devices that report power)")
     target_site_kw: float | None
     expected_site_kw_after: float | None
 

@@ -5,8 +5,8 @@ Errors, rooted in one class and mapped to HTTP statuses by the routes:
 
     ActionRequestError
     ├── ActionsUnavailableError   this process does not poll (reader mode): 409
-    ├── NothingSelectedError      no device has this id / matches the selector: 404
-    ├── SelectionError            a selector with no criterion, a site target over several sites: 400
+    ├── NothingSelectedError      no device has this id / matches the selector (or it names no
+    │                             criterion: an empty selector selects nothing): 404
     ├── IdempotencyConflictError  the key was used with a different request: 409
     └── JobNotFoundError          no job has this id: 404
 
@@ -26,8 +26,8 @@ from typing import Any
 from collectors.sample import utcnow
 from fleetmon.service.action_schemas import (
     ActionParams,
+    ActionRequest,
     AuditEntryOut,
-    FleetActionRequest,
     JobOut,
     PlannedDevice,
     PlannedStep,
@@ -83,10 +83,6 @@ class NothingSelectedError(ActionRequestError):
     """No device has the id, or none matches the selector."""
 
 
-class SelectionError(ActionRequestError):
-    """The selection cannot be planned as asked."""
-
-
 class IdempotencyConflictError(ActionRequestError):
     """The idempotency key was already used with a different request."""
 
@@ -128,7 +124,9 @@ def _candidate(view: DeviceView, restore: dict[int, float]) -> Candidate:
 def select(snapshot: FleetSnapshot, selector: Selector) -> list[DeviceView]:
     """The stored devices of the snapshot every given criterion matches (exact, case-insensitive)."""
     if selector.site is None and selector.model is None and selector.state is None and selector.ids is None:
-        raise SelectionError("the selector names no criterion: give at least one of site, model, state, ids")
+        raise NothingSelectedError(
+            "the selector names no criterion, so it selects no device: give site, model, state or ids"
+        )
     ids = set(selector.ids) if selector.ids is not None else None
     site = selector.site.casefold() if selector.site is not None else None
     model = selector.model.casefold() if selector.model is not None else None
@@ -156,25 +154,13 @@ def _fingerprint(path: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _target_site(views: Sequence[DeviceView], selector: Selector | None) -> str | None:
-    sites = sorted({v.site for v in views})
-    if selector is not None and selector.site is not None and sites:
-        return sites[0]
-    if len(sites) != 1:
-        raise SelectionError(
-            f"a ramp with target_site_kw acts on one site; the selection spans {len(sites)}: "
-            "add selector.site"
-        )
-    return sites[0]
-
-
 async def request_action(
     *,
     engine: Engine,
     runner: JobRunner | None,
     snapshot: FleetSnapshot,
     principal: Principal,
-    request: FleetActionRequest,
+    request: ActionRequest,
     path: str,
     idempotency_key: str | None,
     views: Sequence[DeviceView] | None = None,
@@ -196,18 +182,15 @@ async def request_action(
     candidates = [_candidate(v, restore) for v in chosen]
     rule = _rule(request.ramp, len(candidates))
     targeted = rule is not None and rule.target_site_kw is not None
-    if targeted:
-        site = _target_site(chosen, request.selector if views is None else None)
-    else:  # a ramp still reports the site's power after each step when the devices share one
-        sites = {v.site for v in chosen}
-        site = sites.pop() if rule is not None and len(sites) == 1 else None
-    site_kw = site_power_kw(v.sample.power_w for v in snapshot.devices if v.site == site) if site else None
+    # A ramp measures the power of the site(s) its devices are in (the target applies to their sum).
+    sites = tuple(sorted({v.site for v in chosen})) if rule is not None else ()
+    site_kw = site_power_kw(v.sample.power_w for v in snapshot.devices if v.site in sites) if sites else None
     watts = request.params.watts
     excluded = {c.device_id: eligible(action, c, watts, targeted) for c in candidates}
     planned = order(action, [c for c in candidates if excluded[c.device_id] is None])
     steps = plan_steps(action, planned, rule, watts=watts, site_kw=site_kw)
     if request.dry_run:
-        plan = _plan(action, params, candidates, excluded, steps, site, site_kw, rule)
+        plan = _plan(action, params, candidates, excluded, steps, sites, site_kw, rule)
         await asyncio.to_thread(
             insert_audit,
             engine,
@@ -247,7 +230,7 @@ async def request_action(
         )
         for c in candidates
     ]
-    body = request.model_dump(mode="json") if views is None else {"action": action.value, "params": params}
+    body = request.body()
     idem = (
         Idempotency(idempotency_key, principal.key_id, _fingerprint(path, body))
         if idempotency_key is not None
@@ -272,7 +255,7 @@ async def request_action(
             watts=watts,
             devices=planned,
             rule=rule,
-            site=site,
+            sites=sites,
             steps=[dict(s) for s in job.steps],
             actor_key_id=principal.key_id,
             actor_name=principal.name,
@@ -309,7 +292,7 @@ def _plan(  # noqa: PLR0917
     candidates: Sequence[Candidate],
     excluded: dict[int, str | None],
     steps: Sequence[Step],
-    site: str | None,
+    sites: tuple[str, ...],
     site_kw: float | None,
     rule: RampRule | None,
 ) -> PlanOut:
@@ -342,7 +325,8 @@ def _plan(  # noqa: PLR0917
             PlannedStep(index=s.index, device_ids=list(s.device_ids), expected_kw=s.expected_kw)
             for s in steps
         ],
-        site=site,
+        site=sites[0] if len(sites) == 1 else None,
+        sites=list(sites),
         site_kw=site_kw,
         target_site_kw=rule.target_site_kw if rule is not None else None,
         expected_site_kw_after=round(after, 3) if after is not None and steps else site_kw,
@@ -352,7 +336,7 @@ def _plan(  # noqa: PLR0917
 def _plan_note(plan: PlanOut) -> str:
     note = f"{len(plan.steps)} step(s) over {sum(len(s.device_ids) for s in plan.steps)} device(s)"
     if plan.target_site_kw is not None:
-        note += f"; site {plan.site} at {plan.site_kw} kW, target {plan.target_site_kw} kW"
+        note += f"; site {', '.join(plan.sites)} at {plan.site_kw} kW, target {plan.target_site_kw} kW"
     return note
 
 

@@ -69,8 +69,8 @@ class FleetAccess(Protocol):
         """The poller's cached identity of a target, if it has one."""
         ...
 
-    def site_power_kw(self, site: str) -> float | None:
-        """The site's measured power in the current snapshot."""
+    def site_power_kw(self, sites: tuple[str, ...]) -> float | None:
+        """The sites' measured power, together, in the current snapshot."""
         ...
 
     async def wait_for_poll(self, after: float, timeout: float) -> bool:
@@ -88,7 +88,7 @@ class RunningJob:
     watts: float | None
     devices: list[Candidate]  # eligible, in order
     rule: RampRule | None
-    site: str | None
+    sites: tuple[str, ...]  # what a ramp measures (empty: nothing)
     steps: list[dict[str, Any]]
     actor_key_id: str
     actor_name: str | None
@@ -236,7 +236,7 @@ class JobRunner:
         remaining = list(job.devices)
         index = 0
         target = rule.target_site_kw
-        site_kw = self.fleet.site_power_kw(job.site) if job.site is not None else None
+        site_kw = self.fleet.site_power_kw(job.sites) if job.sites else None
         while remaining and not job.cancelled.is_set():
             if target is not None and job.action in CURTAILING and target_reached(site_kw, target):
                 break
@@ -254,7 +254,7 @@ class JobRunner:
             if job.cancelled.is_set():
                 break
             await self.fleet.wait_for_poll(started, self.poll_wait_s)
-            site_kw = self.fleet.site_power_kw(job.site) if job.site is not None else None
+            site_kw = self.fleet.site_power_kw(job.sites) if job.sites else None
             self._set_step(job, index, site_kw_after=site_kw)
             await self._store(update_job, job.id, steps=job.steps)
             index += 1

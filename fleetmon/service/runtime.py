@@ -429,9 +429,9 @@ class ServiceRuntime:
         """The poller's cached identity of a target (None with a poller pool: its workers hold them)."""
         return self.poller.identity_of(target) if isinstance(self.poller, Poller) else None
 
-    def site_power_kw(self, site: str) -> float | None:
-        """The site's measured power in the current snapshot (the devices that report power)."""
-        return site_power_kw(v.sample.power_w for v in self.live.snapshot.devices if v.site == site)
+    def site_power_kw(self, sites: tuple[str, ...]) -> float | None:
+        """The sites' measured power, together, in the current snapshot (the devices that report it)."""
+        return site_power_kw(v.sample.power_w for v in self.live.snapshot.devices if v.site in sites)
 
     async def _polled_at(self, started: float) -> None:
         if self._polled is None:

@@ -26,18 +26,17 @@ from fastapi import (
     status,
 )
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 
 from fleetmon.service.action_schemas import (
     MAX_DEVICE_ID,
+    ActionRequest,
     AuditPage,
     DeviceActionRequest,
-    FleetActionRequest,
+    FleetActionBody,
     JobList,
     JobOut,
     PlanOut,
-    Selector,
 )
 from fleetmon.service.auth import Permission, Principal, Requirement, _bearer
 from fleetmon.service.deps import RuntimeDep
@@ -47,7 +46,6 @@ from fleetmon.service.fleet_actions import (
     IdempotencyConflictError,
     JobNotFoundError,
     NothingSelectedError,
-    SelectionError,
     audit_refusal,
     cancel_job,
     device_view,
@@ -56,7 +54,6 @@ from fleetmon.service.fleet_actions import (
     read_jobs,
     request_action,
 )
-from fleetmon.service.ramp import JobAction
 from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.schemas import ErrorOut
 from fleetmon.storage.errors import StorageError
@@ -140,24 +137,9 @@ def _http(exc: ActionRequestError) -> HTTPException:
     match exc:
         case NothingSelectedError() | JobNotFoundError():
             return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
-        case SelectionError():
-            return HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc))
         case ActionsUnavailableError() | IdempotencyConflictError():
             return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc))
-
-
-def _need_watts(action: JobAction, watts: float | None) -> None:
-    if action is JobAction.POWER_TARGET and watts is None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "missing",
-                    "loc": ("body", "params", "watts"),
-                    "msg": "power_target needs params.watts",
-                }
-            ]
-        )
 
 
 @router.post(
@@ -176,7 +158,6 @@ async def act_on_device(
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     """Act on one device: a job is started and returned at once (follow it at /api/v1/actions/{id})."""
-    _need_watts(body.action, body.params.watts)
     try:
         view = device_view(runtime.live.snapshot, device_id)
         result = await request_action(
@@ -184,9 +165,7 @@ async def act_on_device(
             runner=runtime.jobs,
             snapshot=runtime.live.snapshot,
             principal=principal,
-            request=FleetActionRequest(
-                action=body.action, params=body.params, selector=Selector(ids=[device_id])
-            ),
+            request=ActionRequest.of(body, device_id),
             path=request.url.path,
             idempotency_key=idempotency_key,
             views=[view],
@@ -205,11 +184,10 @@ async def act_on_device(
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         200: {"model": PlanOut, "description": "dry run: the plan; nothing was sent"},
-        400: {
+        404: {
             "model": ErrorOut,
-            "description": "the selector names no criterion, or a site target spans several sites",
+            "description": "no device matches the selector (an empty selector selects none)",
         },
-        404: {"model": ErrorOut, "description": "no device matches the selector"},
         **UNAVAILABLE,
     },
 )
@@ -219,19 +197,18 @@ async def act_on_fleet(
     runtime: RuntimeDep,
     principal: ActorDep,
     *,
-    body: FleetActionRequest,
+    body: FleetActionBody,
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut | PlanOut:
     """Act on the devices a selector chooses, at once or in a staged ramp; `dry_run` answers 200 with
     the plan and sends nothing."""
-    _need_watts(body.action, body.params.watts)
     try:
         result = await request_action(
             engine=runtime.engine,
             runner=runtime.jobs,
             snapshot=runtime.live.snapshot,
             principal=principal,
-            request=body,
+            request=ActionRequest.of_fleet(body),
             path=request.url.path,
             idempotency_key=idempotency_key,
         )
