@@ -6,6 +6,9 @@ Test addresses: 127.40.0.0/16 only.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -354,3 +357,44 @@ def test_a_reader_replica_answers_actions_with_409_but_plans_dry_runs(
             body = {"action": "sleep", "selector": {"ids": [device_id]}, "dry_run": True}
             assert client.post("/api/v1/actions", json=body).status_code == 200
             assert client.post("/api/v1/actions", json={**body, "dry_run": False}).status_code == 409
+
+
+def _cli(live: LiveService, role: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEETMON_API_KEY": live.keys[role]}
+    return subprocess.run(
+        [sys.executable, "-m", "fleetmon.cli.main", "action", *args, "--api", live.base_url],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_LIMIT_S,
+        env=env,
+    )
+
+
+def test_the_cli_follows_a_job_and_its_exit_status_says_how_it_ended(live: LiveService) -> None:
+    miner, faulty = _devices(live, "avalon")[1], _devices(live, "avalon")[2]
+    result = _cli(live, "operator", "locate", miner.device.ip, "--param", "on=true")
+    assert result.returncode == 0, result.stderr
+    assert "succeeded" in result.stdout and live.keys["operator"] not in result.stdout + result.stderr
+    assert miner.device.locate is True
+    assert _cli(live, "operator", "locate", miner.device.ip, "--param", "on=false").returncode == 0
+    assert miner.device.locate is False
+
+    refused = _cli(live, "viewer", "sleep", miner.device.ip)
+    assert refused.returncode == 2 and "403" in refused.stderr
+    assert miner.device.state is SimState.MINING
+
+    faulty.device.fault = Fault.HANG
+    try:
+        failed = _cli(live, "operator", "locate", faulty.device.ip)
+    finally:
+        faulty.device.fault = None
+    assert failed.returncode == 1 and "failed" in failed.stdout
+
+    states = [item.device.state for item in live.fleet]
+    plan = _cli(
+        live, "operator", "sleep", "--site", live.site, "--dry-run", "--ramp", "step_devices=3,interval_s=0"
+    )
+    assert plan.returncode == 0, plan.stderr
+    assert "nothing sent" in plan.stdout and "step 1:" in plan.stdout
+    assert [item.device.state for item in live.fleet] == states  # nothing was sent
