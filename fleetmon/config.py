@@ -126,6 +126,22 @@ class CollectorSettings(_Section):
         return parse_targets(self.targets)
 
 
+class ActionSettings(_Section):
+    """Operator actions (reboot, locate, sleep/wake, power target) sent by the collecting process.
+
+    The credentials are the collector's profiles (`collector.credential_profile` for the stock Antminer
+    CGI, `collector.vnish_credential_profile` for VNish, `collector.whatsminer_credential_profile` for
+    Whatsminer API v2/v3 writes); LuxOS and Avalon need none.
+    """
+
+    concurrency: int = Field(default=20, ge=1)  # devices acted on at once within one job step
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    read_timeout_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=20.0, gt=0)  # the whole action on one device (every request it makes)
+    step_poll_wait_s: float | None = Field(default=None, gt=0)
+    """A ramp's longest wait for the poll after a step (default: two poll intervals + the poll deadline)."""
+
+
 class CredentialProfile(_Section):
     """A named username and a reference to the password (an environment variable or a file)."""
 
@@ -249,6 +265,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
     credentials: dict[str, CredentialProfile] = Field(default_factory=dict)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     pdus: list[PduSettings] = Field(default_factory=list)

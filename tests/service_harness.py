@@ -22,7 +22,14 @@ from collectors.poller import Poller
 from collectors.simulator.fleet import DEFAULT_MIX, FleetDevice, build_fleet, write_inventory
 from collectors.simulator.server import FleetServer
 from collectors.targets import Target
-from fleetmon.config import CollectorSettings, PduSettings, ServiceSettings, Settings, StorageSettings
+from fleetmon.config import (
+    ActionSettings,
+    CollectorSettings,
+    PduSettings,
+    ServiceSettings,
+    Settings,
+    StorageSettings,
+)
 from fleetmon.service.app import create_app
 from fleetmon.service.auth import Role, create_key, revoke_key
 from fleetmon.service.runtime import ServiceRuntime, poller_settings
@@ -76,12 +83,17 @@ def live_service(
     mix: str = DEFAULT_MIX,
     api_open: float = 0.0,
     changed_passwords: float = 0.0,
+    collecting: bool = False,
+    interval_s: float = 60.0,
+    actions: ActionSettings | None = None,
 ) -> Iterator[LiveService]:
     """Start the fleet, poll it once into `db_url` (inventory imported, rollups run), serve in reader
     mode on a free port; stop everything on exit. `settings_base` lends its credential profiles;
     `pdus` are read in that first cycle (their communities must be in the environment); `subnet`
     (default: a fresh one) fixes the fleet's addresses, which build_fleet derives from it and `seed`;
-    `mix` is the simulator's make/firmware mix; `api_open` and `changed_passwords` its posture knobs."""
+    `mix` is the simulator's make/firmware mix; `api_open` and `changed_passwords` its posture knobs.
+    `collecting` keeps the service in collector mode instead (it polls every `interval_s` and runs
+    action jobs, with `actions` settings), as `fleetmon serve` with targets does."""
     engine = make_engine(db_url)
     upgrade(engine)
     site = "test-site"
@@ -114,6 +126,7 @@ def live_service(
         collector=CollectorSettings(
             site=site,
             timeout_s=3.0,
+            interval_s=interval_s,
             credential_profile=settings_base.collector.credential_profile if settings_base else None,
             vnish_credential_profile=(
                 settings_base.collector.vnish_credential_profile if settings_base else None
@@ -121,6 +134,7 @@ def live_service(
         ),
         credentials=settings_base.credentials if settings_base else {},
         pdus=list(pdus),
+        actions=actions or ActionSettings(),
     )
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -137,7 +151,8 @@ def live_service(
             await sink.send(await runtime.poll_cycle())
             await sink.close()
             await runtime.maintain()
-            runtime.sites = {}  # reader mode from here on: the test controls what gets polled
+            if not collecting:
+                runtime.sites = {}  # reader mode from here on: the test controls what gets polled
             holder["runtime"] = runtime
             http = uvicorn.Server(
                 uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")

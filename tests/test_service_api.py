@@ -103,6 +103,9 @@ def _example_url(route: ApiRoute, service: LiveService) -> str:
         "/static/{name}": "/static/app.js",
         "/static/swagger/{name}": "/static/swagger/swagger-ui.css",
         "/api/v1/tariffs/rate": "/api/v1/tariffs/rate?origin=CN&hts=8543.70.9960&date=2025-06-01",
+        "/api/v1/devices/{device_id}/actions": f"/api/v1/devices/{device_id}/actions",
+        "/api/v1/actions/{job_id}": "/api/v1/actions/0000000000000000",
+        "/api/v1/actions/{job_id}/cancel": "/api/v1/actions/0000000000000000/cancel",
     }
     if route.path in examples:
         return examples[route.path]
@@ -118,6 +121,10 @@ EXAMPLE_BODIES: dict[tuple[str, str], dict[str, object]] = {
         "content": b"serial,model,assembly_country,origin_evidence,customs_value_usd,entry_date\n",
         "headers": {"Content-Type": "text/csv"},
     },
+    ("POST", "/api/v1/actions"): {
+        "json": {"action": "sleep", "selector": {"state": "mining"}, "dry_run": True}
+    },
+    ("POST", "/api/v1/devices/{device_id}/actions"): {"json": {"action": "locate", "params": {"on": True}}},
 }
 """Bodies a permitted caller's request needs; a new route with a required body needs an entry here."""
 
@@ -128,6 +135,16 @@ def _example_body(route: ApiRoute, method: str) -> dict[str, object]:
     assert route.dependant.body_params == [], f"add an example body for {method} {route.path}"
     return {}
 
+
+PERMITTED_STATUS = {
+    (
+        "POST",
+        "/api/v1/devices/{device_id}/actions",
+    ): 409,  # this service is a reader: actions need a collector
+    ("GET", "/api/v1/actions/{job_id}"): 404,  # no such job: the permission check passed
+    ("POST", "/api/v1/actions/{job_id}/cancel"): 404,
+}
+"""Routes whose permitted caller gets an answer other than 200 from this (reader-mode) service."""
 
 PUBLIC_STATUS = {("POST", "/login"): 401, ("POST", "/logout"): 303}
 """Public routes that do not answer 200 to a bare request: the login form without a key says so (401),
@@ -149,7 +166,8 @@ def test_auth_matrix_every_route_every_role_no_key_and_revoked_key(service: Live
                 if rule.permission is None:
                     expected = PUBLIC_STATUS.get((method, route.path), 200)
                 elif caller in ROLES:
-                    expected = 200 if allows(Role(caller), rule.permission) else 403
+                    permitted = PERMITTED_STATUS.get((method, route.path), 200)
+                    expected = permitted if allows(Role(caller), rule.permission) else 403
                 else:
                     expected = 303 if isinstance(rule, PageRequirement) else 401
                 if response.status_code != expected:

@@ -51,6 +51,10 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (("demo", "serve a simulated fleet through the API (one command, nothing to configure)"),),
     ),
     ("fleetmon.cli.keys", (("keys", "API keys of the service (create, list, revoke)"),)),
+    (
+        "fleetmon.cli.action",
+        (("action", "act on miners through the API (reboot, locate, sleep, wake, power)"),),
+    ),
 )
 """(module, ((command, one-line help), ...)) per command group, in the order `--help` lists them."""
 

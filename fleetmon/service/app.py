@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fleetmon import __version__
 from fleetmon.config import Settings
 from fleetmon.service.routes import (
+    actions,
     catalog,
     devices,
     docs,
@@ -82,6 +83,7 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(inventory.router)
     app.include_router(pdus.router)
     app.include_router(security.router)
+    app.include_router(actions.router)
     app.include_router(metrics.build_router(runtime.settings.service.metrics_public))
     app.include_router(docs.router)
     mount_dashboard(app, session_signer(runtime.settings))

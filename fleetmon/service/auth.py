@@ -9,7 +9,7 @@ every request. Comparison is constant-time.
 Roles and what they may do live in ROLE_PERMISSIONS, the one table of the service's authorisation:
 
     viewer       read the fleet (devices, summary, metrics)
-    operator     viewer + probe devices + security findings
+    operator     viewer + probe devices + security findings + act on devices (jobs, audit log)
     procurement  read the fleet + supply chain + import inventory + security findings
     admin        everything, including API keys
 
@@ -67,11 +67,19 @@ class Permission(StrEnum):
     IMPORT_INVENTORY = "import_inventory"
     MANAGE_KEYS = "manage_keys"
     READ_SECURITY = "read_security"  # which miners are open: not for viewer (wall-display) keys
+    ACT_ON_DEVICES = "act_on_devices"  # reboot, locate, sleep/wake, power targets; read jobs and audit
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ_FLEET}),
-    Role.OPERATOR: frozenset({Permission.READ_FLEET, Permission.PROBE_DEVICES, Permission.READ_SECURITY}),
+    Role.OPERATOR: frozenset(
+        {
+            Permission.READ_FLEET,
+            Permission.PROBE_DEVICES,
+            Permission.READ_SECURITY,
+            Permission.ACT_ON_DEVICES,
+        }
+    ),
     Role.PROCUREMENT: frozenset(
         {
             Permission.READ_FLEET,
@@ -200,19 +208,30 @@ class Requirement:
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
     ) -> Principal:
         """Authenticate and authorise (sync: FastAPI runs it in the thread pool, off the event loop)."""
+        principal = self.authenticate(request, credentials)
+        if not self.permits(principal):
+            raise self.forbidden(self.refusal(principal))
+        return principal
+
+    def authenticate(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        """The request's principal (401, or a redirect for a page, when it has none); reads the database."""
         engine: Engine = request.app.state.runtime.engine
         if credentials is not None:
             principal = verify_token(engine, credentials.credentials.strip())
             if principal is None:
                 raise self.unauthenticated(request, "invalid or revoked API key")
-        else:
-            principal = self._from_session(request, engine)
+            return principal
+        return self._from_session(request, engine)
+
+    def permits(self, principal: Principal) -> bool:
+        """True when the principal's role holds this requirement's permission."""
         assert self.permission is not None
-        if not allows(principal.role, self.permission):
-            raise self.forbidden(
-                f"role {principal.role.value!r} may not {self.permission.value.replace('_', ' ')}"
-            )
-        return principal
+        return allows(principal.role, self.permission)
+
+    def refusal(self, principal: Principal) -> str:
+        """Why the principal is refused (the 403's detail)."""
+        assert self.permission is not None
+        return f"role {principal.role.value!r} may not {self.permission.value.replace('_', ' ')}"
 
     def _from_session(self, request: Request, engine: Engine) -> Principal:
         signer: SessionSigner | None = getattr(request.app.state, "sessions", None)

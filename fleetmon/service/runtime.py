@@ -38,14 +38,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from collectors.identify import Identity
 from collectors.poller import Poller, PollerSettings, cycle_spread_s
 from collectors.sample import Sample, utcnow
 from collectors.targets import Target
 from collectors.workers import PollerPool, auto_workers, poller_for
 from fleetmon.collect import SpooledDelivery
 from fleetmon.config import Settings
+from fleetmon.service.jobs import JobRunner
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.pdus import PduPoller
+from fleetmon.service.ramp import site_power_kw
 from fleetmon.service.sites import SiteHealth, SiteWatch, collector_sites
 from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView, failure_reasons
 from fleetmon.service.state import FleetState
@@ -144,6 +147,9 @@ class ServiceRuntime:
     _persist_queue: asyncio.Queue[list[Sample] | None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    jobs: JobRunner | None = None  # collector mode: operator actions (fleetmon.service.jobs)
+    _polled: asyncio.Condition | None = None
+    _poll_started: float | None = None  # time.monotonic() at the start of the last cycle applied
 
     def __post_init__(self) -> None:
         for site in dict.fromkeys(self.sites.values()):
@@ -351,6 +357,10 @@ class ServiceRuntime:
             jobs.append(Job("refresh", interval, self._refresh_job, first_s=interval))
             if self.settings.pdus:
                 jobs.append(Job("pdus", self.settings.snmp.interval_s, self._pdu_job))
+        if self.sites:
+            self.jobs = JobRunner(self.settings, self.engine, self, self.settings.collector.interval_s)
+            if self.schema_ready:
+                await self.jobs.recover()
         self._cycle = asyncio.create_task(run_jobs(jobs, self._stop), name="fleetmon-cycle")
         broker = self.settings.mqtt_broker()
         if self.site_watch is not None and broker is not None:
@@ -367,6 +377,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Stop the jobs: the poll in progress finishes, and persist stores (or spools) what it holds."""
+        if self.jobs is not None:
+            await self.jobs.close()
         self._stop.set()
         grace = self.settings.collector.timeout_s + 30
         if self._cycle is not None:
@@ -408,7 +420,42 @@ class ServiceRuntime:
             self.stats[site] = self.stats[site].after_cycle(seconds, count, failures, end)
         await self.apply_cycle(samples)
         self.fresh_at = time.time()
+        await self._polled_at(started)
         return samples
+
+    # ---- what the action jobs read (fleetmon.service.jobs.FleetAccess) ---------------------------
+
+    def identity_of(self, target: Target) -> Identity | None:
+        """The poller's cached identity of a target (None with a poller pool: its workers hold them)."""
+        return self.poller.identity_of(target) if isinstance(self.poller, Poller) else None
+
+    def site_power_kw(self, sites: tuple[str, ...]) -> float | None:
+        """The sites' measured power, together, in the current snapshot (the devices that report it)."""
+        return site_power_kw(v.sample.power_w for v in self.live.snapshot.devices if v.site in sites)
+
+    async def _polled_at(self, started: float) -> None:
+        if self._polled is None:
+            self._polled = asyncio.Condition()
+        async with self._polled:
+            self._poll_started = started
+            self._polled.notify_all()
+
+    async def wait_for_poll(self, after: float, timeout: float) -> bool:
+        """Wait until a poll cycle that started at or after `after` (time.monotonic) is applied and
+        published; False when none is within `timeout` seconds."""
+        if self._polled is None:
+            self._polled = asyncio.Condition()
+        polled = self._polled
+
+        def done() -> bool:
+            return self._poll_started is not None and self._poll_started >= after
+
+        try:
+            async with asyncio.timeout(timeout), polled:
+                await polled.wait_for(done)
+        except TimeoutError:
+            return False
+        return True
 
     async def _poll_job(self) -> None:
         samples = await self.poll_cycle()

@@ -235,3 +235,88 @@ class RejectedSample(SQLModel, table=True):
     site: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     error: str = Field(sa_column=Column(Text, nullable=False))
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ActionJob(SQLModel, table=True):
+    """One operator action over one or more devices (fleetmon.service.jobs runs it).
+
+    `params`, `selector` and `ramp` are the request as accepted; `steps` the ramp's steps as they ran
+    (a JSON list, rewritten whole when a step changes: a job has a handful of steps, never thousands).
+    """
+
+    __tablename__ = "action_jobs"
+    __table_args__ = (Index("ix_action_jobs_created_at", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    action: str = Field(max_length=32)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON(), nullable=False))
+    selector: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(), nullable=True))
+    ramp: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(), nullable=True))
+    state: str = Field(max_length=16)
+    actor_key_id: str = Field(max_length=32)
+    actor_name: str | None = Field(default=None, max_length=128)
+    role: str = Field(max_length=16)
+    created_at: datetime = _ts_column()
+    finished_at: datetime | None = _ts_column(nullable=True)
+    steps: list[dict[str, Any]] = _json_column()
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ActionTask(SQLModel, table=True):
+    """One device's part of a job: its state and, when it ended badly, the error code and message."""
+
+    __tablename__ = "action_tasks"
+    __table_args__ = (Index("ix_action_tasks_device_id", "device_id"),)
+
+    job_id: str = Field(foreign_key="action_jobs.id", primary_key=True, max_length=32)
+    device_id: int = Field(primary_key=True)
+    position: int  # order within the job (the ramp's order)
+    step: int | None = None  # the ramp step it belongs to, once planned
+    host: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    power_w_before: float | None = None  # measured power when the job was planned
+    error_code: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    started_at: datetime | None = _ts_column(nullable=True)
+    finished_at: datetime | None = _ts_column(nullable=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who asked for what, on which devices, and how it ended; refused attempts included."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts_column()
+    actor_key_id: str | None = Field(default=None, max_length=32)
+    actor_name: str | None = Field(default=None, max_length=128)
+    role: str | None = Field(default=None, max_length=16)
+    action: str = Field(max_length=32)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON(), nullable=False))
+    device_ids: list[int] = _json_column()
+    job_id: str | None = Field(default=None, max_length=32)
+    outcome: str = Field(max_length=16)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AuditDevice(SQLModel, table=True):
+    """Which devices an audit entry names, so `?device_id=` is an indexed lookup, not a JSON scan."""
+
+    __tablename__ = "audit_log_devices"
+    __table_args__ = (Index("ix_audit_log_devices_device_id", "device_id"),)
+
+    audit_id: int = Field(foreign_key="audit_log.id", primary_key=True)
+    device_id: int = Field(primary_key=True)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` a principal sent, the fingerprint of its request, and the job it created."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: str = Field(primary_key=True, max_length=255)
+    actor_key_id: str = Field(primary_key=True, max_length=32)
+    fingerprint: str = Field(max_length=64)
+    job_id: str = Field(foreign_key="action_jobs.id", max_length=32)
+    created_at: datetime = _ts_column()

@@ -1,0 +1,356 @@
+"""Action jobs, their per-device tasks, the audit log and idempotency keys: named queries for
+fleetmon.service.jobs, which owns what a job means.
+
+Every function raises StorageUnavailableError (fleetmon.storage.errors) when the database fails, never a
+SQLAlchemy exception. A job and its tasks (and the idempotency key that created it) are inserted in one
+transaction, so a retried request finds either all of them or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import exc as sa_exc
+
+from fleetmon.storage.errors import translated
+from fleetmon.storage.models import ActionJob, ActionTask, AuditDevice, AuditEntry, IdempotencyKey
+
+JOBS: Table = ActionJob.__table__  # type: ignore[attr-defined]
+TASKS: Table = ActionTask.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+AUDIT_DEVICES: Table = AuditDevice.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+
+UNFINISHED = ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One stored job (without its tasks)."""
+
+    id: str
+    action: str
+    params: dict[str, Any]
+    selector: dict[str, Any] | None
+    ramp: dict[str, Any] | None
+    state: str
+    actor_key_id: str
+    actor_name: str | None
+    role: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """One device's part of a stored job."""
+
+    job_id: str
+    device_id: int
+    position: int
+    host: str
+    state: str
+    step: int | None = None
+    power_w_before: float | None = None
+    error_code: str | None = None
+    detail: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One audit log entry (`id` None before it is stored)."""
+
+    at: datetime
+    action: str
+    outcome: str
+    actor_key_id: str | None = None
+    actor_name: str | None = None
+    role: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    device_ids: tuple[int, ...] = ()
+    job_id: str | None = None
+    detail: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An Idempotency-Key as sent by one principal, with the fingerprint of the request it came with."""
+
+    key: str
+    actor_key_id: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRequest:
+    """The job an idempotency key already created, and the fingerprint of the request that created it."""
+
+    job_id: str
+    fingerprint: str
+
+
+def _job(row: Any) -> JobRow:
+    return JobRow(
+        id=row.id,
+        action=row.action,
+        params=dict(row.params or {}),
+        selector=row.selector,
+        ramp=row.ramp,
+        state=row.state,
+        actor_key_id=row.actor_key_id,
+        actor_name=row.actor_name,
+        role=row.role,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        steps=list(row.steps or []),
+        detail=row.detail,
+    )
+
+
+def _task(row: Any) -> TaskRow:
+    return TaskRow(
+        job_id=row.job_id,
+        device_id=row.device_id,
+        position=row.position,
+        host=row.host,
+        state=row.state,
+        step=row.step,
+        power_w_before=row.power_w_before,
+        error_code=row.error_code,
+        detail=row.detail,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _earlier(conn: Any, idem: Idempotency) -> EarlierRequest | None:
+    found = conn.execute(
+        select(IDEMPOTENCY.c.job_id, IDEMPOTENCY.c.fingerprint).where(
+            IDEMPOTENCY.c.key == idem.key, IDEMPOTENCY.c.actor_key_id == idem.actor_key_id
+        )
+    ).first()
+    return None if found is None else EarlierRequest(found.job_id, found.fingerprint)
+
+
+def insert_job(
+    engine: Engine, job: JobRow, tasks: Sequence[TaskRow], idempotency: Idempotency | None = None
+) -> EarlierRequest | None:
+    """Store a new job with its tasks (and its idempotency key), in one transaction.
+
+    When the principal already used the idempotency key, nothing is stored and the earlier request is
+    returned (the caller compares fingerprints); None when the job was stored. The same key sent twice
+    at once: the loser of the race (the key's primary key refuses its insert) gets the winner's job.
+    """
+    try:
+        with engine.begin() as conn:
+            if idempotency is not None and (earlier := _earlier(conn, idempotency)) is not None:
+                return earlier
+            conn.execute(JOBS.insert().values(**_job_values(job)))
+            if tasks:
+                conn.execute(TASKS.insert(), [_task_values(task) for task in tasks])
+            if idempotency is not None:
+                conn.execute(
+                    IDEMPOTENCY.insert().values(
+                        key=idempotency.key,
+                        actor_key_id=idempotency.actor_key_id,
+                        fingerprint=idempotency.fingerprint,
+                        job_id=job.id,
+                        created_at=job.created_at,
+                    )
+                )
+    except sa_exc.IntegrityError as exc:
+        if idempotency is not None:
+            with translated("reading an idempotency key failed"), engine.connect() as conn:
+                earlier = _earlier(conn, idempotency)
+            if earlier is not None:
+                return earlier
+        with translated("storing an action job failed"):
+            raise exc
+    except sa_exc.SQLAlchemyError as exc:
+        with translated("storing an action job failed"):
+            raise exc
+    return None
+
+
+def _job_values(job: JobRow) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "action": job.action,
+        "params": job.params,
+        "selector": job.selector,
+        "ramp": job.ramp,
+        "state": job.state,
+        "actor_key_id": job.actor_key_id,
+        "actor_name": job.actor_name,
+        "role": job.role,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "steps": job.steps,
+        "detail": job.detail,
+    }
+
+
+def _task_values(task: TaskRow) -> dict[str, Any]:
+    return {
+        "job_id": task.job_id,
+        "device_id": task.device_id,
+        "position": task.position,
+        "host": task.host,
+        "state": task.state,
+        "step": task.step,
+        "power_w_before": task.power_w_before,
+        "error_code": task.error_code,
+        "detail": task.detail,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+    }
+
+
+def update_job(engine: Engine, job_id: str, **values: Any) -> None:
+    """Set columns of one job (`state`, `finished_at`, `steps`, `detail`)."""
+    with translated("updating an action job failed"), engine.begin() as conn:
+        conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
+
+
+def update_tasks(engine: Engine, job_id: str, device_ids: Iterable[int], **values: Any) -> None:
+    """Set columns of some tasks of one job (`state`, `step`, `error_code`, `detail`, times)."""
+    ids = list(device_ids)
+    if not ids:
+        return
+    with translated("updating action tasks failed"), engine.begin() as conn:
+        conn.execute(
+            update(TASKS).where(TASKS.c.job_id == job_id, TASKS.c.device_id.in_(ids)).values(**values)
+        )
+
+
+def job_by_id(engine: Engine, job_id: str) -> tuple[JobRow, list[TaskRow]] | None:
+    """One job with its tasks in job order, or None."""
+    with translated("reading an action job failed"), engine.connect() as conn:
+        row = conn.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
+        if row is None:
+            return None
+        tasks = conn.execute(select(TASKS).where(TASKS.c.job_id == job_id).order_by(TASKS.c.position)).all()
+    return _job(row), [_task(t) for t in tasks]
+
+
+def recent_jobs(engine: Engine, limit: int) -> list[tuple[JobRow, list[TaskRow]]]:
+    """The newest `limit` jobs, newest first, each with its tasks."""
+    with translated("reading action jobs failed"), engine.connect() as conn:
+        rows = conn.execute(
+            select(JOBS).order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc()).limit(limit)
+        ).all()
+        ids = [row.id for row in rows]
+        tasks = (
+            conn.execute(
+                select(TASKS).where(TASKS.c.job_id.in_(ids)).order_by(TASKS.c.job_id, TASKS.c.position)
+            ).all()
+            if ids
+            else []
+        )
+    by_job: dict[str, list[TaskRow]] = {i: [] for i in ids}
+    for task in tasks:
+        by_job[task.job_id].append(_task(task))
+    return [(_job(row), by_job[row.id]) for row in rows]
+
+
+def power_before_last(engine: Engine, device_ids: Sequence[int], actions: Sequence[str]) -> dict[int, float]:
+    """Each device's measured power before the newest succeeded task of one of `actions` (the watts a
+    `wake` may bring back), where one was recorded."""
+    if not device_ids:
+        return {}
+    query = (
+        select(TASKS.c.device_id, TASKS.c.power_w_before)
+        .join(JOBS, JOBS.c.id == TASKS.c.job_id)
+        .where(
+            TASKS.c.device_id.in_(list(device_ids)),
+            TASKS.c.state == "succeeded",
+            TASKS.c.power_w_before.is_not(None),
+            JOBS.c.action.in_(list(actions)),
+        )
+        .order_by(TASKS.c.finished_at)
+    )
+    with translated("reading action tasks failed"), engine.connect() as conn:
+        return {row.device_id: float(row.power_w_before) for row in conn.execute(query)}
+
+
+def insert_audit(engine: Engine, entry: AuditRow) -> int:
+    """Store one audit entry (and the devices it names); returns its id."""
+    with translated("writing the audit log failed"), engine.begin() as conn:
+        result = conn.execute(
+            AUDIT.insert().values(
+                at=entry.at,
+                actor_key_id=entry.actor_key_id,
+                actor_name=entry.actor_name,
+                role=entry.role,
+                action=entry.action,
+                params=entry.params,
+                device_ids=list(entry.device_ids),
+                job_id=entry.job_id,
+                outcome=entry.outcome,
+                detail=entry.detail,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        audit_id = int(key[0])
+        devices = sorted(set(entry.device_ids))
+        if devices:
+            conn.execute(AUDIT_DEVICES.insert(), [{"audit_id": audit_id, "device_id": d} for d in devices])
+    return audit_id
+
+
+def audit_entries(
+    engine: Engine, *, device_id: int | None = None, since: datetime | None = None, limit: int = 100
+) -> list[AuditRow]:
+    """Audit entries, newest first: those naming `device_id` when given, at or after `since`."""
+    query = select(AUDIT)
+    if device_id is not None:
+        query = query.where(
+            AUDIT.c.id.in_(select(AUDIT_DEVICES.c.audit_id).where(AUDIT_DEVICES.c.device_id == device_id))
+        )
+    if since is not None:
+        query = query.where(AUDIT.c.at >= since)
+    query = query.order_by(AUDIT.c.at.desc(), AUDIT.c.id.desc()).limit(limit)
+    with translated("reading the audit log failed"), engine.connect() as conn:
+        return [
+            AuditRow(
+                id=row.id,
+                at=row.at,
+                actor_key_id=row.actor_key_id,
+                actor_name=row.actor_name,
+                role=row.role,
+                action=row.action,
+                params=dict(row.params or {}),
+                device_ids=tuple(row.device_ids or ()),
+                job_id=row.job_id,
+                outcome=row.outcome,
+                detail=row.detail,
+            )
+            for row in conn.execute(query)
+        ]
+
+
+def end_unfinished(engine: Engine, at: datetime, detail: str) -> list[str]:
+    """End every job stored as queued or running (a previous process stopped before it ended them):
+    the job `failed` with `detail`, its queued or running tasks `cancelled`. Returns their ids."""
+    with translated("ending unfinished action jobs failed"), engine.begin() as conn:
+        ids = [r.id for r in conn.execute(select(JOBS.c.id).where(JOBS.c.state.in_(UNFINISHED)))]
+        if ids:
+            conn.execute(
+                update(TASKS)
+                .where(TASKS.c.job_id.in_(ids), TASKS.c.state.in_(UNFINISHED))
+                .values(state="cancelled", detail=detail, finished_at=at)
+            )
+            conn.execute(
+                update(JOBS).where(JOBS.c.id.in_(ids)).values(state="failed", finished_at=at, detail=detail)
+            )
+    return ids
