@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from collectors.actions import ActionCredentials
 from collectors.poller import PollerSettings
 from collectors.simulator.fleet import FleetDevice, build_fleet, write_inventory
 from collectors.simulator.server import FleetServer
@@ -154,6 +155,9 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
                 credentials=ANTMINER_DEFAULT,
                 vnish_credentials=VNISH_DEFAULT,
             ),
+            # Actions use the profiles the poll reads with; Whatsminers have none here, so their actions
+            # are refused up front with that reason (their factory password refuses writes anyway).
+            action_credentials=ActionCredentials(antminer=ANTMINER_DEFAULT, vnish=VNISH_DEFAULT),
         )
         runtime.spool_dir = workdir / "spool"
         sink = runtime.sink()

@@ -133,12 +133,18 @@ class JobRunner:
     """Runs jobs as asyncio tasks of this process; one semaphore bounds devices in flight across jobs."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, fleet: FleetAccess, poll_interval_s: float
+        self,
+        settings: Settings,
+        engine: Engine,
+        fleet: FleetAccess,
+        poll_interval_s: float,
+        *,
+        credentials: ActionCredentials | None = None,
     ) -> None:
         self.engine = engine
         self.fleet = fleet
         self.timeouts = action_timeouts(settings)
-        self.credentials = action_credentials(settings)
+        self.credentials = credentials or action_credentials(settings)
         self.identify_timeouts = Timeouts(
             connect=settings.collector.connect_timeout_s,
             read=settings.collector.timeout_s,

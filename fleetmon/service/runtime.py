@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from collectors.actions import ActionCredentials
 from collectors.identify import Identity
 from collectors.poller import Poller, PollerSettings, cycle_spread_s
 from collectors.sample import Sample, utcnow
@@ -148,6 +149,7 @@ class ServiceRuntime:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _state_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     jobs: JobRunner | None = None  # collector mode: operator actions (fleetmon.service.jobs)
+    action_credentials: ActionCredentials | None = None  # None: the configured profiles
     _polled: asyncio.Condition | None = None
     _poll_started: float | None = None  # time.monotonic() at the start of the last cycle applied
 
@@ -168,17 +170,24 @@ class ServiceRuntime:
         *,
         sites: dict[Target, str] | None = None,
         polling: PollerSettings | None = None,
+        action_credentials: ActionCredentials | None = None,
     ) -> ServiceRuntime:
         """A runtime for `settings`; `sites` overrides the configured targets (every one at
-        collector.site), `polling` the poller's settings from the configuration. MQTT configured means
-        reader mode: no polling here whatever the targets."""
+        collector.site), `polling` the poller's settings and `action_credentials` the actions' profiles
+        from the configuration. MQTT configured means reader mode: no polling here whatever the targets."""
         if sites is None:
             configured = [] if settings.mqtt.url is not None else settings.collector.parsed_targets()
             sites = dict.fromkeys(configured, settings.collector.site)
         workers = settings.collector.workers
         count = workers if isinstance(workers, int) else auto_workers(len(sites))
         poller = poller_for(polling or poller_settings(settings), count)
-        return cls(settings=settings, engine=engine, sites=sites, poller=poller)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sites=sites,
+            poller=poller,
+            action_credentials=action_credentials,
+        )
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -358,7 +367,13 @@ class ServiceRuntime:
             if self.settings.pdus:
                 jobs.append(Job("pdus", self.settings.snmp.interval_s, self._pdu_job))
         if self.sites:
-            self.jobs = JobRunner(self.settings, self.engine, self, self.settings.collector.interval_s)
+            self.jobs = JobRunner(
+                self.settings,
+                self.engine,
+                self,
+                self.settings.collector.interval_s,
+                credentials=self.action_credentials,
+            )
             if self.schema_ready:
                 await self.jobs.recover()
         self._cycle = asyncio.create_task(run_jobs(jobs, self._stop), name="fleetmon-cycle")
