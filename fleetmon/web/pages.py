@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.routing import Match
 
 from collectors.sample import State
 from fleetmon.service.auth import (
@@ -249,9 +250,11 @@ def may_read_audit(role: Role) -> bool:
     return may_act(role) if permission is None else allows(role, permission)
 
 
-def has_route(app: FastAPI, path: str) -> bool:
-    """True when the app serves `path` (the actions and audit API may be absent from a build)."""
-    return any(getattr(route, "path", None) == path for route in app.routes)
+def has_route(app: FastAPI, method: str, path: str) -> bool:
+    """True when the app has a route for `method` on the concrete `path` (the actions and audit API
+    may be absent from a build). Asks each route whether it would take the request, as routing does."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    return any(route.matches(scope)[0] is Match.FULL for route in app.routes)
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
@@ -260,8 +263,10 @@ def device_page(
 ) -> HTMLResponse:
     """One device: identity, charts of its history, boards and pools; for operators and admins the
     action buttons (each confirmed in a dialog naming the device) and the device's audit log."""
-    acting = may_act(principal.role) and has_route(request.app, ACTIONS_ROUTE)
-    auditing = may_read_audit(principal.role) and has_route(request.app, AUDIT_ROUTE)
+    acting = may_act(principal.role) and has_route(
+        request.app, "POST", ACTIONS_ROUTE.format(device_id=device_id)
+    )
+    auditing = may_read_audit(principal.role) and has_route(request.app, "GET", AUDIT_ROUTE)
     body = DEVICE.replace("{actions}", ACTIONS if acting else "", 1).replace(
         "{audit}", AUDIT if auditing else "", 1
     )
