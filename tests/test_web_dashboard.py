@@ -361,8 +361,13 @@ def test_auto_refresh_runs_on_its_interval_until_paused(tab: Tab) -> None:
     page = tab.open("/")
     assert page.get_attribute("body", "data-auto-refresh") == "30"
     page.evaluate("window.__sameDocument = 'still here'")
+    page.click("#devices th button[data-sort=power_w]")
+    wait_for_query(page, "sort=power_w")
+    page.focus("#filters input[name=q]")  # someone about to type: a refresh must not take the focus
     page.clock.run_for(31_000)
     page.wait_for_selector("body[data-refreshes='2']", timeout=RENDER_TIMEOUT_MS)
+    assert page.evaluate("document.activeElement.name") == "q"
+    assert "sort=power_w" in page.get_attribute("#devices", "data-query")
     page.click("#pause")
     assert page.get_attribute("#pause", "aria-pressed") == "true"
     assert page.get_attribute("body", "data-auto-refresh") == "off"

@@ -492,6 +492,9 @@ async function initOverview() {
     count.textContent = `${page.total} devices match · showing ${page.total ? offset + 1 : 0}–${offset + page.items.length}`;
     count.dataset.value = page.total;
     const devices = document.getElementById("devices");
+    // Keep the keyboard where it was: a focused sort button is focused again in the new table (a
+    // refresh never takes the focus from elsewhere, such as the search box being typed in).
+    const focused = devices.contains(document.activeElement) ? document.activeElement.dataset.sort : null;
     devices.replaceChildren(sortableHead(sort, order, (field) => {
       order = sort === field && order === "asc" ? "desc" : "asc";
       sort = field;
@@ -505,15 +508,13 @@ async function initOverview() {
     document.getElementById("prev").disabled = offset === 0;
     document.getElementById("next").disabled = offset + PAGE_SIZE >= page.total;
     devices.dataset.query = deviceQuery(true).toString();
-    const sorted = devices.querySelector(`button[data-sort="${sort}"]`);
-    if (sorted && devices.dataset.focusSort === "1") sorted.focus();  // keep the keyboard where it was
+    if (focused) devices.querySelector(`button[data-sort="${focused}"]`)?.focus();
   }
 
-  function showDevices(focusSort = true) {
+  function showDevices() {
     const query = deviceQuery(false);
     if (offset) query.set("offset", offset);
     history.replaceState(null, "", query.toString() ? `?${query}` : location.pathname);
-    document.getElementById("devices").dataset.focusSort = focusSort ? "1" : "0";
     loadDevices().catch((e) => showError("load-error", e));
   }
 
@@ -532,21 +533,21 @@ async function initOverview() {
     event.preventDefault();
     offset = 0;
     if (racks) heatmap(document.getElementById("heatmap"), racks, form.site.value);
-    showDevices(false);
+    showDevices();
   });
   // Search as one types, a moment after the last key (each answer is one page of at most 50 rows).
   let typing = null;
   form.q.addEventListener("input", () => {
     clearTimeout(typing);
-    typing = setTimeout(() => { offset = 0; showDevices(false); }, 250);
+    typing = setTimeout(() => { offset = 0; showDevices(); }, 250);
   });
   document.getElementById("prev").addEventListener("click", () => {
     offset = Math.max(0, offset - PAGE_SIZE);
-    showDevices(false);
+    showDevices();
   });
   document.getElementById("next").addEventListener("click", () => {
     offset += PAGE_SIZE;
-    showDevices(false);
+    showDevices();
   });
   autoRefresh(refresh);
   await refresh();
