@@ -4,7 +4,7 @@ device page's actions behind a confirmation naming the device, with its audit lo
 
 Browser tests drive Debian's chromium through Playwright (as tests/test_web_browser.py does) against a
 live service over a simulated fleet on 127.41.0.0/16; the API half is checked over HTTP against the
-same service; the unit scaling is checked on one table of cases in Python and in the page's script.
+same service; the page script's unit scaling runs the table of cases of tests/test_dashboard_figures.py.
 
 The actions API is built on another branch. When the app has no `POST /api/v1/devices/{id}/actions`,
 the action test adds a small stand-in (below, test-only) that records what the browser sent; when the
@@ -28,11 +28,10 @@ import pytest
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from service_harness import LiveService, live_service
+from test_dashboard_figures import HASHRATE_CASES, POWER_CASES
 from test_web_browser import RENDER_TIMEOUT_MS, Tab, api, chromium_path
 
-from collectors.sample import Sample, State
-from fleetmon.service.fleet import devices_csv, fleet_summary
-from fleetmon.service.state import FleetState
+from collectors.sample import State
 from fleetmon.storage.engine import make_engine
 from fleetmon.storage.fleet import recent_samples
 from fleetmon.storage.rollups import rollup_hourly
@@ -42,86 +41,6 @@ from fleetmon.web.readable import hashrate_text, power_text
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 SUBNET = "127.41.1.0/24"
-
-HASHRATE_CASES: list[tuple[float | None, str]] = [
-    (None, "–"),
-    (0, "0.0 TH/s"),
-    (95.31, "95.3 TH/s"),
-    (999.94, "999.9 TH/s"),
-    (999.96, "1.00 PH/s"),  # rounds up to 1,000 of its unit: shown in the next one
-    (1000, "1.00 PH/s"),
-    (1234.5, "1.23 PH/s"),
-    (9999, "10.0 PH/s"),  # three significant digits after rounding up
-    (10_400, "10.4 PH/s"),
-    (99_990, "100 PH/s"),
-    (104_000, "104 PH/s"),
-    (999_999, "1.00 EH/s"),
-    (1_036_036, "1.04 EH/s"),  # the issue's example
-    (1_125_000, "1.13 EH/s"),  # an exact half rounds away from zero on both sides
-    (2.5e9, "2,500 EH/s"),
-    (-5, "-5.0 TH/s"),
-]
-POWER_CASES: list[tuple[float | None, str]] = [
-    (None, "–"),
-    (0, "0 W"),
-    (812, "812 W"),
-    (999.4, "999 W"),
-    (999.6, "1.00 kW"),
-    (3250, "3.25 kW"),
-    (3255, "3.25 kW"),  # 3.255 is 3.25499... as a double: both sides round the exact value
-    (128_400, "128 kW"),
-    (4.2e6, "4.20 MW"),
-    (12_345_678, "12.3 MW"),
-]
-
-
-# ---- units, worst devices and CSV, without a browser -----------------------------------------------
-
-
-@pytest.mark.parametrize(("value", "text"), HASHRATE_CASES)
-def test_hashrate_reads_in_th_ph_or_eh(value: float | None, text: str) -> None:
-    assert hashrate_text(value) == text
-
-
-@pytest.mark.parametrize(("value", "text"), POWER_CASES)
-def test_power_reads_in_w_kw_or_mw(value: float | None, text: str) -> None:
-    assert power_text(value) == text
-
-
-def _state(samples: list[Sample]) -> FleetState:
-    state = FleetState()
-    for number, sample in enumerate(samples, start=1):
-        state.apply("site-a", sample, number)
-    return state
-
-
-def test_sleeping_miners_are_not_ranked_among_the_worst() -> None:
-    now = datetime.now(UTC)
-    slow = fleet_samples.make_sample(1, now).model_copy(update={"hashrate_ths": 80.0})
-    asleep = fleet_samples.make_sample(2, now, state=State.SLEEPING).model_copy(
-        update={"hashrate_ths": 0.0, "power_w": 12.0}
-    )
-    idle = fleet_samples.make_sample(3, now, state=State.IDLE).model_copy(update={"hashrate_ths": 0.0})
-    summary = fleet_summary(_state([slow, asleep, idle]).snapshot())
-    ranked = [d.ip for d in summary.worst_performers]
-    assert asleep.ip not in ranked
-    # An idle miner may have lost its pool: it stays, worst first, then the slow one.
-    assert ranked == [idle.ip, slow.ip]
-    assert summary.devices_by_state["sleeping"] == 1
-
-
-def test_csv_quotes_what_a_spreadsheet_would_run_as_a_formula() -> None:
-    now = datetime.now(UTC)
-    hostile = fleet_samples.make_sample(1, now).model_copy(
-        update={"hostname": '=HYPERLINK("http://x")', "model": "+cmd", "serial": "-1", "power_w": None}
-    )
-    rows = list(csv.DictReader(io.StringIO(devices_csv(_state([hostile]).snapshot().devices))))
-    assert rows[0]["hostname"] == '\'=HYPERLINK("http://x")'
-    assert rows[0]["model"] == "'+cmd"
-    assert rows[0]["serial"] == "'-1"
-    assert rows[0]["power_w"] == ""  # not reported: empty, never 0
-    assert float(rows[0]["hashrate_ths"]) == hostile.hashrate_ths
-
 
 # ---- the API half: search, sort, CSV over a live service ------------------------------------------
 
