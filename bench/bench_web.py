@@ -18,7 +18,9 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -55,6 +57,67 @@ def realistic_layout(url: str) -> None:
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     engine.dispose()
+
+
+def timed(page: Any, act: Callable[[], None], ready: str) -> float:
+    """Milliseconds from `act` until the page says `ready` (a JS expression turning true)."""
+    t0 = time.perf_counter()
+    act()
+    page.wait_for_function(f"() => {ready}", timeout=120_000)  # a function: the CSP forbids eval
+    return (time.perf_counter() - t0) * 1000
+
+
+def interactions(page: Any, device_id: int, repeat: int) -> None:
+    """The overview's search, sort, refresh and CSV export, and the device page's range switch, at this
+    fleet size: each from the action to the page showing its answer (no reload)."""
+    page.goto("/")
+    page.wait_for_selector("body[data-ready]", timeout=120_000)
+    page.select_option("#auto-refresh", "0")  # only the clicks below refresh
+    query = "document.querySelector('#devices').dataset.query"
+    results: dict[str, list[float]] = {"search (type 10.2.1.)": [], "sort by hashrate": [], "refresh": []}
+    for i in range(repeat):
+        page.fill("#filters input[name=q]", "")
+        page.wait_for_function(f"() => !{query}.includes('q=')", timeout=120_000)
+        results["search (type 10.2.1.)"].append(
+            timed(
+                page, lambda: page.fill("#filters input[name=q]", "10.2.1."), f"{query}.includes('q=10.2.1.')"
+            )
+        )
+        order = "asc" if i % 2 == 0 else "desc"
+        results["sort by hashrate"].append(
+            timed(
+                page,
+                lambda: page.click("#devices th button[data-sort=hashrate_ths]"),
+                f"{query}.includes('order={order}')",
+            )
+        )
+        done = int(page.get_attribute("body", "data-refreshes") or "0")
+        results["refresh"].append(
+            timed(page, lambda: page.click("#refresh"), f"document.body.dataset.refreshes === '{done + 1}'")
+        )
+    for name, times in results.items():
+        print(f"web: overview {name}: median {statistics.median(times):.0f} ms over {len(times)}")
+    page.fill("#filters input[name=q]", "")
+    page.wait_for_function(f"() => !{query}.includes('q=')", timeout=120_000)
+    t0 = time.perf_counter()
+    with page.expect_download() as info:
+        page.click("#csv")
+    path = info.value.path()
+    ms = (time.perf_counter() - t0) * 1000
+    rows, size = Path(path).read_text(encoding="utf-8").count("\n") - 1, Path(path).stat().st_size
+    print(f"web: CSV export of the whole list: {rows:,} rows, {size:,} bytes in {ms:.0f} ms")
+    page.goto(f"/devices/{device_id}")
+    page.wait_for_selector("body[data-ready]", timeout=120_000)
+    for hours in (168, 1, 24):
+        ms = timed(
+            page,
+            lambda h=hours: page.click(f".range button[data-hours='{h}']"),
+            f"document.querySelector('#chart-hashrate').dataset.hours === '{hours}'",
+        )
+        print(f"web: device chart range switch to {hours} h: {ms:.0f} ms")
+    box = page.locator("#chart-hashrate svg.line").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    page.screenshot(path=str(screenshot_dir() / "bench-device-hover.png"), full_page=False)
 
 
 def main() -> None:
@@ -113,6 +176,7 @@ def main() -> None:
                     f"median {statistics.median(times) * 1000:.0f} ms over {len(times)} loads, "
                     f"page state {state!r}"
                 )
+            interactions(page, ids[len(ids) // 2], args.repeat)
             transferred = page.evaluate(
                 "performance.getEntriesByType('resource').reduce((s, e) => s + e.transferSize, 0)"
             )

@@ -80,6 +80,21 @@ def is_down(state: State | str) -> bool:
         return False
 
 
+PAUSED_STATES: frozenset[State] = frozenset({State.SLEEPING})
+"""States in which a device hashes below its nominal rate because it was told to: put to sleep by an
+operator, or curtailed (a curtailment ramp sleeps miners; LuxOS calls its sleep `curtail`). Their
+shortfall is not a fault, so rankings against nominal (the summary's worst devices) leave them out.
+`idle` is not here: an idle miner may have lost its pool, which an operator wants to see."""
+
+
+def is_paused(state: State | str) -> bool:
+    """True when a device in `state` is not hashing on purpose; a string that names no State is not."""
+    try:
+        return State(state) in PAUSED_STATES
+    except ValueError:
+        return False
+
+
 def states_with(wanted: Availability) -> tuple[State, ...]:
     """The states of one availability, in declaration order (for SQL `IN` lists and pages)."""
     return tuple(state for state in State if _AVAILABILITY[state] is wanted)

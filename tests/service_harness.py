@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from collectors.poller import Poller
@@ -62,6 +63,7 @@ class LiveService:
     site: str
     keys: dict[str, str] = field(default_factory=dict)
     runtime: ServiceRuntime | None = None
+    app: FastAPI | None = None
 
     def client(self, key: str | None = None) -> httpx.Client:
         """An HTTP client for the service, authenticated with `key` when given."""
@@ -158,6 +160,7 @@ def live_service(
                 uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
             )
             holder["http"] = http
+            holder["app"] = http.config.app
             # A socket bound and listening before uvicorn starts: clients that connect early wait in
             # the backlog until the app is up, so nobody polls for readiness.
             serving = asyncio.create_task(http.serve(sockets=[listener]))
@@ -181,7 +184,9 @@ def live_service(
         raise failure[0]
     runtime = holder["runtime"]
     assert isinstance(runtime, ServiceRuntime)
-    service = LiveService(f"http://127.0.0.1:{port}", db_url, fleet, site, keys, runtime)
+    app = holder["app"]
+    assert isinstance(app, FastAPI)
+    service = LiveService(f"http://127.0.0.1:{port}", db_url, fleet, site, keys, runtime, app)
     try:
         yield service
     finally:

@@ -21,6 +21,8 @@ from conftest import services_required
 from headless_chromium import CHROMIUM_ARGS, screenshot_dir
 from service_harness import LiveService, live_service
 
+from fleetmon.web.readable import hashrate_text
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 RENDER_TIMEOUT_MS = 30_000
@@ -134,7 +136,7 @@ def test_overview_shows_the_api_totals_states_worst_devices_and_racks(tab: Tab, 
         shown = page.get_attribute(f".kpi[data-metric={metric}]", "data-value")
         assert float(shown) == pytest.approx(summary[metric], rel=1e-12), metric
     shown_hashrate = page.inner_text(".kpi[data-metric=hashrate_ths] .value")
-    assert shown_hashrate == f"{summary['hashrate_ths']:,.1f} TH/s"
+    assert shown_hashrate == hashrate_text(summary["hashrate_ths"])  # the server's rule, on the page
     states = {
         li.get_attribute("data-key"): int(li.get_attribute("data-value"))
         for li in page.query_selector_all("#state-legend li")

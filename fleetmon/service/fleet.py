@@ -7,12 +7,16 @@ rollups).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import csv
+import io
+import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from collectors.models import is_sha256
-from collectors.sample import State, is_down
+from collectors.sample import Sample, State, is_down, is_paused
 from fleetmon.service.schemas import (
     DeviceDetail,
     DeviceItem,
@@ -59,14 +63,25 @@ def device_item(view: DeviceView) -> DeviceItem:
         power_w=s.power_w,
         efficiency_jth=s.efficiency_jth,
         last_seen=s.ts,
+        mac=s.mac,
+        hostname=s.hostname,
     )
+
+
+_MAC_SEPARATORS = str.maketrans("", "", ":-. ")
+
+
+def _mac_key(text: str) -> str:
+    return text.casefold().translate(_MAC_SEPARATORS)
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceFilter:
     """Exact, case-insensitive filters of the device list; None leaves a field unfiltered.
 
-    `assembly_country=unknown` selects the devices whose origin is not known.
+    `assembly_country=unknown` selects the devices whose origin is not known. `search` is a
+    case-insensitive substring of the address, serial, MAC, model or hostname; a MAC matches with or
+    without its separators (`02:00:0a`, `02-00-0a` and `02000a` find the same miner).
     """
 
     site: str | None = None
@@ -75,10 +90,13 @@ class DeviceFilter:
     state: State | None = None
     firmware_vendor: str | None = None
     assembly_country: str | None = None
+    search: str | None = None
 
     def matches(self, view: DeviceView) -> bool:
         """True when the view passes every filter given."""
         s = view.sample
+        if self.search and not _found(self.search, view):
+            return False
         checks = (
             (self.site, view.site),
             (self.make, s.make),
@@ -92,9 +110,108 @@ class DeviceFilter:
         return self.state is None or s.state is self.state
 
 
-def list_devices(snapshot: FleetSnapshot, where: DeviceFilter, limit: int, offset: int) -> DevicePage:
-    """One page of the devices matching `where`, ordered by site then IP address."""
+def _found(needle: str, view: DeviceView) -> bool:
+    s = view.sample
+    wanted = needle.strip().casefold()
+    for text in (s.ip, s.serial, s.model, s.hostname, s.mac):
+        if text is not None and wanted in text.casefold():
+            return True
+    bare = _mac_key(wanted)
+    return bool(bare) and s.mac is not None and bare in _mac_key(s.mac)
+
+
+class SortField(StrEnum):
+    """A column the device list can be ordered by."""
+
+    SITE = "site"
+    IP = "ip"
+    HOSTNAME = "hostname"
+    MAC = "mac"
+    SERIAL = "serial"
+    MODEL = "model"
+    FIRMWARE = "firmware_vendor"
+    STATE = "state"
+    HASHRATE = "hashrate_ths"
+    EXPECTED = "expected_hashrate_ths"
+    TEMPERATURE = "temp_max_c"
+    POWER = "power_w"
+    EFFICIENCY = "efficiency_jth"
+    LAST_SEEN = "last_seen"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceOrder:
+    """How the device list is ordered; `field=None` keeps the fleet's own order (site, then address).
+
+    Numbers sort as numbers, addresses as addresses (10.0.0.9 before 10.0.0.10), text without regard
+    to case. A device without the value (no reading, no serial) comes last in either direction, so a
+    descending hashrate sort starts with the fastest miner, not with the unreachable ones.
+    """
+
+    field: SortField | None = None
+    descending: bool = False
+
+
+def _address_key(address: str) -> tuple[int, int, str]:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return (9, 0, address.casefold())  # a hostname: after every address, by name
+    return (parsed.version, int(parsed), "")
+
+
+def _value(view: DeviceView, field: SortField) -> object:
+    s = view.sample
+    if field is SortField.SITE:
+        return view.site.casefold()
+    if field is SortField.IP:
+        return _address_key(s.ip)
+    if field is SortField.STATE:
+        return s.state.value
+    if field is SortField.LAST_SEEN:
+        return s.ts
+    text = {
+        SortField.HOSTNAME: s.hostname,
+        SortField.MAC: s.mac,
+        SortField.SERIAL: s.serial,
+        SortField.MODEL: s.model or s.make,
+        SortField.FIRMWARE: s.firmware_vendor,
+    }
+    if field in text:
+        value = text[field]
+        return value.casefold() if value is not None else None
+    numbers = {
+        SortField.HASHRATE: s.hashrate_ths,
+        SortField.EXPECTED: s.expected_hashrate_ths,
+        SortField.TEMPERATURE: s.temp_max_c,
+        SortField.POWER: s.power_w,
+        SortField.EFFICIENCY: s.efficiency_jth,
+    }
+    return numbers[field]
+
+
+def matching_devices(snapshot: FleetSnapshot, where: DeviceFilter, order: DeviceOrder) -> list[DeviceView]:
+    """Every device of the snapshot that passes `where`, in `order` (ties keep the fleet's order)."""
     matching = [view for view in snapshot.devices if where.matches(view)]
+    field = order.field
+    if field is None:
+        return matching[::-1] if order.descending else matching
+    known = [(value, view) for view in matching if (value := _value(view, field)) is not None]
+    missing = [view for view in matching if _value(view, field) is None]
+    # sorted() is stable and a key sort never compares views, so ties stay in the fleet's order.
+    known.sort(key=lambda pair: pair[0], reverse=order.descending)  # type: ignore[arg-type,return-value]
+    return [view for _, view in known] + missing
+
+
+def list_devices(
+    snapshot: FleetSnapshot,
+    where: DeviceFilter,
+    limit: int,
+    offset: int,
+    order: DeviceOrder = DeviceOrder(),
+) -> DevicePage:
+    """One page of the devices matching `where`, in `order` (default: by site, then IP address)."""
+    matching = matching_devices(snapshot, where, order)
     page = matching[offset : offset + limit]
     return DevicePage(
         items=[device_item(view) for view in page],
@@ -103,6 +220,70 @@ def list_devices(snapshot: FleetSnapshot, where: DeviceFilter, limit: int, offse
         offset=offset,
         snapshot_at=_snapshot_time(snapshot),
     )
+
+
+CSV_COLUMNS = (
+    "id",
+    "site",
+    "ip",
+    "port",
+    "hostname",
+    "mac",
+    "serial",
+    "make",
+    "model",
+    "firmware_vendor",
+    "firmware_version",
+    "state",
+    "hashrate_ths",
+    "expected_hashrate_ths",
+    "power_w",
+    "temp_max_c",
+    "efficiency_jth",
+    "last_seen",
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: str | None) -> str:
+    """A device-reported string made safe for a spreadsheet: one that would start a formula is quoted
+    with a leading apostrophe (a miner's hostname or model is whatever its firmware says)."""
+    if value is None:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def devices_csv(views: Sequence[DeviceView]) -> str:
+    """The devices as CSV, one row each in the given order; raw numbers in the units of the column names
+    (TH/s, W, degrees Celsius, J/TH), an empty cell for a value the device did not report."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for view in views:
+        s = view.sample
+        writer.writerow(
+            [
+                "" if view.device_id is None else view.device_id,
+                _csv_text(view.site),
+                s.ip,
+                s.port,
+                _csv_text(s.hostname),
+                _csv_text(s.mac),
+                _csv_text(s.serial),
+                _csv_text(s.make),
+                _csv_text(s.model),
+                _csv_text(s.firmware_vendor),
+                _csv_text(s.firmware_version),
+                s.state.value,
+                *("" if v is None else repr(v) for v in _figures(s)),
+                s.ts.isoformat(),
+            ]
+        )
+    return out.getvalue()
+
+
+def _figures(s: Sample) -> tuple[float | None, ...]:
+    return (s.hashrate_ths, s.expected_hashrate_ths, s.power_w, s.temp_max_c, s.efficiency_jth)
 
 
 def _ratio(view: DeviceView) -> float | None:
@@ -155,7 +336,8 @@ def fleet_summary(snapshot: FleetSnapshot) -> FleetSummary:
     """Devices by state, totals, J/TH, the hottest devices and the worst against their nominal rate.
 
     Worst performers are devices that report a hashrate below their expected one; unreachable devices
-    are counted in `devices_by_state`, not ranked as 0 TH/s (an outage is a state, not a reading).
+    are counted in `devices_by_state`, not ranked as 0 TH/s (an outage is a state, not a reading), and
+    sleeping or curtailed ones (`is_paused`) are not ranked either: they were told to stop.
     """
     views = snapshot.devices
     by_state = {state.value: 0 for state in State}
@@ -180,7 +362,11 @@ def fleet_summary(snapshot: FleetSnapshot) -> FleetSummary:
         key=lambda v: (-(v.sample.temp_max_c or 0.0), v.site, v.sample.ip),
     )
     ranked = sorted(
-        ((ratio, v) for v in views if (ratio := _ratio(v)) is not None and ratio < 1.0),
+        (
+            (ratio, v)
+            for v in views
+            if not is_paused(v.sample.state) and (ratio := _ratio(v)) is not None and ratio < 1.0
+        ),
         key=lambda pair: (pair[0], pair[1].site, pair[1].sample.ip),
     )
     return FleetSummary(
@@ -257,4 +443,6 @@ def _bare_item(d: DeviceRecord) -> DeviceItem:
         power_w=None,
         efficiency_jth=None,
         last_seen=d.last_seen,
+        mac=d.mac,
+        hostname=d.hostname,
     )

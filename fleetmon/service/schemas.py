@@ -42,6 +42,8 @@ class DeviceItem(_Out):
     power_w: float | None
     efficiency_jth: float | None
     last_seen: datetime
+    mac: str | None = None
+    hostname: str | None = None
 
 
 class DevicePage(_Out):

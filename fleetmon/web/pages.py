@@ -13,11 +13,20 @@ from html import escape
 from importlib.resources import files
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.routing import Match
 
 from collectors.sample import State
-from fleetmon.service.auth import PageForbiddenError, Permission, Principal, require, require_page
+from fleetmon.service.auth import (
+    PageForbiddenError,
+    Permission,
+    Principal,
+    Role,
+    allows,
+    require,
+    require_page,
+)
 from fleetmon.service.deps import RuntimeDep
 from fleetmon.service.sites import SiteHealth
 from fleetmon.web.layout import page
@@ -40,6 +49,15 @@ STATE_OPTIONS = "".join(f'<option value="{s.value}">{s.value}</option>' for s in
 OVERVIEW = (
     """
 <h1>Fleet overview <small id="snapshot-at"></small></h1>
+<div class="refresh" role="group" aria-label="refresh">
+  <button id="refresh" type="button">Refresh</button>
+  <label>Auto-refresh <select id="auto-refresh">
+    <option value="0">off</option><option value="15">every 15 s</option>
+    <option value="30" selected>every 30 s</option><option value="60">every 60 s</option>
+    <option value="300">every 5 min</option></select></label>
+  <button id="pause" type="button" aria-pressed="false">Pause</button>
+  <span class="note" id="refreshed-at" aria-live="polite"></span>
+</div>
 {site_badges}
 <p class="error" id="load-error" hidden></p>
 <section class="kpis" id="kpis" aria-busy="true"></section>
@@ -58,7 +76,9 @@ OVERVIEW = (
 </section>
 <section class="card">
   <h2>Devices</h2>
-  <form id="filters" class="filters">
+  <form id="filters" class="filters" role="search">
+    <label>Search <input type="search" name="q" size="24" maxlength="100"
+      placeholder="IP, serial, MAC or model" autocomplete="off"></label>
     <label>Site <select name="site"><option value="">all</option></select></label>
     <label>State <select name="state"><option value="">all</option>"""
     + STATE_OPTIONS
@@ -68,7 +88,11 @@ OVERVIEW = (
     <label>Firmware <input name="firmware_vendor" size="10"></label>
     <button type="submit">Filter</button>
   </form>
-  <p class="note" id="device-count"></p>
+  <div class="table-head"><p class="note" id="device-count" aria-live="polite"></p>
+  <a id="csv" class="button" href="/api/v1/devices/export.csv" download="fleetmon-devices.csv">Export CSV</a>
+  </div>
+  <p class="note">Click a column heading to sort, again to reverse. The CSV holds every matching device in
+  this order, not only this page.</p>
   <table id="devices" class="data"></table>
   <div class="pager"><button id="prev" type="button">&larr; Previous</button>
   <button id="next" type="button">Next &rarr;</button></div>
@@ -80,10 +104,18 @@ DEVICE = """
 <p><a href="/">&larr; Fleet</a></p>
 <h1 id="device-title">Device</h1>
 <p class="error" id="load-error" hidden></p>
+{actions}
 <section class="row">
   <div class="card"><h2>Identity</h2><dl id="identity" class="facts"></dl></div>
   <div class="card"><h2>Now</h2><dl id="now" class="facts"></dl></div>
 </section>
+<div class="range" role="group" aria-label="time range of the charts">
+  <span class="note">Charts over</span>
+  <button type="button" data-hours="1" aria-pressed="false">1 h</button>
+  <button type="button" data-hours="6" aria-pressed="false">6 h</button>
+  <button type="button" data-hours="24" aria-pressed="true">24 h</button>
+  <button type="button" data-hours="168" aria-pressed="false">7 d</button>
+</div>
 <section class="card"><h2>Hashrate vs expected</h2><div id="chart-hashrate" class="chart"></div></section>
 <section class="row">
   <div class="card"><h2>Temperature</h2><div id="chart-temp" class="chart"></div></div>
@@ -95,7 +127,41 @@ DEVICE = """
 </section>
 <section class="card"><h2>Errors reported</h2><ul id="errors"></ul></section>
 <section class="card"><h2>Security findings</h2><ul id="security"></ul></section>
+{audit}
 """
+
+ACTIONS = """
+<section class="card actions" aria-labelledby="actions-title">
+  <h2 id="actions-title">Act on this device</h2>
+  <div class="action-buttons">
+    <button type="button" data-action="reboot">Reboot</button>
+    <button type="button" data-action="locate" data-on="true">Locate light on</button>
+    <button type="button" data-action="locate" data-on="false">Locate light off</button>
+    <button type="button" data-action="sleep">Sleep</button>
+    <button type="button" data-action="wake">Wake</button>
+  </div>
+  <div id="action-status" class="job" role="status" aria-live="polite" hidden></div>
+</section>
+<dialog id="confirm-action" aria-labelledby="confirm-title" aria-describedby="confirm-text">
+  <form method="dialog">
+    <h2 id="confirm-title">Confirm</h2>
+    <p id="confirm-text"></p>
+    <ul id="confirm-devices" class="devices"></ul>
+    <div class="dialog-buttons">
+      <button type="submit" value="cancel" class="secondary" autofocus>Cancel</button>
+      <button type="submit" value="confirm" id="confirm-ok">Confirm</button>
+    </div>
+  </form>
+</dialog>
+"""
+
+AUDIT = """
+<section class="card"><h2>Audit log</h2>
+  <p class="note">Every action on this device, refused ones included, newest first.</p>
+  <table id="audit" class="data"></table></section>
+"""
+ACTIONS_ROUTE = "/api/v1/devices/{device_id}/actions"
+AUDIT_ROUTE = "/api/v1/audit"
 
 SUPPLY_CHAIN = """
 <h1>Supply chain <small id="as-of"></small></h1>
@@ -170,18 +236,46 @@ def site_badges(sites: list[SiteHealth]) -> str:
     return f'<ul class="site-badges" aria-label="collectors by site">{joined}</ul>'
 
 
+def may_act(role: Role) -> bool:
+    """True when `role` may send actions to devices (operator and admin)."""
+    permission = getattr(Permission, "ACT_ON_DEVICES", None)
+    if permission is None:  # before the actions API's permission exists: the roles it is meant for
+        return role in (Role.OPERATOR, Role.ADMIN)
+    return allows(role, permission)
+
+
+def may_read_audit(role: Role) -> bool:
+    """True when `role` may read the audit log (its own permission when the API defines one)."""
+    permission = getattr(Permission, "READ_AUDIT", None)
+    return may_act(role) if permission is None else allows(role, permission)
+
+
+def has_route(app: FastAPI, method: str, path: str) -> bool:
+    """True when the app has a route for `method` on the concrete `path` (the actions and audit API
+    may be absent from a build). Asks each route whether it would take the request, as routing does."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    return any(route.matches(scope)[0] is Match.FULL for route in app.routes)
+
+
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
 def device_page(
-    principal: FleetPage, device_id: Annotated[int, Path(ge=1, le=MAX_DEVICE_ID)]
+    request: Request, principal: FleetPage, device_id: Annotated[int, Path(ge=1, le=MAX_DEVICE_ID)]
 ) -> HTMLResponse:
-    """One device: identity, charts of its history, boards and pools."""
-    return page(
-        f"Device {device_id}",
-        DEVICE,
-        principal=principal,
-        active="device",
-        data={"device-id": str(device_id)},
+    """One device: identity, charts of its history, boards and pools; for operators and admins the
+    action buttons (each confirmed in a dialog naming the device) and the device's audit log."""
+    acting = may_act(principal.role) and has_route(
+        request.app, "POST", ACTIONS_ROUTE.format(device_id=device_id)
     )
+    auditing = may_read_audit(principal.role) and has_route(request.app, "GET", AUDIT_ROUTE)
+    body = DEVICE.replace("{actions}", ACTIONS if acting else "", 1).replace(
+        "{audit}", AUDIT if auditing else "", 1
+    )
+    data = {"device-id": str(device_id)}
+    if acting:
+        data["may-act"] = "1"
+    if auditing:
+        data["audit"] = "1"
+    return page(f"Device {device_id}", body, principal=principal, active="device", data=data)
 
 
 @router.get("/supply-chain", response_class=HTMLResponse)

@@ -1,15 +1,26 @@
-"""`/api/v1/devices`: the filtered, paginated device list and one device's detail."""
+"""`/api/v1/devices`: the filtered, searched, sorted and paginated device list, the same list as CSV, and
+one device's detail."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import Response
 
 from collectors.sample import State, utcnow
 from fleetmon.service.auth import Permission, Principal, Requirement, allows, require
 from fleetmon.service.deps import RuntimeDep
-from fleetmon.service.fleet import DeviceFilter, DeviceNotFoundError, device_detail, list_devices
+from fleetmon.service.fleet import (
+    DeviceFilter,
+    DeviceNotFoundError,
+    DeviceOrder,
+    SortField,
+    device_detail,
+    devices_csv,
+    list_devices,
+    matching_devices,
+)
 from fleetmon.service.pdus import with_outlet_power
 from fleetmon.service.routes import AUTH_ERRORS
 from fleetmon.service.schemas import DeviceDetail, DevicePage, ErrorOut
@@ -20,9 +31,7 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=AUTH_ER
 MAX_DEVICE_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 
-@router.get("", response_model=DevicePage, dependencies=[Depends(require(Permission.READ_FLEET))])
-def get_devices(
-    runtime: RuntimeDep,
+def device_query(
     *,
     site: str | None = None,
     make: str | None = None,
@@ -30,12 +39,52 @@ def get_devices(
     state: State | None = None,
     firmware_vendor: str | None = None,
     assembly_country: Annotated[str | None, Query(description="ISO alpha-2, or `unknown`")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="case-insensitive part of the address, serial, MAC (separators optional), "
+            "model or hostname",
+        ),
+    ] = None,
+    sort: Annotated[SortField | None, Query(description="column to order by (default: site, IP)")] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="devices lacking the value: last")] = "asc",
+) -> tuple[DeviceFilter, DeviceOrder]:
+    """The filters, search and order shared by the device list and its CSV."""
+    where = DeviceFilter(site, make, model, state, firmware_vendor, assembly_country, q or None)
+    return where, DeviceOrder(sort, order == "desc")
+
+
+DeviceQuery = Annotated[tuple[DeviceFilter, DeviceOrder], Depends(device_query)]
+
+
+@router.get("", response_model=DevicePage, dependencies=[Depends(require(Permission.READ_FLEET))])
+def get_devices(
+    runtime: RuntimeDep,
+    query: DeviceQuery,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DevicePage:
-    """Devices as of the latest snapshot, filtered (exact, case-insensitive) and paginated."""
-    where = DeviceFilter(site, make, model, state, firmware_vendor, assembly_country)
-    return list_devices(runtime.live.snapshot, where, limit, offset)
+    """Devices as of the latest snapshot: filtered (exact, case-insensitive), searched, sorted, paginated."""
+    where, order = query
+    return list_devices(runtime.live.snapshot, where, limit, offset, order)
+
+
+@router.get(
+    "/export.csv",
+    response_class=Response,
+    dependencies=[Depends(require(Permission.READ_FLEET))],
+    responses={200: {"content": {"text/csv": {}}, "description": "every matching device, one row each"}},
+)
+def get_devices_csv(runtime: RuntimeDep, query: DeviceQuery) -> Response:
+    """Every device the list's filters, search and order select (not one page), as CSV."""
+    where, order = query
+    body = devices_csv(matching_devices(runtime.live.snapshot, where, order))
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="fleetmon-devices.csv"'},
+    )
 
 
 @router.get(

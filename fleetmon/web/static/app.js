@@ -49,13 +49,41 @@ function num(value, digits = 1) {
     minimumFractionDigits: digits, maximumFractionDigits: digits,
   });
 }
-const ths = (v) => (v === null || v === undefined ? "–" : `${num(v, 1)} TH/s`);
-// Fleet totals above 10,000 TH/s read better in PH/s (a KPI box holds about a dozen characters).
-const bigThs = (v) => (v !== null && v !== undefined && Math.abs(v) >= 10000 ? `${num(v / 1000, 2)} PH/s` : ths(v));
+// Hashrate and power read in the largest unit the figure reaches (TH/s, PH/s, EH/s; W, kW, MW), three
+// significant digits past the base unit. fleetmon/web/readable.py is the same rule on the server; the
+// tests check both against one table of cases.
+const HASHRATE_UNITS = ["TH/s", "PH/s", "EH/s"];
+const POWER_UNITS = ["W", "kW", "MW"];
+
+function scaledText(value, units, baseDecimals) {
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
+  const magnitude = Math.abs(Number(value)), sign = Number(value) < 0 ? -1 : 1;
+  let step = 0;
+  while (step < units.length - 1 && magnitude >= 1000 ** (step + 1)) step += 1;
+  let mantissa, decimals, shown;
+  for (;;) {
+    mantissa = magnitude / 1000 ** step;
+    decimals = step === 0 ? baseDecimals : mantissa < 10 ? 2 : mantissa < 100 ? 1 : 0;
+    shown = Number(mantissa.toFixed(decimals));  // toFixed rounds the exact value, halves away from 0
+    if (step === units.length - 1 || shown < 1000) break;
+    step += 1;
+  }
+  if (step > 0 && decimals > 0 && shown >= 10 ** (3 - decimals)) {
+    decimals -= 1;  // 9.999 PH/s rounds to 10.00: keep three significant digits (10.0 PH/s)
+    shown = Number(mantissa.toFixed(decimals));
+  }
+  const text = (shown === 0 ? 0 : sign * shown).toLocaleString("en-US", {
+    minimumFractionDigits: decimals, maximumFractionDigits: decimals,
+  });
+  return `${text} ${units[step]}`;
+}
+const hashrateText = (ths) => scaledText(ths, HASHRATE_UNITS, 1);
+const powerText = (w) => scaledText(w, POWER_UNITS, 0);
+const ths = hashrateText;
+const watts = powerText;
 const pct = (v, digits = 1) => (v === null || v === undefined ? "–" : `${num(100 * v, digits)}%`);
 const usd = (v) => (v === null || v === undefined ? "–" : `$${num(v, 0)}`);
 const celsius = (v) => (v === null || v === undefined ? "–" : `${num(v, 1)} °C`);
-const watts = (v) => (v === null || v === undefined ? "–" : `${num(v, 0)} W`);
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
 
 function figure(label, value, text, metric, extra) {
@@ -161,27 +189,45 @@ function niceTicks(lo, hi, count = 5) {
   return ticks;
 }
 
-// Time series: series [{name, color, points: [[Date, value|null], ...], dash, step}]; gaps at null.
+// Time series: series [{name, color, points: [[Date, value|null], ...], dash}]; gaps at null.
+// opts: from/to (Date) fix the time axis to a chosen range (points outside it are left out); units
+// (HASHRATE_UNITS or POWER_UNITS) scale the value axis to the unit its largest figure reaches; text(v)
+// says a value in the hover tooltip; unit names the axis when not scaled.
 function lineChart(container, series, opts = {}) {
   const W = 720, H = 220, L = 56, R = 12, T = 10, B = 28;
-  const all = series.flatMap((s) => s.points.filter((p) => p[1] !== null && p[1] !== undefined));
+  const inRange = (p) => p[1] !== null && p[1] !== undefined
+    && (!opts.from || p[0] >= opts.from) && (!opts.to || p[0] <= opts.to);
+  series = series.map((s) => ({ ...s, points: s.points.filter(inRange) }));
+  const all = series.flatMap((s) => s.points);
   if (!all.length) {
     container.replaceChildren(el("p", { class: "note", text: "no readings in this period" }));
     return;
   }
-  const t0 = Math.min(...all.map((p) => p[0].getTime())), t1 = Math.max(...all.map((p) => p[0].getTime()));
+  const t0 = opts.from ? opts.from.getTime() : Math.min(...all.map((p) => p[0].getTime()));
+  const t1 = opts.to ? opts.to.getTime() : Math.max(...all.map((p) => p[0].getTime()));
   let lo = Math.min(...all.map((p) => p[1])), hi = Math.max(...all.map((p) => p[1]));
+  let factor = 1, unit = opts.unit || "";
+  if (opts.units) {
+    let step = 0;
+    while (step < opts.units.length - 1 && Math.max(Math.abs(lo), Math.abs(hi)) >= 1000 ** (step + 1)) step += 1;
+    factor = 1000 ** step;
+    unit = opts.units[step];
+  }
+  lo /= factor; hi /= factor;
   if (opts.zero !== false) lo = Math.min(0, lo);
   const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.1 || 1;
   hi += pad;
   if (opts.zero === false) lo -= pad;
   const span = t1 - t0 || 3600e3;
   const x = (t) => L + ((t.getTime() - t0) / span) * (W - L - R);
-  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "line", role: "img" });
+  const y = (v) => T + (1 - (v / factor - lo) / (hi - lo)) * (H - T - B);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "line", role: "img", tabindex: 0,
+    "aria-label": `${opts.label || "chart"}; arrow keys read the values`,
+    "data-from": new Date(t0).toISOString(), "data-to": new Date(t1).toISOString(), "data-unit": unit });
   for (const tick of niceTicks(lo, hi)) {
-    chart.append(svg("line", { x1: L, x2: W - R, y1: y(tick), y2: y(tick), class: "grid" }),
-      svg("text", { x: L - 6, y: y(tick) + 4, "text-anchor": "end", class: "axis" }, num(tick, tick % 1 ? 1 : 0)));
+    chart.append(svg("line", { x1: L, x2: W - R, y1: y(tick * factor), y2: y(tick * factor), class: "grid" }),
+      svg("text", { x: L - 6, y: y(tick * factor) + 4, "text-anchor": "end", class: "axis" },
+        num(tick, tick % 1 ? 1 : 0)));
   }
   const days = span > 2 * 86400e3;
   for (let i = 0; i <= 4; i++) {
@@ -192,24 +238,93 @@ function lineChart(container, series, opts = {}) {
   }
   series.forEach((s, i) => {
     const color = s.color || SERIES[i % SERIES.length];
-    let d = "", open = false;
+    let d = "", open = false, last = null;
     for (const [t, v] of s.points) {
-      if (v === null || v === undefined) { open = false; continue; }
+      // A gap longer than three of the series' usual steps is a gap in the readings, not a line.
+      if (last !== null && s.gap && t - last > s.gap) open = false;
       d += `${open ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
       open = true;
+      last = t;
     }
     chart.append(svg("path", { d, fill: "none", stroke: color, "stroke-width": s.width || 2,
-      "stroke-dasharray": s.dash || null }, tip(s.name)));
+      "stroke-dasharray": s.dash || null, "data-series": s.name, "data-points": s.points.length }, tip(s.name)));
     if (s.points.length <= 3) {
-      for (const [t, v] of s.points) {
-        if (v !== null && v !== undefined) chart.append(svg("circle", { cx: x(t), cy: y(v), r: 3, fill: color }));
-      }
+      for (const [t, v] of s.points) chart.append(svg("circle", { cx: x(t), cy: y(v), r: 3, fill: color }));
     }
   });
   const legend = el("ul", { class: "legend" }, series.map((s, i) =>
     el("li", {}, el("span", { class: `swatch line-${i}`, "data-color": s.color || SERIES[i % SERIES.length] }), s.name)));
-  container.replaceChildren(chart, legend, opts.unit ? el("p", { class: "note", text: opts.unit }) : "");
+  const tipBox = el("div", { class: "chart-tip", role: "status", hidden: true });
+  container.replaceChildren(chart, tipBox, legend, unit ? el("p", { class: "note", text: unit }) : "");
   colorSwatches(container);
+  hoverValues(chart, tipBox, series, { x, y, L, R, W, H, T, B, text: opts.text || ((v) => num(v, 1)) });
+}
+
+// The tooltip of a line chart: at the time nearest the pointer (or chosen with the arrow keys), each
+// series' reading nearest that time, with a guide line and a dot on each.
+function hoverValues(chart, tipBox, series, g) {
+  const times = [...new Set(series.flatMap((s) => s.points.map((p) => p[0].getTime())))].sort((a, b) => a - b);
+  if (!times.length) return;
+  const guide = svg("line", { y1: g.T, y2: g.H - g.B, class: "guide", visibility: "hidden" });
+  const dots = svg("g", { class: "dots" });
+  chart.append(guide, dots, svg("rect", { x: g.L, y: g.T, width: g.W - g.L - g.R, height: g.H - g.T - g.B,
+    fill: "transparent", class: "hover-area" }));
+  let current = -1;
+  const show = (index) => {
+    current = Math.max(0, Math.min(times.length - 1, index));
+    const at = new Date(times[current]);
+    const rows = [];
+    dots.replaceChildren();
+    series.forEach((s, i) => {
+      if (!s.points.length) return;
+      const near = s.points.reduce((best, p) =>
+        Math.abs(p[0] - at) < Math.abs(best[0] - at) ? p : best, s.points[0]);
+      if (g.x(near[0]) - g.x(at) > 12 || g.x(at) - g.x(near[0]) > 12) return;  // no reading of it here
+      const color = s.color || SERIES[i % SERIES.length];
+      dots.append(svg("circle", { cx: g.x(near[0]), cy: g.y(near[1]), r: 4, fill: color, stroke: "#fff" }));
+      rows.push(el("li", { "data-series": s.name, "data-value": near[1] },
+        el("span", { class: "swatch", "data-color": color }), `${s.name}: `, el("b", { text: g.text(near[1]) })));
+    });
+    guide.setAttribute("x1", g.x(at)); guide.setAttribute("x2", g.x(at));
+    guide.setAttribute("visibility", "visible");
+    tipBox.replaceChildren(el("time", { datetime: at.toISOString(), text: at.toLocaleString() }), el("ul", {}, rows));
+    colorSwatches(tipBox);
+    tipBox.hidden = false;
+    const box = chart.getBoundingClientRect(), scale = box.width / g.W;
+    const left = g.x(at) * scale;
+    tipBox.dataset.x = String(Math.round(left));
+    tipBox.dataset.time = at.toISOString();
+    positionTip(tipBox, left, box.width);
+  };
+  const hide = () => { guide.setAttribute("visibility", "hidden"); dots.replaceChildren(); tipBox.hidden = true; };
+  chart.addEventListener("mousemove", (event) => {
+    const box = chart.getBoundingClientRect();
+    const vx = ((event.clientX - box.left) / box.width) * g.W;
+    let best = 0;
+    times.forEach((t, i) => { if (Math.abs(g.x(new Date(t)) - vx) < Math.abs(g.x(new Date(times[best])) - vx)) best = i; });
+    show(best);
+  });
+  chart.addEventListener("mouseleave", hide);
+  chart.addEventListener("blur", hide);
+  chart.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: -1, ArrowRight: 1, Home: -times.length, End: times.length };
+    if (event.key === "Escape") { hide(); return; }
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    show(current < 0 ? (moves[event.key] < 0 ? times.length - 1 : 0) : current + moves[event.key]);
+  });
+}
+
+// The tooltip sits beside the guide line, on the side with more room. CSSOM writes are not inline
+// styles, so the page's Content-Security-Policy (style-src 'self') allows them.
+function positionTip(tipBox, left, width) {
+  if (left > width / 2) {
+    tipBox.style.left = "";
+    tipBox.style.right = `${Math.round(width - left + 10)}px`;
+  } else {
+    tipBox.style.right = "";
+    tipBox.style.left = `${Math.round(left + 10)}px`;
+  }
 }
 
 // Swatch colours are SVG (not inline styles, which the page's CSP forbids).
@@ -269,100 +384,259 @@ function heatmap(container, data, siteFilter) {
 
 // --------------------------------------------------------------------------------------- overview
 
+// The device table's columns: [heading, sort field (the API's `sort`), numeric, cell of a device].
+const DEVICE_COLUMNS = [
+  ["Device", "ip", false, (d) => cell(deviceLink(d.id, d.ip), null, d.ip)],
+  ["Site", "site", false, (d) => cell(d.site)],
+  ["Model", "model", false, (d) => cell(d.model || d.make || "–")],
+  ["Serial", "serial", false, (d) => cell(d.serial || "–", "mono")],
+  ["MAC", "mac", false, (d) => cell(d.mac || "–", "mono")],
+  ["Firmware", "firmware_vendor", false, (d) => cell(d.firmware_vendor || "–")],
+  ["State", "state", false, (d) => cell(stateBadge(d.state))],
+  ["Hashrate", "hashrate_ths", true, (d) => cell(hashrateText(d.hashrate_ths), "num", d.hashrate_ths)],
+  ["Expected", "expected_hashrate_ths", true, (d) => cell(hashrateText(d.expected_hashrate_ths), "num", d.expected_hashrate_ths)],
+  ["Hottest", "temp_max_c", true, (d) => cell(celsius(d.temp_max_c), "num", d.temp_max_c)],
+  ["Power", "power_w", true, (d) => cell(powerText(d.power_w), "num", d.power_w)],
+];
+const DEVICE_FILTERS = ["q", "site", "state", "make", "model", "firmware_vendor"];
+const PAGE_SIZE = 50;
+
+// Header cells whose buttons sort the table; aria-sort tells a screen reader the order in force.
+function sortableHead(sort, order, onSort) {
+  return el("thead", {}, el("tr", {}, DEVICE_COLUMNS.map(([label, field, numeric]) => {
+    const active = sort === field;
+    const th = el("th", { class: numeric ? "num" : null, scope: "col",
+      "aria-sort": active ? (order === "desc" ? "descending" : "ascending") : "none" },
+    el("button", { type: "button", class: "sort", "data-sort": field,
+      title: `sort by ${label.toLowerCase()}` }, label, el("span", { class: "arrow", "aria-hidden": "true",
+      text: active ? (order === "desc" ? " ▼" : " ▲") : "" })));
+    th.querySelector("button").addEventListener("click", () => onSort(field));
+    return th;
+  })));
+}
+
 async function initOverview() {
   const form = document.getElementById("filters");  // its state choices come from the server
   const params = new URLSearchParams(location.search);
-  let offset = 0;
-  const limit = 50;
-
-  const [summary, racks] = await Promise.all([api("/api/v1/fleet/summary"), api("/api/v1/fleet/racks")]);
-  for (const s of summary.sites) form.site.append(el("option", { value: s.site, text: s.site }));
-  for (const name of ["site", "state", "make", "model", "firmware_vendor"]) {
-    if (params.get(name)) form[name].value = params.get(name);
+  let offset = Number(params.get("offset")) || 0;
+  let sort = params.get("sort") || "";
+  let order = params.get("order") === "desc" ? "desc" : "asc";
+  let racks = null, sitesListed = false, refreshes = 0;
+  for (const name of DEVICE_FILTERS) {
+    if (params.get(name) && name !== "site") form[name].value = params.get(name);
   }
-  document.getElementById("snapshot-at").textContent = `as of ${when(summary.snapshot_at)}`;
-  const ratio = summary.expected_hashrate_ths ? summary.hashrate_ths / summary.expected_hashrate_ths : null;
-  document.getElementById("kpis").replaceChildren(
-    figure("Hashrate", summary.hashrate_ths, bigThs(summary.hashrate_ths), "hashrate_ths",
-      `${pct(ratio)} of expected`),
-    figure("Expected", summary.expected_hashrate_ths, bigThs(summary.expected_hashrate_ths), "expected_hashrate_ths"),
-    figure("Devices up", summary.up, `${summary.up} / ${summary.devices}`, "up", `${summary.devices - summary.up} down`),
-    figure("Power", summary.power_w, `${num(summary.power_w / 1000, 1)} kW`, "power_w"),
-    figure("Efficiency", summary.efficiency_jth, `${num(summary.efficiency_jth, 1)} J/TH`, "efficiency_jth"),
-  );
-  document.getElementById("kpis").removeAttribute("aria-busy");
 
-  const siteRows = summary.sites.flatMap((s) => [
-    { label: s.site, value: s.hashrate_ths, text: ths(s.hashrate_ths), color: SERIES[0],
-      title: `${s.site}: ${ths(s.hashrate_ths)} measured, ${s.up}/${s.devices} devices up` },
-    { label: "expected", value: s.expected_hashrate_ths, text: ths(s.expected_hashrate_ths), color: "#b9c6d3" },
-  ]);
-  barChart(document.getElementById("hashrate-sites"), siteRows, { labelWidth: 90 });
-
-  stackedBar(document.getElementById("states"), Object.keys(summary.devices_by_state).map((s) => ({
-    key: s, label: s, value: summary.devices_by_state[s] || 0,
-    text: String(summary.devices_by_state[s] || 0), color: STATE_COLORS[s], swatch: `state-${s}`,
-  })));
-  document.getElementById("states").querySelector(".legend").id = "state-legend";
-
-  document.getElementById("rack-rule").textContent = `Rack: ${racks.rack_rule}.`;
-  heatmap(document.getElementById("heatmap"), racks, form.site.value);
-
-  table(document.getElementById("worst"),
-    ["Device", "Site", "Model", "State", "Hashrate", "Expected", "Of nominal", "Hottest"],
-    summary.worst_performers.map((d) => el("tr", { "data-device-id": d.id },
-      cell(deviceLink(d.id, d.ip)), cell(d.site), cell(d.model || "–"), cell(stateBadge(d.state)),
-      cell(ths(d.hashrate_ths), "num", d.hashrate_ths), cell(ths(d.expected_hashrate_ths), "num", d.expected_hashrate_ths),
-      cell(pct(d.performance_ratio), "num ratio", d.performance_ratio), cell(celsius(d.temp_max_c), "num", d.temp_max_c))),
-    { numeric: [4, 5, 6, 7], empty: "every reporting device meets its nominal hashrate" });
-
-  async function loadDevices() {
-    const query = new URLSearchParams({ limit, offset });
-    for (const name of ["site", "state", "make", "model", "firmware_vendor"]) {
+  function deviceQuery(withPage) {
+    const query = new URLSearchParams();
+    for (const name of DEVICE_FILTERS) {
       if (form[name].value.trim()) query.set(name, form[name].value.trim());
     }
-    const page = await api(`/api/v1/devices?${query}`);
-    document.getElementById("device-count").textContent =
-      `${page.total} devices match · showing ${page.total ? offset + 1 : 0}–${offset + page.items.length}`;
-    document.getElementById("device-count").dataset.value = page.total;
-    table(document.getElementById("devices"),
-      ["Device", "Site", "Model", "Firmware", "State", "Hashrate", "Expected", "Hottest", "Power"],
-      page.items.map((d) => el("tr", {},
-        cell(deviceLink(d.id, d.ip)), cell(d.site), cell(d.model || d.make || "–"),
-        cell(d.firmware_vendor || "–"), cell(stateBadge(d.state)),
-        cell(ths(d.hashrate_ths), "num", d.hashrate_ths), cell(ths(d.expected_hashrate_ths), "num"),
-        cell(celsius(d.temp_max_c), "num"), cell(watts(d.power_w), "num"))),
-      { numeric: [5, 6, 7, 8], empty: "no device matches these filters" });
-    document.getElementById("prev").disabled = offset === 0;
-    document.getElementById("next").disabled = offset + limit >= page.total;
+    if (sort) { query.set("sort", sort); query.set("order", order); }
+    if (withPage) { query.set("limit", PAGE_SIZE); query.set("offset", offset); }
+    return query;
   }
+
+  async function loadSummary() {
+    const [summary, rackData] = await Promise.all([api("/api/v1/fleet/summary"), api("/api/v1/fleet/racks")]);
+    racks = rackData;
+    if (!sitesListed) {
+      for (const s of summary.sites) form.site.append(el("option", { value: s.site, text: s.site }));
+      if (params.get("site")) form.site.value = params.get("site");
+      sitesListed = true;
+    }
+    document.getElementById("snapshot-at").textContent = `as of ${when(summary.snapshot_at)}`;
+    const ratio = summary.expected_hashrate_ths ? summary.hashrate_ths / summary.expected_hashrate_ths : null;
+    document.getElementById("kpis").replaceChildren(
+      figure("Hashrate", summary.hashrate_ths, hashrateText(summary.hashrate_ths), "hashrate_ths",
+        `${pct(ratio)} of expected`),
+      figure("Expected", summary.expected_hashrate_ths, hashrateText(summary.expected_hashrate_ths), "expected_hashrate_ths"),
+      figure("Devices up", summary.up, `${summary.up} / ${summary.devices}`, "up", `${summary.devices - summary.up} down`),
+      figure("Power", summary.power_w, powerText(summary.power_w), "power_w"),
+      figure("Efficiency", summary.efficiency_jth, `${num(summary.efficiency_jth, 1)} J/TH`, "efficiency_jth"),
+    );
+    document.getElementById("kpis").removeAttribute("aria-busy");
+
+    const siteRows = summary.sites.flatMap((s) => [
+      { label: s.site, value: s.hashrate_ths, text: hashrateText(s.hashrate_ths), color: SERIES[0],
+        title: `${s.site}: ${hashrateText(s.hashrate_ths)} measured, ${s.up}/${s.devices} devices up, ${powerText(s.power_w)}` },
+      { label: "expected", value: s.expected_hashrate_ths, text: hashrateText(s.expected_hashrate_ths), color: "#b9c6d3" },
+    ]);
+    barChart(document.getElementById("hashrate-sites"), siteRows, { labelWidth: 90 });
+
+    stackedBar(document.getElementById("states"), Object.keys(summary.devices_by_state).map((s) => ({
+      key: s, label: s, value: summary.devices_by_state[s] || 0,
+      text: String(summary.devices_by_state[s] || 0), color: STATE_COLORS[s], swatch: `state-${s}`,
+    })));
+    document.getElementById("states").querySelector(".legend").id = "state-legend";
+
+    document.getElementById("rack-rule").textContent = `Rack: ${racks.rack_rule}.`;
+    heatmap(document.getElementById("heatmap"), racks, form.site.value);
+
+    table(document.getElementById("worst"),
+      ["Device", "Site", "Model", "State", "Hashrate", "Expected", "Of nominal", "Hottest"],
+      summary.worst_performers.map((d) => el("tr", { "data-device-id": d.id },
+        cell(deviceLink(d.id, d.ip)), cell(d.site), cell(d.model || "–"), cell(stateBadge(d.state)),
+        cell(hashrateText(d.hashrate_ths), "num", d.hashrate_ths),
+        cell(hashrateText(d.expected_hashrate_ths), "num", d.expected_hashrate_ths),
+        cell(pct(d.performance_ratio), "num ratio", d.performance_ratio), cell(celsius(d.temp_max_c), "num", d.temp_max_c))),
+      { numeric: [4, 5, 6, 7], empty: "every hashing device meets its nominal hashrate" });
+  }
+
+  async function loadDevices() {
+    const page = await api(`/api/v1/devices?${deviceQuery(true)}`);
+    if (page.total && offset >= page.total) {  // the list shrank under a later page: back to the last one
+      offset = Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE;
+      return loadDevices();
+    }
+    const count = document.getElementById("device-count");
+    count.textContent = `${page.total} devices match · showing ${page.total ? offset + 1 : 0}–${offset + page.items.length}`;
+    count.dataset.value = page.total;
+    const devices = document.getElementById("devices");
+    // Keep the keyboard where it was: a focused sort button is focused again in the new table (a
+    // refresh never takes the focus from elsewhere, such as the search box being typed in).
+    const focused = devices.contains(document.activeElement) ? document.activeElement.dataset.sort : null;
+    devices.replaceChildren(sortableHead(sort, order, (field) => {
+      order = sort === field && order === "asc" ? "desc" : "asc";
+      sort = field;
+      offset = 0;
+      showDevices();
+    }), el("tbody", {}, page.items.length
+      ? page.items.map((d) => el("tr", { "data-device-id": d.id }, DEVICE_COLUMNS.map((c) => c[3](d))))
+      : el("tr", {}, el("td", { colspan: DEVICE_COLUMNS.length, class: "empty", text: "no device matches these filters" }))));
+    const csv = document.getElementById("csv");
+    csv.href = `/api/v1/devices/export.csv?${deviceQuery(false)}`;
+    document.getElementById("prev").disabled = offset === 0;
+    document.getElementById("next").disabled = offset + PAGE_SIZE >= page.total;
+    devices.dataset.query = deviceQuery(true).toString();
+    if (focused) devices.querySelector(`button[data-sort="${focused}"]`)?.focus();
+  }
+
+  function showDevices() {
+    const query = deviceQuery(false);
+    if (offset) query.set("offset", offset);
+    history.replaceState(null, "", query.toString() ? `?${query}` : location.pathname);
+    loadDevices().catch((e) => showError("load-error", e));
+  }
+
+  async function refresh() {
+    await Promise.all([loadSummary(), loadDevices()]);
+    refreshes += 1;
+    document.body.dataset.refreshes = String(refreshes);
+    const at = new Date();
+    const stamp = document.getElementById("refreshed-at");
+    stamp.textContent = `updated ${at.toLocaleTimeString()}`;
+    stamp.dataset.at = at.toISOString();
+    document.getElementById("load-error").hidden = true;
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     offset = 0;
-    const query = new URLSearchParams();
-    for (const name of ["site", "state", "make", "model", "firmware_vendor"]) {
-      if (form[name].value.trim()) query.set(name, form[name].value.trim());
-    }
-    history.replaceState(null, "", query.toString() ? `?${query}` : location.pathname);
-    heatmap(document.getElementById("heatmap"), racks, form.site.value);
-    loadDevices().catch((e) => showError("load-error", e));
+    if (racks) heatmap(document.getElementById("heatmap"), racks, form.site.value);
+    showDevices();
+  });
+  // Search as one types, a moment after the last key (each answer is one page of at most 50 rows).
+  let typing = null;
+  form.q.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { offset = 0; showDevices(); }, 250);
   });
   document.getElementById("prev").addEventListener("click", () => {
-    offset = Math.max(0, offset - limit);
-    loadDevices().catch((e) => showError("load-error", e));
+    offset = Math.max(0, offset - PAGE_SIZE);
+    showDevices();
   });
   document.getElementById("next").addEventListener("click", () => {
-    offset += limit;
-    loadDevices().catch((e) => showError("load-error", e));
+    offset += PAGE_SIZE;
+    showDevices();
   });
-  await loadDevices();
+  autoRefresh(refresh);
+  await refresh();
+}
+
+// The refresh button, and a timer that refreshes every N seconds until paused (the interval choice
+// "off" or the pause button); a hidden tab skips its turns. Nothing reloads the page.
+function autoRefresh(refresh) {
+  const button = document.getElementById("refresh");
+  const every = document.getElementById("auto-refresh");
+  const pause = document.getElementById("pause");
+  let timer = null, busy = false;
+  const run = async () => {
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    try {
+      await refresh();
+    } catch (e) {
+      showError("load-error", e);
+    } finally {
+      busy = false;
+      button.disabled = false;
+    }
+  };
+  const paused = () => pause.getAttribute("aria-pressed") === "true";
+  const arm = () => {
+    clearInterval(timer);
+    timer = null;
+    const seconds = Number(every.value);
+    const running = seconds > 0 && !paused();
+    document.body.dataset.autoRefresh = running ? String(seconds) : "off";
+    pause.disabled = !(seconds > 0);
+    if (running) timer = setInterval(() => { if (!document.hidden) run(); }, seconds * 1000);
+  };
+  button.addEventListener("click", run);
+  every.addEventListener("change", () => { pause.setAttribute("aria-pressed", "false"); pause.textContent = "Pause"; arm(); });
+  pause.addEventListener("click", () => {
+    const now = !paused();
+    pause.setAttribute("aria-pressed", String(now));
+    pause.textContent = now ? "Resume" : "Pause";
+    arm();
+  });
+  arm();
 }
 
 // ----------------------------------------------------------------------------------------- device
 
+const RANGES_H = [1, 6, 24, 168];
+
 async function initDevice() {
   const id = document.body.dataset.deviceId;
-  const detail = await api(`/api/v1/devices/${id}?samples=120&hours=168`);
+  const params = new URLSearchParams(location.search);
+  let hours = RANGES_H.includes(Number(params.get("hours"))) ? Number(params.get("hours")) : 24;
+  let detail = await loadDevice(id, hours);
+  renderDevice(detail, hours);
+  const rangeButtons = [...document.querySelectorAll(".range button[data-hours]")];
+  const pressRange = () => rangeButtons.forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.hours) === hours)));
+  pressRange();
+  for (const button of rangeButtons) {
+    button.addEventListener("click", async () => {
+      hours = Number(button.dataset.hours);
+      pressRange();
+      history.replaceState(null, "", hours === 24 ? location.pathname : `?hours=${hours}`);
+      try {
+        detail = await loadDevice(id, hours);
+        renderDevice(detail, hours);
+      } catch (e) {
+        showError("load-error", e);
+      }
+    });
+  }
+  if (document.body.dataset.mayAct === "1") {
+    deviceActions(() => detail, async () => {
+      detail = await loadDevice(id, hours);
+      renderDevice(detail, hours);
+      if (document.body.dataset.audit === "1") await loadAudit(id);
+    });
+  }
+  if (document.body.dataset.audit === "1") await loadAudit(id);
+}
+
+// A device with enough history for `hours`: hourly rollups over the range, and the newest samples
+// (the charts show those that fall inside the range).
+function loadDevice(id, hours) {
+  return api(`/api/v1/devices/${id}?samples=${hours <= 24 ? 500 : 120}&hours=${hours}`);
+}
+
+function renderDevice(detail, hours) {
   const d = detail.device;
   document.getElementById("device-title").replaceChildren(
     `${d.model || d.make || "Device"} · ${d.ip}`, " ", stateBadge(d.state));
@@ -377,36 +651,40 @@ async function initDevice() {
   ]);
   const ratio = d.hashrate_ths !== null && d.expected_hashrate_ths ? d.hashrate_ths / d.expected_hashrate_ths : null;
   facts(document.getElementById("now"), [
-    ["State", d.state, d.state], ["Hashrate", ths(d.hashrate_ths), d.hashrate_ths],
-    ["Expected", ths(d.expected_hashrate_ths), d.expected_hashrate_ths], ["Of nominal", pct(ratio), ratio],
-    ["Hottest", celsius(d.temp_max_c), d.temp_max_c], ["Power", watts(d.power_w), d.power_w],
+    ["State", d.state, d.state], ["Hashrate", hashrateText(d.hashrate_ths), d.hashrate_ths],
+    ["Expected", hashrateText(d.expected_hashrate_ths), d.expected_hashrate_ths], ["Of nominal", pct(ratio), ratio],
+    ["Hottest", celsius(d.temp_max_c), d.temp_max_c], ["Power", powerText(d.power_w), d.power_w],
     ["Efficiency", d.efficiency_jth === null ? "–" : `${num(d.efficiency_jth, 1)} J/TH`, d.efficiency_jth],
     ["Last seen", when(d.last_seen)],
   ]);
 
   const recent = [...detail.recent_samples].reverse(); // oldest first
-  const hours = detail.history;
+  const hourly = detail.history;
   const at = (iso) => new Date(iso);
   // An hour's figures sit at its middle, or at the last reading for the hour still running.
   const lastSeen = new Date(d.last_seen).getTime();
   const hourMid = (h) => new Date(Math.min(new Date(h.hour).getTime() + 1800e3, lastSeen));
+  const to = new Date(Math.max(Date.now(), lastSeen)), from = new Date(to.getTime() - hours * 3600e3);
+  const range = { from, to };
+  const hourGap = 3 * 3600e3;
   lineChart(document.getElementById("chart-hashrate"), [
-    { name: "hourly average", points: hours.map((h) => [hourMid(h), h.hashrate_avg_ths]), color: SERIES[0], width: 2.5 },
-    { name: "hourly minimum", points: hours.map((h) => [hourMid(h), h.hashrate_min_ths]), color: "#9db8d6", width: 1 },
+    { name: "hourly average", points: hourly.map((h) => [hourMid(h), h.hashrate_avg_ths]), color: SERIES[0], width: 2.5, gap: hourGap },
+    { name: "hourly minimum", points: hourly.map((h) => [hourMid(h), h.hashrate_min_ths]), color: "#9db8d6", width: 1, gap: hourGap },
     { name: "recent samples", points: recent.map((s) => [at(s.ts), s.hashrate_ths]), color: SERIES[1] },
     { name: "expected (nominal)", points: recent.map((s) => [at(s.ts), s.expected_hashrate_ths]), color: "#555", dash: "5 4" },
-  ], { unit: "TH/s" });
+  ], { ...range, units: HASHRATE_UNITS, text: hashrateText, label: "hashrate" });
   const boards = [...new Set(recent.flatMap((s) => s.boards.map((b) => b.index)))].sort((a, b) => a - b);
   lineChart(document.getElementById("chart-temp"), [
-    { name: "hottest, hourly average", points: hours.map((h) => [hourMid(h), h.temp_max_avg_c]), color: "#c0392b", width: 2.5 },
+    { name: "hottest, hourly average", points: hourly.map((h) => [hourMid(h), h.temp_max_avg_c]), color: "#c0392b", width: 2.5, gap: hourGap },
     { name: "hottest, samples", points: recent.map((s) => [at(s.ts), s.temp_max_c]), color: "#e67e22" },
     ...boards.map((b, i) => ({ name: `board ${b}`, color: SERIES[(i + 4) % SERIES.length], width: 1,
       points: recent.map((s) => [at(s.ts), (s.boards.find((x) => x.index === b) || {}).temp_c ?? null]) })),
-  ], { unit: "°C", zero: false });
+  ], { ...range, unit: "°C", zero: false, text: celsius, label: "temperature" });
   lineChart(document.getElementById("chart-power"), [
-    { name: "hourly average", points: hours.map((h) => [hourMid(h), h.power_avg_w]), color: SERIES[2], width: 2.5 },
+    { name: "hourly average", points: hourly.map((h) => [hourMid(h), h.power_avg_w]), color: SERIES[2], width: 2.5, gap: hourGap },
     { name: "samples", points: recent.map((s) => [at(s.ts), s.power_w]), color: SERIES[4] },
-  ], { unit: "W" });
+  ], { ...range, units: POWER_UNITS, text: powerText, label: "power" });
+  for (const chart of document.querySelectorAll(".chart")) chart.dataset.hours = String(hours);
 
   const latest = detail.recent_samples[0];
   table(document.getElementById("boards"), ["Board", "Hashrate", "Board temp", "Chip temp", "Chips"],
@@ -431,6 +709,131 @@ async function initDevice() {
     ? findings.map((f) => el("li", { class: `finding ${f.severity}` }, el("code", { text: f.code }),
       ` ${f.severity}: ${f.message}`))
     : [el("li", { class: "note", text: "none in the latest sample (or not visible to this key)" })]));
+}
+
+// ---------------------------------------------------------------------------------------- actions
+
+const TERMINAL_JOB_STATES = new Set(["succeeded", "failed", "partial", "cancelled"]);
+const JOB_POLL_MS = 1000;
+const JOB_FOLLOW_MS = 10 * 60e3;
+
+function actionLabel(action, params) {
+  if (action === "locate") return params.on ? "Turn the locate light on" : "Turn the locate light off";
+  return { reboot: "Reboot", sleep: "Put to sleep (stop hashing)", wake: "Wake (resume hashing)" }[action] || action;
+}
+
+// How a confirmation names a device: model, host (address and hostname) and serial.
+function deviceName(d) {
+  const host = `${d.ip}:${d.port}${d.hostname ? ` (${d.hostname})` : ""}`;
+  return `${d.model || d.make || "unknown model"} at ${host}, serial ${d.serial || "unknown"}`;
+}
+
+// A random RFC 4122 version-4 id; crypto.randomUUID exists only in secure contexts (https, localhost),
+// and a farm's dashboard is often plain http on a private address.
+function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// Ask before acting: a modal dialog naming every device. Resolves true on Confirm only; Cancel, Escape
+// or closing the dialog any other way resolve false, and nothing is sent.
+function confirmAction(dialog, action, params, devices) {
+  const label = actionLabel(action, params);
+  dialog.querySelector("#confirm-title").textContent = `${label}?`;
+  dialog.querySelector("#confirm-text").textContent = devices.length === 1
+    ? `${label} this device:` : `${label} these ${devices.length} devices:`;
+  dialog.querySelector("#confirm-devices").replaceChildren(...devices.map((d) =>
+    el("li", { "data-device-id": d.id, text: deviceName(d) })));
+  dialog.querySelector("#confirm-ok").textContent = label;
+  dialog.dataset.action = action;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+    dialog.showModal();
+  });
+}
+
+function postAction(deviceId, action, params) {
+  return api(`/api/v1/devices/${deviceId}/actions`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Idempotency-Key": newIdempotencyKey() },
+    body: JSON.stringify({ action, params }),
+  });
+}
+
+function showJob(node, job, label) {
+  node.hidden = false;
+  node.dataset.state = job.state;
+  node.dataset.jobId = job.id;
+  const tasks = (job.tasks || []).filter((t) => t.error_code || t.detail);
+  node.replaceChildren(
+    el("p", {}, el("b", { text: `${label}: ` }), el("span", { class: `job-state job-${job.state}`, text: job.state }),
+      ` · ${job.devices_done ?? 0} of ${job.devices_total ?? "?"} done, ${job.devices_failed ?? 0} failed`),
+    el("progress", { max: job.devices_total || 1, value: job.devices_done || 0,
+      "aria-label": "devices done" }),
+    tasks.length ? el("ul", {}, tasks.map((t) => el("li", { "data-state": t.state },
+      `${t.host}: ${t.state}`, t.error_code ? el("code", { text: ` ${t.error_code}` }) : "",
+      t.detail ? ` ${t.detail}` : ""))) : "");
+}
+
+// Poll the job until it ends (or stop following after a while: the audit log has the outcome).
+async function followJob(node, job, label) {
+  const started = Date.now();
+  showJob(node, job, label);
+  while (!TERMINAL_JOB_STATES.has(job.state)) {
+    if (Date.now() - started > JOB_FOLLOW_MS) {
+      node.append(el("p", { class: "note", text: "still running; the audit log will show how it ends" }));
+      return job;
+    }
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+    job = await api(`/api/v1/actions/${encodeURIComponent(job.id)}`);
+    showJob(node, job, label);
+  }
+  return job;
+}
+
+function deviceActions(current, after) {
+  const dialog = document.getElementById("confirm-action");
+  const status = document.getElementById("action-status");
+  const buttons = [...document.querySelectorAll(".action-buttons button[data-action]")];
+  for (const button of buttons) {
+    button.addEventListener("click", async () => {
+      const action = button.dataset.action;
+      const params = action === "locate" ? { on: button.dataset.on === "true" } : {};
+      const device = current().device;
+      const target = { ...device, hostname: current().hostname };
+      if (!(await confirmAction(dialog, action, params, [target]))) return;
+      const label = actionLabel(action, params);
+      buttons.forEach((b) => { b.disabled = true; });
+      try {
+        const job = await postAction(device.id, action, params);
+        await followJob(status, job, label);
+        await after();
+      } catch (e) {
+        if (!(e instanceof AuthError)) {
+          status.hidden = false;
+          status.dataset.state = "error";
+          status.replaceChildren(el("p", { class: "error", text: `${label}: ${e.message || e}` }));
+        }
+      } finally {
+        buttons.forEach((b) => { b.disabled = false; });
+      }
+    });
+  }
+}
+
+async function loadAudit(deviceId) {
+  const audit = await api(`/api/v1/audit?device_id=${deviceId}&limit=50`);
+  const params = (p) => (p && Object.keys(p).length ? Object.entries(p).map(([k, v]) => `${k}=${v}`).join(", ") : "");
+  table(document.getElementById("audit"), ["When", "Who", "Action", "Outcome", "Detail", "Job"],
+    audit.entries.map((e) => el("tr", { "data-audit-id": e.id, "data-action": e.action, "data-outcome": e.outcome },
+      cell(when(e.at)), cell(`${e.actor} (${e.role})`), cell(`${e.action}${params(e.params) ? ` ${params(e.params)}` : ""}`),
+      cell(e.outcome), cell(e.detail || "–"), cell(e.job_id ?? "–"))),
+    { empty: "no action on this device yet" });
 }
 
 // ----------------------------------------------------------------------------------- supply chain
