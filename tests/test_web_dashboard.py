@@ -6,9 +6,8 @@ Browser tests drive Debian's chromium through Playwright (as tests/test_web_brow
 live service over a simulated fleet on 127.41.0.0/16; the API half is checked over HTTP against the
 same service; the page script's unit scaling runs the table of cases of tests/test_dashboard_figures.py.
 
-The actions API is built on another branch. When the app has no `POST /api/v1/devices/{id}/actions`,
-the action test adds a small stand-in (below, test-only) that records what the browser sent; when the
-real route exists the test runs against it, and the stand-in is never installed.
+The action tests run against a second, collecting service (it polls its own simulated fleet and runs
+the action jobs, as `fleetmon serve` with targets does), so a confirmed press reaches the miner.
 """
 
 from __future__ import annotations
@@ -25,13 +24,13 @@ from urllib.parse import quote
 
 import fleet_samples
 import pytest
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from service_harness import LiveService, live_service
 from test_dashboard_figures import HASHRATE_CASES, POWER_CASES
 from test_web_browser import RENDER_TIMEOUT_MS, Tab, api, chromium_path
 
 from collectors.sample import State
+from collectors.simulator.device import SimState
+from fleetmon.config import ActionSettings
 from fleetmon.storage.engine import make_engine
 from fleetmon.storage.fleet import recent_samples
 from fleetmon.storage.rollups import rollup_hourly
@@ -394,107 +393,58 @@ def test_chart_hover_shows_the_value_at_the_nearest_point(
 
 
 # ---- actions on the device page -------------------------------------------------------------------
+# Against a collecting service (it polls the simulated fleet and runs the action jobs), as `fleetmon
+# serve` with targets does: the confirmed action reaches the simulated miner and the next poll shows it.
 
-ACTIONS_PATH = "/api/v1/devices/{device_id}/actions"
 JOB_ENDED = (
     "() => ['succeeded', 'failed', 'partial', 'cancelled']"
     ".includes(document.querySelector('#action-status').dataset.state)"
 )
 
 
-class StandIn:
-    """Test-only stand-in of the actions API (another branch builds the real one): records each POST,
-    answers 202 with a queued job that reads succeeded at its first poll, and lists an audit entry."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.router = APIRouter()
-        self.router.add_api_route(ACTIONS_PATH, self.post, methods=["POST"])
-        self.router.add_api_route("/api/v1/actions/{job_id}", self.job, methods=["GET"])
-        self.router.add_api_route("/api/v1/audit", self.audit, methods=["GET"])
-
-    def _job(self, number: int, state: str) -> dict[str, Any]:
-        post = self.posts[number]
-        return {
-            "id": str(number + 1),
-            "action": post["body"]["action"],
-            "state": state,
-            "devices_total": 1,
-            "devices_done": 1 if state == "succeeded" else 0,
-            "devices_failed": 0,
-            "tasks": [
-                {
-                    "device_id": post["device_id"],
-                    "host": "sim",
-                    "state": state,
-                    "error_code": None,
-                    "detail": None,
-                }
-            ],
-        }
-
-    async def post(self, device_id: int, request: Request) -> JSONResponse:
-        self.posts.append(
-            {
-                "device_id": device_id,
-                "body": await request.json(),
-                "key": request.headers.get("idempotency-key"),
-            }
-        )
-        return JSONResponse(self._job(len(self.posts) - 1, "queued"), status_code=202)
-
-    def job(self, job_id: int) -> dict[str, Any]:
-        return self._job(job_id - 1, "succeeded")
-
-    def audit(self, device_id: int, limit: int = 50) -> dict[str, Any]:
-        entries = [
-            {
-                "id": n + 1,
-                "at": datetime.now(UTC).isoformat(),
-                "actor": "test operator",
-                "role": "operator",
-                "action": p["body"]["action"],
-                "params": p["body"]["params"],
-                "device_ids": [p["device_id"]],
-                "job_id": str(n + 1),
-                "outcome": "succeeded",
-                "detail": None,
-            }
-            for n, p in enumerate(self.posts)
-            if p["device_id"] == device_id
-        ]
-        return {"entries": entries[::-1][:limit]}
-
-
-def real_actions_api(live: LiveService) -> bool:
-    with live.client(live.keys["admin"]) as client:
-        schema = client.get("/openapi.json").json()
-    return ACTIONS_PATH in schema.get("paths", {})
-
-
 @pytest.fixture(scope="module")
-def actions(live: LiveService) -> StandIn | None:
-    """None when the app has the real actions API; else the stand-in, mounted on the running app."""
-    if real_actions_api(live):
-        return None
-    stand_in = StandIn()
-    assert live.app is not None
-    live.app.include_router(stand_in.router)
-    return stand_in
+def acting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    tmp = tmp_path_factory.mktemp("dashboard-actions")
+    with live_service(
+        fleet_samples.sqlite_url(tmp),
+        tmp,
+        devices=6,
+        seed=23,
+        mix="luxos:4,avalon:2,antminer:0,braiins:0,whatsminer:0,vnish:0",
+        subnet="127.41.2.0/24",
+        collecting=True,
+        interval_s=1.0,
+        actions=ActionSettings(connect_timeout_s=0.5, read_timeout_s=1.0, timeout_s=3.0),
+    ) as service:
+        yield service
 
 
-def test_viewer_sees_no_action_buttons(tab: Tab, live: LiveService, actions: StandIn | None) -> None:
+@pytest.fixture
+def acting_tab(browser: Any, acting: LiveService) -> Iterator[Tab]:
+    t = Tab(browser, acting)
+    yield t
+    t.close()
+
+
+def sim_device(live: LiveService, ip: str) -> Any:
+    return next(item.device for item in live.fleet if item.device.ip == ip)
+
+
+def test_viewer_sees_no_action_buttons(acting_tab: Tab, acting: LiveService) -> None:
+    tab = acting_tab
     tab.login("viewer")
-    page = tab.open(f"/devices/{all_devices(live)[0]['id']}")
+    page = tab.open(f"/devices/{all_devices(acting)[0]['id']}")
     assert page.locator(".action-buttons button").count() == 0
     assert page.locator("#confirm-action").count() == 0
 
 
 def test_action_asks_naming_the_device_cancel_sends_nothing_confirm_posts_once(
-    tab: Tab, live: LiveService, actions: StandIn | None
+    acting_tab: Tab, acting: LiveService
 ) -> None:
+    tab = acting_tab
     tab.login("operator")
-    device = next(d for d in all_devices(live, "state=mining") if d["serial"])
+    device = next(d for d in all_devices(acting, "state=mining") if d["serial"])
+    miner = sim_device(acting, device["ip"])
     page = tab.open(f"/devices/{device['id']}")
     posts: list[Any] = []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" and "/actions" in r.url else None)
@@ -515,6 +465,7 @@ def test_action_asks_naming_the_device_cancel_sends_nothing_confirm_posts_once(
     dialog.wait_for(state="hidden")
     page.wait_for_timeout(300)
     assert posts == [], "Cancel and Escape send nothing"
+    assert miner.state is SimState.MINING, "nor did anything reach the miner"
 
     page.click(".action-buttons button[data-action=sleep]")
     dialog.wait_for(state="visible")
@@ -532,18 +483,21 @@ def test_action_asks_naming_the_device_cancel_sends_nothing_confirm_posts_once(
     assert uuid.UUID(request.headers["idempotency-key"]).version == 4
     status = page.inner_text("#action-status")
     assert re.search(r"of 1 done", status), status
+    assert page.get_attribute("#action-status", "data-state") == "succeeded", status
+    assert miner.state is SimState.SLEEPING  # the one POST reached the miner
     page.wait_for_selector("#audit tbody tr[data-action=sleep]", timeout=RENDER_TIMEOUT_MS)
-    if actions is not None:
-        assert [p["body"] for p in actions.posts] == [{"action": "sleep", "params": {}}]
     tab.shoot("device-action-done")
+    with acting.client(acting.keys["admin"]) as client:  # leave the fleet as found
+        client.post(f"/api/v1/devices/{device['id']}/actions", json={"action": "wake", "params": {}})
     assert not tab.problems, tab.problems
 
 
-def test_locate_buttons_send_their_on_off_parameter(
-    tab: Tab, live: LiveService, actions: StandIn | None
-) -> None:
+def test_locate_buttons_send_their_on_off_parameter(acting_tab: Tab, acting: LiveService) -> None:
+    tab = acting_tab
     tab.login("admin")
-    device = all_devices(live, "state=mining")[1]
+    device = all_devices(acting, "state=mining")[1]
+    miner = sim_device(acting, device["ip"])
+    lights = []
     page = tab.open(f"/devices/{device['id']}")
     sent = []
     page.on(
@@ -563,6 +517,8 @@ def test_locate_buttons_send_their_on_off_parameter(
             timeout=60_000,
         )
         page.wait_for_function(JOB_ENDED, timeout=60_000)
+        lights.append(miner.locate)
+    assert lights == [True, False]  # each confirmed press reached the miner's light
     assert sent == [
         {"action": "locate", "params": {"on": True}},
         {"action": "locate", "params": {"on": False}},
