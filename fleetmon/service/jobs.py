@@ -316,7 +316,7 @@ class JobRunner:
             if job.cancelled.is_set():
                 return  # left queued: _finish reports it cancelled
             await self._store(update_tasks, job.id, [device.device_id], state="running", started_at=utcnow())
-            state, code, detail = await self._act(job, device)
+            state, code, detail, light = await self._act(job, device)
         job.task_states[device.device_id] = (state, code, detail)
         await self._store(
             update_tasks,
@@ -326,10 +326,15 @@ class JobRunner:
             error_code=code,
             detail=detail,
             finished_at=utcnow(),
+            locate=light,
         )
 
-    async def _act(self, job: RunningJob, device: Candidate) -> tuple[str, str | None, str | None]:
-        """(state, error code, detail) of acting on one device, within the task's deadline."""
+    async def _act(
+        self, job: RunningJob, device: Candidate
+    ) -> tuple[str, str | None, str | None, bool | None]:
+        """(state, error code, detail, the light the device confirmed) of acting on one device, within
+        the task's deadline. A locate's answer says the light's state; a reboot resets it (the
+        firmware starts with it off); other actions say nothing about it (None)."""
         try:
             async with asyncio.timeout(self.task_deadline_s):
                 identity = self.fleet.identity_of(Target(device.host, device.port))
@@ -340,15 +345,16 @@ class JobRunner:
                 action = collector_action(job.action, job.on)
                 caps = actions.capabilities(identity)
                 if action not in caps.supported:
-                    return "refused", UnsupportedActionError.code, caps.unsupported.get(action)
+                    return "refused", UnsupportedActionError.code, caps.unsupported.get(action), None
                 result = await self._perform(job, identity)
         except (UnsupportedActionError, ActionRefusedError) as exc:
-            return "refused", exc.code, str(exc)
+            return "refused", exc.code, str(exc), None
         except MinerError as exc:
-            return "failed", exc.code, str(exc)
+            return "failed", exc.code, str(exc), None
         except TimeoutError:
-            return "failed", "timeout", f"no result within {self.task_deadline_s:.0f} s"
-        return "succeeded", None, result.detail
+            return "failed", "timeout", f"no result within {self.task_deadline_s:.0f} s", None
+        light = False if job.action is JobAction.REBOOT else result.locate
+        return "succeeded", None, result.detail, light
 
     def _perform(self, job: RunningJob, identity: Identity) -> Awaitable[ActionResult]:
         creds, timeouts = self.credentials, self.timeouts
