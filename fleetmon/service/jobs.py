@@ -41,6 +41,7 @@ from collectors.reader import identify_device
 from collectors.sample import utcnow
 from collectors.targets import Target
 from fleetmon.config import Settings
+from fleetmon.service.power import SitePower
 from fleetmon.service.ramp import (
     CURTAILING,
     Candidate,
@@ -69,8 +70,8 @@ class FleetAccess(Protocol):
         """The poller's cached identity of a target, if it has one."""
         ...
 
-    def site_power_kw(self, sites: tuple[str, ...]) -> float | None:
-        """The sites' measured power, together, in the current snapshot."""
+    def site_power(self, sites: tuple[str, ...]) -> SitePower | None:
+        """The sites' power, together, in the current snapshot (fleetmon.service.power's rule)."""
         ...
 
     async def wait_for_poll(self, after: float, timeout: float) -> bool:
@@ -243,7 +244,7 @@ class JobRunner:
         remaining = list(job.devices)
         index = 0
         target = rule.target_site_kw
-        site_kw = self.fleet.site_power_kw(job.sites) if job.sites else None
+        site_kw = self._site_kw(job)
         while remaining and not job.cancelled.is_set():
             if target is not None and job.action in CURTAILING and target_reached(site_kw, target):
                 break
@@ -261,8 +262,14 @@ class JobRunner:
             if job.cancelled.is_set():
                 break
             await self.fleet.wait_for_poll(started, self.poll_wait_s)
-            site_kw = self.fleet.site_power_kw(job.sites) if job.sites else None
-            self._set_step(job, index, site_kw_after=site_kw)
+            site = self.fleet.site_power(job.sites) if job.sites else None
+            site_kw = site.kw if site is not None else None
+            self._set_step(
+                job,
+                index,
+                site_kw_after=site_kw,
+                site_kw_after_sources=site.split() if site is not None else None,
+            )
             await self._store(update_job, job.id, steps=job.steps)
             index += 1
         if target is None or site_kw is None:
@@ -273,6 +280,10 @@ class JobRunner:
                 f"site at {site_kw:.3f} kW, target {target:.3f} kW {'reached' if reached else 'not reached'}"
             )
         return f"site at {site_kw:.3f} kW, target {target:.3f} kW"
+
+    def _site_kw(self, job: RunningJob) -> float | None:
+        site = self.fleet.site_power(job.sites) if job.sites else None
+        return site.kw if site is not None else None
 
     async def _cancelled_within(self, job: RunningJob, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -290,6 +301,7 @@ class JobRunner:
                     "started_at": None,
                     "finished_at": None,
                     "site_kw_after": None,
+                    "site_kw_after_sources": None,
                 }
             )
         job.steps[index].update(values)
