@@ -57,7 +57,7 @@ def test_the_poll_reads_the_light_where_the_firmware_reports_it(kind: str) -> No
                 item.device.locate = True
                 on = await read_device(item.device.ip, running.server.rpc_port, timeouts=TIMEOUTS)
                 item.device.locate = False
-                seen.append((off.locate, on.locate))
+                seen.append((off.sample.locate, on.sample.locate))
             return seen
 
     assert asyncio.run(main()) == [(False, True)] * 3
@@ -70,9 +70,8 @@ def test_a_stock_antminer_poll_does_not_say() -> None:
             for item in running.devices:
                 assert item.device.firmware is Firmware.STOCK
                 item.device.locate = True  # lit, but nothing the poll fetches says so
-                readings.append(
-                    (await read_device(item.device.ip, running.server.rpc_port, timeouts=TIMEOUTS)).locate
-                )
+                read = await read_device(item.device.ip, running.server.rpc_port, timeouts=TIMEOUTS)
+                readings.append(read.sample.locate)
             return readings
 
     assert asyncio.run(main()) == [None, None]
