@@ -13,11 +13,13 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import fleet_samples
 import httpx
 import pytest
+from capture_server import CaptureServer, load_sets
 from fleet_samples import T0, make_sample
 from service_harness import LiveService, live_service
 
@@ -75,6 +77,35 @@ def test_a_stock_antminer_poll_does_not_say() -> None:
             return readings
 
     assert asyncio.run(main()) == [None, None]
+
+
+# The real captured replies (tests/captures/device-responses) served over a real socket: every light in
+# them is off (Avalon `Led[0]`, LuxOS `RedLed` "auto"); stock Antminer's polled replies carry none.
+CAPTURED_LIGHT = {
+    "avalon/avalon1566": False,
+    "avalon/avalon1246": False,
+    "avalon/avalon10xx": False,
+    "luxos/s19kpro": False,
+    "antminer/s19pro": None,
+}
+
+
+@pytest.fixture(scope="module")
+def capture_sets(captures_dir: Path) -> dict[str, object]:
+    return load_sets(captures_dir)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURED_LIGHT))
+def test_the_captured_replies_give_the_light_they_carry(name: str, capture_sets: dict[str, Any]) -> None:
+    async def main() -> bool | None:
+        server = CaptureServer(capture_sets[name])
+        port = await server.start()
+        try:
+            return (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample.locate
+        finally:
+            await server.close()
+
+    assert asyncio.run(main()) is CAPTURED_LIGHT[name]
 
 
 # ---- which reading wins ----------------------------------------------------------------------------
