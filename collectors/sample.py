@@ -205,6 +205,9 @@ class Sample(_Strict):
     hostname: Text | None = None
     security: list[SecurityFinding] = Field(default_factory=list)
     """Security-posture findings of this read (collectors.posture); empty: none found or not checked."""
+    locate: bool | None = None
+    """The locate light as this read saw it: True lit, False off, None when the read did not say (the
+    firmware's polled replies carry no light state, as stock Antminer's and VNish's do not)."""
 
     def to_json(self) -> str:
         """The sample as one line of JSON, with the wire names."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collectors.sample import State
+from fleetmon.service.power import DevicePower, PowerSource, total
 from fleetmon.service.ramp import (
     Candidate,
     JobAction,
@@ -11,7 +12,6 @@ from fleetmon.service.ramp import (
     eligible,
     order,
     plan_steps,
-    site_power_kw,
 )
 
 
@@ -79,6 +79,10 @@ def test_a_ramp_without_step_limits_moves_a_tenth_per_step() -> None:
     assert default_rule(RampRule(None, None, 5, None), 3).step_devices == 1
 
 
-def test_site_power_counts_only_devices_that_report_it() -> None:
-    assert site_power_kw([3000.0, None, 60.0]) == 3.06
-    assert site_power_kw([None, None]) is None
+def test_site_power_counts_only_devices_with_a_figure() -> None:
+    # Moved from ramp.site_power_kw to fleetmon.service.power.total (figures now carry their source).
+    reported, idle = DevicePower(3000.0, PowerSource.REPORTED), DevicePower(60.0, PowerSource.ESTIMATED)
+    site = total([reported, None, idle])
+    assert site is not None and site.kw == 3.06
+    assert (site.reported_kw, site.estimated_kw, site.pdu_kw, site.unknown) == (3.0, 0.06, 0.0, 1)
+    assert total([None, None]) is None

@@ -173,6 +173,12 @@ class AntminerDriver(Driver):
         return [0] * count if values else []
 
 
+def red_led_lit(value: object) -> bool | None:
+    """LuxOS `config` `RedLed`: "on" or "blink" is the locate light lit; None when absent."""
+    text = to_str(value)
+    return None if text is None else text.strip().lower() in ("on", "blink")
+
+
 class LuxOSDriver(AntminerDriver):
     """LuxOS: the Antminer API plus `power` (watts) and `config` (MAC, hostname, serial)."""
 
@@ -187,6 +193,7 @@ class LuxOSDriver(AntminerDriver):
         reading.mac = to_str(config.get("MACAddr"))
         reading.hostname = to_str(config.get("Hostname"))
         reading.serial = to_str(config.get("SerialNumber"))
+        reading.locate = red_led_lit(config.get("RedLed"))
         nameplate = to_float(config.get("NameplateTHS"))
         if reading.expected_hashrate_ths is None and nameplate:
             reading.expected_hashrate_ths = nameplate

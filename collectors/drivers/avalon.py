@@ -7,7 +7,7 @@ GH/s in the MM strings (`MGHS`, `GHSmm`, `GHSspd`). Temperatures: a board's `chi
 `MTmax` (A12xx+) or the module's `TMax` (7xx-9xx), the hottest chip, else the hottest `PVT_Tn` chip;
 `temp_c` is `MTavg` (the board average) or the module's `Temp`/outlet `HBOTemp`.
 Sleeping: `SoftOFF[n]` non-zero or
-`SYSTEMSTATU[Work: In Idle ...]`.
+`SYSTEMSTATU[Work: In Idle ...]`. The locate light: `Led[n]` (`LED[n]` on some builds), 1 lit.
 """
 
 from __future__ import annotations
@@ -74,6 +74,14 @@ def modules(stats: Reply | None) -> list[dict[str, MMValue]]:
     return found
 
 
+def module_light(mms: list[dict[str, MMValue]]) -> bool | None:
+    """The locate light from the modules' `Led[n]` (or `LED[n]`) tokens: lit when any module's is
+    non-zero, None when no module carries the token."""
+    values = [_num(mm, "Led") if "Led" in mm else _num(mm, "LED") for mm in mms]
+    known = [v for v in values if v is not None]
+    return any(v > 0 for v in known) if known else None
+
+
 class AvalonDriver(Driver):
     """Avalon replies -> one Reading."""
 
@@ -113,6 +121,7 @@ class AvalonDriver(Driver):
             soft_off = _num(mm, "SoftOFF")
             if "In Idle" in status or (soft_off is not None and soft_off > 0):
                 reading.sleeping = True
+        reading.locate = module_light(mms)
         return reading
 
     @staticmethod

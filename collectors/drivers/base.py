@@ -59,6 +59,8 @@ class Reading:
     serial: str | None = None
     mac: str | None = None
     hostname: str | None = None
+    locate: bool | None = None
+    """The locate light, where a polled reply carries it (None: not said)."""
     checks: Checks = field(default_factory=Checks)
     """Values refused while parsing (non-finite, negative, out of range)."""
 
@@ -171,6 +173,7 @@ def build_sample(
         serial=reading.serial or identity.serial,
         mac=reading.mac or identity.mac,
         hostname=reading.hostname or identity.hostname,
+        locate=reading.locate,
     )
 
 

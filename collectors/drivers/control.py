@@ -41,7 +41,9 @@ from typing import ClassVar
 from collectors.btminer_auth import v2_decrypt, v2_encrypt, v2_token, v3_token
 from collectors.client import MinerClient, WhatsminerV3Client, check_status, decode
 from collectors.connection import Limits, Timeouts
-from collectors.drivers.avalon import modules
+from collectors.drivers.antminer import red_led_lit
+from collectors.drivers.avalon import module_light, modules
+from collectors.drivers.whatsminer import led_lit
 from collectors.errors import MinerAPIError, MinerAuthError, MinerError, MinerProtocolError
 from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
@@ -351,10 +353,10 @@ class LuxOSControl(Control):
         return Outcome(detail=_status_msg(reply) or f"profile {name}", power_target_w=power)
 
     async def read_locate(self, link: Link) -> bool:
-        led = to_str(first(await link.api().command("config"), "CONFIG").get("RedLed"))
-        if led is None:
+        lit = red_led_lit(first(await link.api().command("config"), "CONFIG").get("RedLed"))
+        if lit is None:
             raise MinerProtocolError(f"{link.host}: LuxOS config has no RedLed")
-        return led.lower() in ("on", "blink")
+        return lit
 
 
 def _status_msg(reply: Reply) -> str:
@@ -396,12 +398,10 @@ class AvalonControl(Control):
         return Outcome(detail=outcome.detail, locate=on)
 
     async def read_locate(self, link: Link) -> bool:
-        leds = [mm.get("Led") for mm in modules(await link.api().command("stats"))]
-        values = [to_float(v) for v in leds if isinstance(v, str)]
-        known = [v for v in values if v is not None]
-        if not known:
+        lit = module_light(modules(await link.api().command("stats")))
+        if lit is None:
             raise MinerProtocolError(f"{link.host}: Avalon stats carry no Led token")
-        return any(v > 0 for v in known)
+        return lit
 
 
 # ---- Whatsminer API v2: token and AES channel ---------------------------------------------------
@@ -478,10 +478,10 @@ class WhatsminerControl(Control):
 
     async def read_locate(self, link: Link) -> bool:
         info = as_mapping((await link.api().command("get_miner_info")).get("Msg"))
-        ledstat = to_str(info.get("ledstat"))
-        if ledstat is None:
+        lit = led_lit(info.get("ledstat"))
+        if lit is None:
             raise MinerProtocolError(f"{link.host}: get_miner_info has no ledstat")
-        return ledstat != "auto"
+        return lit
 
 
 # ---- Whatsminer API v3: signed set commands ---------------------------------------------------------
@@ -537,10 +537,10 @@ class WhatsminerV3Control(Control):
 
     async def read_locate(self, link: Link) -> bool:
         info = as_mapping((await self._client(link).command("get.device.info")).get("msg"))
-        status = to_str(as_mapping(info.get("system")).get("ledstatus"))
-        if status is None:
+        lit = led_lit(as_mapping(info.get("system")).get("ledstatus"))
+        if lit is None:
             raise MinerProtocolError(f"{link.host}: get.device.info has no system.ledstatus")
-        return status != "auto"
+        return lit
 
 
 # ---- firmware without actions yet ------------------------------------------------------------------

@@ -30,6 +30,13 @@ def firmware_string(value: object) -> str | None:
     return text.strip("'\"\\ ") or None if text else None
 
 
+def led_lit(value: object) -> bool | None:
+    """Whatsminer's LED state (v2 `ledstat`, v3 `system.ledstatus`): "auto" is the ordinary status
+    blinking, anything else ("manual", a colour) a light set by command; None when absent."""
+    text = to_str(value)
+    return None if text is None else text.strip().lower() != "auto"
+
+
 class WhatsminerDriver(Driver):
     """btminer replies -> one Reading."""
 
@@ -79,6 +86,7 @@ class WhatsminerDriver(Driver):
         reading.mac = reading.mac or to_str(info.get("mac"))
         reading.hostname = to_str(info.get("hostname"))
         reading.serial = to_str(info.get("minersn"))
+        reading.locate = led_lit(info.get("ledstat"))
         devdetails = first(replies.get("devdetails"), "DEVDETAILS")
         model = to_str(devdetails.get("Model"))
         reading.wire_model = model.replace("_", "") if model else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from collectors.drivers.base import Driver, Reading
+from collectors.drivers.whatsminer import led_lit
 from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
 from collectors.models import ModelSpec
@@ -105,6 +106,7 @@ class WhatsminerV3Driver(Driver):
         model = to_str(miner.get("type"))
         reading.wire_model = model.replace("_", "") if model else None
         reading.sleeping = to_bool(miner.get("working")) is False
+        reading.locate = led_lit(as_mapping(info.get("system")).get("ledstatus"))
         codes = info.get("error-code")
         for entry in codes if isinstance(codes, list) else []:
             record = as_mapping(entry)

@@ -220,9 +220,12 @@ def _progress(job: dict[str, Any]) -> str:
     text = f"{done}/{total} devices, {failed} failed"
     if len(steps) > 1:
         text += f", step {ran}/{len(steps)}"
-    readings = [s["site_kw_after"] for s in steps if s["site_kw_after"] is not None]
-    if readings:
-        text += f", site {readings[-1]:.1f} kW"
+    read = [s for s in steps if s["site_kw_after"] is not None]
+    if read:
+        text += f", site {read[-1]['site_kw_after']:.1f} kW"
+        estimated = (read[-1].get("site_kw_after_sources") or {}).get("estimated_kw")
+        if estimated:
+            text += f" ({estimated:.1f} estimated)"
     return f"{job['state']}: {text}"
 
 
@@ -269,9 +272,19 @@ def _print_plan(plan: dict[str, Any]) -> None:
             after = plan["expected_site_kw_after"]
             print(f", target {plan['target_site_kw']:.3f} kW, expected after {after:.3f} kW", end="")
         print()
+        sources = plan.get("site_kw_sources") or {}
+        if sources.get("estimated_kw") or sources.get("pdu_kw"):
+            print(
+                f"  of which reported {sources['reported_kw']:.3f} kW,"
+                f" PDU-measured {sources['pdu_kw']:.3f} kW, estimated {sources['estimated_kw']:.3f} kW"
+            )
+    source_of = {d["device_id"]: d.get("power_source") for d in plan["devices"]}
     for step in plan["steps"]:
         kw = "?" if step["expected_kw"] is None else f"{step['expected_kw']:.3f}"
-        print(f"  step {step['index'] + 1}: devices {', '.join(map(str, step['device_ids']))} ({kw} kW)")
+        estimated = sum(source_of.get(d) == "estimated" for d in step["device_ids"])
+        note = f", {estimated} estimated" if estimated else ""
+        ids = ", ".join(map(str, step["device_ids"]))
+        print(f"  step {step['index'] + 1}: devices {ids} ({kw} kW{note})")
     for device in plan["devices"]:
         if device["excluded"]:
             print(f"  device {device['device_id']} ({device['host']}) left out: {device['excluded']}")

@@ -167,6 +167,18 @@ def _params(body: _Plain | _Locate | _Power) -> ActionParams:
     return ActionParams()
 
 
+class PowerSplit(_Out):
+    """How much of a site power figure came from each source (docs/actions.md, "Power figures")."""
+
+    reported_kw: float = Field(description="watts the devices report about themselves")
+    pdu_kw: float = Field(description="measured at the PDU outlets of devices that report none")
+    estimated_kw: float = Field(
+        description="estimated from the catalog's nominal watts (hashing, scaled by hashrate/expected) or"
+        " the idle figure (sleeping), for devices neither reports nor measures"
+    )
+    devices_unknown: int = Field(description="devices of the sites with no figure at all (down)")
+
+
 class StepOut(_Out):
     """One step of a job: its devices, and the measured site power read after it."""
 
@@ -176,7 +188,10 @@ class StepOut(_Out):
     expected_kw: float | None = Field(description="planned change in kW (null: unknown)")
     started_at: datetime | None
     finished_at: datetime | None
-    site_kw_after: float | None = Field(description="the site's measured power at the poll after the step")
+    site_kw_after: float | None = Field(description="the site's power at the poll after the step")
+    site_kw_after_sources: PowerSplit | None = Field(
+        default=None, description="site_kw_after by source: how much of it is estimated"
+    )
 
 
 class TaskOut(_Out):
@@ -223,7 +238,10 @@ class PlannedDevice(_Out):
     site: str
     model: str | None
     state: State
-    power_w: float | None
+    power_w: float | None = Field(description="its power now, by the rule of power_source")
+    power_source: Literal["reported", "pdu", "estimated"] | None = Field(
+        default=None, description="where power_w comes from (null: no figure)"
+    )
     excluded: str | None = None
 
 
@@ -245,7 +263,10 @@ class PlanOut(_Out):
     steps: list[PlannedStep]
     site: str | None = Field(description="the site a ramp measures (null: none, or several)")
     sites: list[str] = Field(description="the sites of the selected devices a ramp measures, together")
-    site_kw: float | None = Field(description="their measured power now (devices that report power)")
+    site_kw: float | None = Field(
+        description="their power now: each device's reported watts, else its PDU outlet's, else estimated"
+    )
+    site_kw_sources: PowerSplit | None = Field(default=None, description="site_kw by source")
     target_site_kw: float | None
     expected_site_kw_after: float | None
 

@@ -24,10 +24,12 @@ from fleetmon.service.schemas import (
     DeviceRef,
     FleetSummary,
     HourlyPoint,
+    LocateOut,
     SiteFigures,
 )
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 from fleetmon.service.state import FleetState, device_view
+from fleetmon.storage.actions import LightMark, lights_set
 from fleetmon.storage.engine import Engine
 from fleetmon.storage.fleet import DeviceRecord, device_record, hourly_history, recent_samples
 
@@ -410,6 +412,7 @@ def device_detail(
         view = device_view(device.site, recent[0], device_id, fleet.inventory, fleet.catalog)
     history = hourly_history(engine, device_id, now - timedelta(hours=hours))
     item = device_item(view) if view is not None else _bare_item(device)
+    newest = view.sample if view is not None else (recent[0] if recent else None)
     return DeviceDetail(
         device=item,
         first_seen=device.first_seen,
@@ -417,7 +420,20 @@ def device_detail(
         mac=device.mac,
         recent_samples=recent,
         history=[HourlyPoint.model_validate(h, from_attributes=True) for h in history],
+        locate=light_state(newest, lights_set(engine, [device_id]).get(device_id)),
     )
+
+
+def light_state(sample: Sample | None, mark: LightMark | None) -> LocateOut | None:
+    """The locate light: the newer of the poll's reading (a sample that carries it) and the state the
+    device confirmed to the last locate or reboot action; None when neither says."""
+    polled = sample if sample is not None and sample.locate is not None else None
+    if polled is not None and (mark is None or polled.ts >= mark.at):
+        assert polled.locate is not None
+        return LocateOut(on=polled.locate, source="poll", at=polled.ts)
+    if mark is not None:
+        return LocateOut(on=mark.on, source="action", at=mark.at, action=mark.action)
+    return None
 
 
 def _bare_item(d: DeviceRecord) -> DeviceItem:

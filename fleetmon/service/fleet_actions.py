@@ -32,6 +32,7 @@ from fleetmon.service.action_schemas import (
     PlannedDevice,
     PlannedStep,
     PlanOut,
+    PowerSplit,
     Ramp,
     Selector,
     StepOut,
@@ -39,6 +40,7 @@ from fleetmon.service.action_schemas import (
 )
 from fleetmon.service.auth import Principal
 from fleetmon.service.jobs import JobRunner, RunningJob
+from fleetmon.service.power import DevicePower, SitePower, outlet_watts, site_power, view_power
 from fleetmon.service.ramp import (
     Candidate,
     JobAction,
@@ -48,7 +50,6 @@ from fleetmon.service.ramp import (
     eligible,
     order,
     plan_steps,
-    site_power_kw,
 )
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 from fleetmon.storage.actions import (
@@ -105,9 +106,12 @@ def stored_params(action: JobAction, params: ActionParams) -> dict[str, Any]:
     return {}
 
 
-def _candidate(view: DeviceView, restore: dict[int, float]) -> Candidate:
+def _candidate(view: DeviceView, restore: dict[int, float], power: DevicePower | None) -> Candidate:
     assert view.device_id is not None
     s = view.sample
+    efficiency = s.efficiency_jth
+    if efficiency is None and power is not None and s.hashrate_ths:
+        efficiency = round(power.watts / s.hashrate_ths, 3)  # so estimated devices are ordered too
     return Candidate(
         device_id=view.device_id,
         host=s.ip,
@@ -115,9 +119,10 @@ def _candidate(view: DeviceView, restore: dict[int, float]) -> Candidate:
         site=view.site,
         model=s.model,
         state=s.state,
-        power_w=s.power_w,
-        efficiency_jth=s.efficiency_jth,
+        power_w=power.watts if power is not None else None,
+        efficiency_jth=efficiency,
         restore_w=restore.get(view.device_id),
+        power_source=power.source.value if power is not None else None,
     )
 
 
@@ -179,18 +184,21 @@ async def request_action(
     restore: dict[int, float] = {}
     if action is JobAction.WAKE:
         restore = await asyncio.to_thread(power_before_last, engine, ids, [JobAction.SLEEP.value])
-    candidates = [_candidate(v, restore) for v in chosen]
+    outlets = outlet_watts(snapshot)
+    candidates = [_candidate(v, restore, view_power(v, outlets)) for v in chosen]
     rule = _rule(request.ramp, len(candidates))
     targeted = rule is not None and rule.target_site_kw is not None
-    # A ramp measures the power of the site(s) its devices are in (the target applies to their sum).
+    # A ramp measures the power of the site(s) its devices are in (the target applies to their sum),
+    # each device by the same rule as its own figure (fleetmon.service.power).
     sites = tuple(sorted({v.site for v in chosen})) if rule is not None else ()
-    site_kw = site_power_kw(v.sample.power_w for v in snapshot.devices if v.site in sites) if sites else None
+    site = site_power(snapshot, sites) if sites else None
+    site_kw = site.kw if site is not None else None
     watts = request.params.watts
     excluded = {c.device_id: eligible(action, c, watts, targeted) for c in candidates}
     planned = order(action, [c for c in candidates if excluded[c.device_id] is None])
     steps = plan_steps(action, planned, rule, watts=watts, site_kw=site_kw)
     if request.dry_run:
-        plan = _plan(action, params, candidates, excluded, steps, sites, site_kw, rule)
+        plan = _plan(action, params, candidates, excluded, steps, sites, site, rule)
         await asyncio.to_thread(
             insert_audit,
             engine,
@@ -283,6 +291,7 @@ def _step_json(step: Step, state: str) -> dict[str, Any]:
         "started_at": None,
         "finished_at": None,
         "site_kw_after": None,
+        "site_kw_after_sources": None,
     }
 
 
@@ -293,9 +302,10 @@ def _plan(  # noqa: PLR0917
     excluded: dict[int, str | None],
     steps: Sequence[Step],
     sites: tuple[str, ...],
-    site_kw: float | None,
+    site: SitePower | None,
     rule: RampRule | None,
 ) -> PlanOut:
+    site_kw = site.kw if site is not None else None
     after = site_kw
     if site_kw is not None:
         for step in steps:
@@ -317,6 +327,7 @@ def _plan(  # noqa: PLR0917
                 model=c.model,
                 state=c.state,
                 power_w=c.power_w,
+                power_source=c.power_source,
                 excluded=excluded[c.device_id],
             )
             for c in shown
@@ -328,15 +339,23 @@ def _plan(  # noqa: PLR0917
         site=sites[0] if len(sites) == 1 else None,
         sites=list(sites),
         site_kw=site_kw,
+        site_kw_sources=power_split(site),
         target_site_kw=rule.target_site_kw if rule is not None else None,
         expected_site_kw_after=round(after, 3) if after is not None and steps else site_kw,
     )
+
+
+def power_split(site: SitePower | None) -> PowerSplit | None:
+    """A site's power split by source, in the API's shape."""
+    return PowerSplit.model_validate(site.split()) if site is not None else None
 
 
 def _plan_note(plan: PlanOut) -> str:
     note = f"{len(plan.steps)} step(s) over {sum(len(s.device_ids) for s in plan.steps)} device(s)"
     if plan.target_site_kw is not None:
         note += f"; site {', '.join(plan.sites)} at {plan.site_kw} kW, target {plan.target_site_kw} kW"
+        if plan.site_kw_sources is not None and plan.site_kw_sources.estimated_kw:
+            note += f" ({plan.site_kw_sources.estimated_kw} kW of it estimated)"
     return note
 
 

@@ -41,6 +41,7 @@ from collectors.reader import identify_device
 from collectors.sample import utcnow
 from collectors.targets import Target
 from fleetmon.config import Settings
+from fleetmon.service.power import SitePower
 from fleetmon.service.ramp import (
     CURTAILING,
     Candidate,
@@ -69,8 +70,8 @@ class FleetAccess(Protocol):
         """The poller's cached identity of a target, if it has one."""
         ...
 
-    def site_power_kw(self, sites: tuple[str, ...]) -> float | None:
-        """The sites' measured power, together, in the current snapshot."""
+    def site_power(self, sites: tuple[str, ...]) -> SitePower | None:
+        """The sites' power, together, in the current snapshot (fleetmon.service.power's rule)."""
         ...
 
     async def wait_for_poll(self, after: float, timeout: float) -> bool:
@@ -243,7 +244,7 @@ class JobRunner:
         remaining = list(job.devices)
         index = 0
         target = rule.target_site_kw
-        site_kw = self.fleet.site_power_kw(job.sites) if job.sites else None
+        site_kw = self._site_kw(job)
         while remaining and not job.cancelled.is_set():
             if target is not None and job.action in CURTAILING and target_reached(site_kw, target):
                 break
@@ -261,8 +262,14 @@ class JobRunner:
             if job.cancelled.is_set():
                 break
             await self.fleet.wait_for_poll(started, self.poll_wait_s)
-            site_kw = self.fleet.site_power_kw(job.sites) if job.sites else None
-            self._set_step(job, index, site_kw_after=site_kw)
+            site = self.fleet.site_power(job.sites) if job.sites else None
+            site_kw = site.kw if site is not None else None
+            self._set_step(
+                job,
+                index,
+                site_kw_after=site_kw,
+                site_kw_after_sources=site.split() if site is not None else None,
+            )
             await self._store(update_job, job.id, steps=job.steps)
             index += 1
         if target is None or site_kw is None:
@@ -273,6 +280,10 @@ class JobRunner:
                 f"site at {site_kw:.3f} kW, target {target:.3f} kW {'reached' if reached else 'not reached'}"
             )
         return f"site at {site_kw:.3f} kW, target {target:.3f} kW"
+
+    def _site_kw(self, job: RunningJob) -> float | None:
+        site = self.fleet.site_power(job.sites) if job.sites else None
+        return site.kw if site is not None else None
 
     async def _cancelled_within(self, job: RunningJob, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -290,6 +301,7 @@ class JobRunner:
                     "started_at": None,
                     "finished_at": None,
                     "site_kw_after": None,
+                    "site_kw_after_sources": None,
                 }
             )
         job.steps[index].update(values)
@@ -316,7 +328,7 @@ class JobRunner:
             if job.cancelled.is_set():
                 return  # left queued: _finish reports it cancelled
             await self._store(update_tasks, job.id, [device.device_id], state="running", started_at=utcnow())
-            state, code, detail = await self._act(job, device)
+            state, code, detail, light = await self._act(job, device)
         job.task_states[device.device_id] = (state, code, detail)
         await self._store(
             update_tasks,
@@ -326,10 +338,15 @@ class JobRunner:
             error_code=code,
             detail=detail,
             finished_at=utcnow(),
+            locate=light,
         )
 
-    async def _act(self, job: RunningJob, device: Candidate) -> tuple[str, str | None, str | None]:
-        """(state, error code, detail) of acting on one device, within the task's deadline."""
+    async def _act(
+        self, job: RunningJob, device: Candidate
+    ) -> tuple[str, str | None, str | None, bool | None]:
+        """(state, error code, detail, the light the device confirmed) of acting on one device, within
+        the task's deadline. A locate's answer says the light's state; a reboot resets it (the
+        firmware starts with it off); other actions say nothing about it (None)."""
         try:
             async with asyncio.timeout(self.task_deadline_s):
                 identity = self.fleet.identity_of(Target(device.host, device.port))
@@ -340,15 +357,16 @@ class JobRunner:
                 action = collector_action(job.action, job.on)
                 caps = actions.capabilities(identity)
                 if action not in caps.supported:
-                    return "refused", UnsupportedActionError.code, caps.unsupported.get(action)
+                    return "refused", UnsupportedActionError.code, caps.unsupported.get(action), None
                 result = await self._perform(job, identity)
         except (UnsupportedActionError, ActionRefusedError) as exc:
-            return "refused", exc.code, str(exc)
+            return "refused", exc.code, str(exc), None
         except MinerError as exc:
-            return "failed", exc.code, str(exc)
+            return "failed", exc.code, str(exc), None
         except TimeoutError:
-            return "failed", "timeout", f"no result within {self.task_deadline_s:.0f} s"
-        return "succeeded", None, result.detail
+            return "failed", "timeout", f"no result within {self.task_deadline_s:.0f} s", None
+        light = False if job.action is JobAction.REBOOT else result.locate
+        return "succeeded", None, result.detail, light
 
     def _perform(self, job: RunningJob, identity: Identity) -> Awaitable[ActionResult]:
         creds, timeouts = self.credentials, self.timeouts

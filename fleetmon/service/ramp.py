@@ -2,11 +2,13 @@
 
 A ramp cuts the devices into steps of at most `step_devices` devices and at most `step_kw` kW of
 expected change (a step always takes at least one device, so a device whose own change exceeds
-`step_kw` is a step alone). Expected change is planned from **measured** power, never from nominal
-figures: a device going to sleep removes at most the watts it draws now (a sleeping miner still draws
-some: the simulator reports ~60 W), a power target removes at most `measured - target`, and a device
-woken brings back what it drew before it was put to sleep (recorded on the sleep's task) when known.
-A device whose change cannot be known (no power reading) is a step of its own.
+`step_kw` is a step alone). Expected change is planned from the device's power now as
+fleetmon.service.power gives it (reported, else its PDU outlet's, else the catalog's estimate; the
+site's figure is summed by the same rule, so what a step removes shows in it): a device going to sleep
+removes at most the watts it draws now (a sleeping miner still draws some: the simulator reports
+~60 W), a power target removes at most `power - target`, and a device woken brings back what it drew
+before it was put to sleep (recorded on the sleep's task) when known. A device whose change cannot be
+known (no figure at all) is a step of its own.
 
 With a site target (`target_site_kw`) the plan is a forecast: steps are listed until the expected site
 power reaches the target; the job itself re-reads the measured site power after each step and stops
@@ -50,9 +52,10 @@ class Candidate:
     site: str
     model: str | None
     state: State
-    power_w: float | None  # measured, None where the device reports no power
+    power_w: float | None  # its power now (fleetmon.service.power), None when nothing gives a figure
     efficiency_jth: float | None = None
     restore_w: float | None = None  # wake: the watts it drew before it was put to sleep, when recorded
+    power_source: str | None = None  # reported | pdu | estimated (fleetmon.service.power.PowerSource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,10 @@ def eligible(action: JobAction, device: Candidate, watts: float | None, targeted
             return "already sleeping"
         change = expected_change_w(action, device, watts)
         if change is None:
-            return "reports no power: curtailing it would not show in the measured site power"
+            return (
+                "no power figure (it reports none, no PDU outlet measures it, and its model has no "
+                "nominal watts to estimate from): curtailing it would not show in the site's power"
+            )
         if change <= 0:
             return "already at or under the power target"
         return None
@@ -214,9 +220,3 @@ def _kw(action: JobAction, devices: Iterable[Candidate], watts: float | None) ->
             return None
         total += change
     return round(total / 1000.0, 3)
-
-
-def site_power_kw(powers_w: Iterable[float | None]) -> float | None:
-    """A site's measured power: the sum of the devices that report it (None when none does)."""
-    known = [p for p in powers_w if p is not None]
-    return round(sum(known) / 1000.0, 3) if known else None

@@ -49,7 +49,7 @@ from fleetmon.config import Settings
 from fleetmon.service.jobs import JobRunner
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.pdus import PduPoller
-from fleetmon.service.ramp import site_power_kw
+from fleetmon.service.power import SitePower, site_power
 from fleetmon.service.sites import SiteHealth, SiteWatch, collector_sites
 from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView, failure_reasons
 from fleetmon.service.state import FleetState
@@ -444,9 +444,9 @@ class ServiceRuntime:
         """The poller's cached identity of a target (None with a poller pool: its workers hold them)."""
         return self.poller.identity_of(target) if isinstance(self.poller, Poller) else None
 
-    def site_power_kw(self, sites: tuple[str, ...]) -> float | None:
-        """The sites' measured power, together, in the current snapshot (the devices that report it)."""
-        return site_power_kw(v.sample.power_w for v in self.live.snapshot.devices if v.site in sites)
+    def site_power(self, sites: tuple[str, ...]) -> SitePower | None:
+        """The sites' power, together, in the current snapshot: reported, else PDU outlet, else estimated."""
+        return site_power(self.live.snapshot, sites)
 
     async def _polled_at(self, started: float) -> None:
         if self._polled is None:

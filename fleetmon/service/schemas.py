@@ -8,6 +8,7 @@ measurements.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +85,18 @@ class OutletPower(_Out):
     read_at: datetime | None = Field(description="when the PDU was last read successfully")
 
 
+class LocateOut(_Out):
+    """The locate light as last known: from the poll that read it, or from the action that set it."""
+
+    on: bool = Field(description="true: the light is lit (blinking)")
+    source: Literal["poll", "action"] = Field(
+        description="poll: read by the newest poll that carried the light; action: as the device confirmed"
+        " a locate action (or off after a reboot, which resets it), newer than any poll that read it"
+    )
+    at: datetime = Field(description="when it was read (the sample's time) or confirmed (the task's end)")
+    action: str | None = Field(default=None, description="locate | reboot, when the source is an action")
+
+
 class DeviceDetail(_Out):
     """A device, its most recent samples (newest first) and its hourly history (oldest first)."""
 
@@ -97,6 +110,11 @@ class DeviceDetail(_Out):
         default=None, description="PDU-measured power of the device's outlet (null: unmapped or unread)"
     )
     pdu_outlet: OutletPower | None = Field(default=None, description="the outlet, when one is mapped")
+    locate: LocateOut | None = Field(
+        default=None,
+        description="the locate light: the newer of the poll's reading and the last locate/reboot action's"
+        " confirmation; null when neither says (stock Antminer and VNish polls do not read it)",
+    )
 
 
 class DeviceRef(_Out):

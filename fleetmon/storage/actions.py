@@ -62,6 +62,16 @@ class TaskRow:
     detail: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    locate: bool | None = None  # the light as the device confirmed it (locate), off after a reboot
+
+
+@dataclass(frozen=True, slots=True)
+class LightMark:
+    """A device's locate light as the newest action that set it (or reset it: a reboot) confirmed."""
+
+    on: bool
+    at: datetime
+    action: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,7 @@ def _task(row: Any) -> TaskRow:
         detail=row.detail,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        locate=row.locate,
     )
 
 
@@ -212,6 +223,7 @@ def _task_values(task: TaskRow) -> dict[str, Any]:
         "detail": task.detail,
         "started_at": task.started_at,
         "finished_at": task.finished_at,
+        "locate": task.locate,
     }
 
 
@@ -280,6 +292,29 @@ def power_before_last(engine: Engine, device_ids: Sequence[int], actions: Sequen
     )
     with translated("reading action tasks failed"), engine.connect() as conn:
         return {row.device_id: float(row.power_w_before) for row in conn.execute(query)}
+
+
+def lights_set(engine: Engine, device_ids: Sequence[int]) -> dict[int, LightMark]:
+    """Each device's locate light as the newest succeeded task that set or reset it confirmed (a
+    locate's answer, a reboot's reset), where one did."""
+    if not device_ids:
+        return {}
+    query = (
+        select(TASKS.c.device_id, TASKS.c.locate, TASKS.c.finished_at, JOBS.c.action)
+        .join(JOBS, JOBS.c.id == TASKS.c.job_id)
+        .where(
+            TASKS.c.device_id.in_(list(device_ids)),
+            TASKS.c.state == "succeeded",
+            TASKS.c.locate.is_not(None),
+            TASKS.c.finished_at.is_not(None),
+        )
+        .order_by(TASKS.c.finished_at)
+    )
+    with translated("reading action tasks failed"), engine.connect() as conn:
+        return {
+            row.device_id: LightMark(bool(row.locate), row.finished_at, row.action)
+            for row in conn.execute(query)
+        }
 
 
 def insert_audit(engine: Engine, entry: AuditRow) -> int:

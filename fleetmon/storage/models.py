@@ -145,6 +145,7 @@ class SampleRow(SQLModel, table=True):
     hostname: str | None = Field(default=None, max_length=255)
     algorithm: str | None = Field(default=None, max_length=32)
     security: list[dict[str, Any]] = _json_column()
+    locate: bool | None = Field(default=None)  # the locate light as the read saw it; NULL: not said
 
 
 class OriginRecord(SQLModel, table=True):
@@ -279,6 +280,7 @@ class ActionTask(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     started_at: datetime | None = _ts_column(nullable=True)
     finished_at: datetime | None = _ts_column(nullable=True)
+    locate: bool | None = None  # the locate light as the device confirmed it when the task ended
 
 
 class AuditEntry(SQLModel, table=True):

@@ -62,6 +62,7 @@ STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("hostname", "text"),
     ("algorithm", "text"),
     ("security", "text"),
+    ("locate", "bool"),
 )
 _JSON = frozenset({"boards", "fans_rpm", "pools", "errors", "security"})
 _NAMES = ", ".join(name for name, _ in STAGE_COLUMNS)

@@ -33,6 +33,7 @@ from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Connection,
     DateTime,
     Engine,
@@ -131,6 +132,7 @@ SAMPLE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
     ("hostname", Text()),
     ("algorithm", Text()),
     ("security", Text()),
+    ("locate", Boolean()),
 )
 JSON_COLUMNS = frozenset({"boards", "fans_rpm", "pools", "errors", "security"})
 SAMPLE_COLUMN_NAMES = tuple(name for name, _ in SAMPLE_COLUMNS)
@@ -180,6 +182,7 @@ def sample_values(device_id: int, sample: Sample, ts: Any = None) -> tuple[Any, 
         sample.hostname,
         sample.algorithm,
         _SECURITY.dump_json(sample.security).decode(),
+        sample.locate,
     )
 
 

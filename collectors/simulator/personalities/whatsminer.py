@@ -378,7 +378,8 @@ class WhatsminerPersonality:
             "Hash Stable Cost Seconds": min(elapsed, 1800),
             "Hash Deviation%": round((h1m / dev.spec.nominal_ths - 1.0) * 100.0, 4) if h1m else 0.0,
             "Target Freq": freq,
-            "Target MHS": int(dev.spec.nominal_ths * MH_PER_TH * 0.97 * dev.power_scale),  # follows a power limit
+            # The firmware's target follows a power limit, as `Power Limit` below.
+            "Target MHS": int(dev.spec.nominal_ths * MH_PER_TH * 0.97 * dev.power_scale),
             "Env Temp": round(dev.env_temp_c, 2),
             "Power Mode": "Normal",
             "Firmware Version": _fw_quoted(dev),
