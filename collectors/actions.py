@@ -58,6 +58,7 @@ __all__ = [
     "power_target",
     "read_locate",
     "reboot",
+    "refusal",
     "sleep",
     "wake",
 ]
@@ -114,6 +115,16 @@ def capabilities(target: Identity) -> Capabilities:
         unsupported=unsupported,
         reads_locate=control.reads_locate,
     )
+
+
+def refusal(target: Identity, action: Action, credentials: ActionCredentials) -> str | None:
+    """Why `action` would be refused up front on this target with these credentials (the firmware
+    cannot do it, or the profile it needs is not configured); None when it would be attempted. No I/O:
+    a plan uses it to leave such devices out before anything is sent."""
+    control = control_for(target)
+    if action not in control.supports:
+        return control.why_not(action)
+    return control.missing_credentials(credentials)
 
 
 async def reboot(
@@ -185,11 +196,9 @@ async def _run(  # noqa: PLR0917
     watts: float | None,
 ) -> ActionResult:
     control = control_for(target)
-    if action not in control.supports:
-        raise UnsupportedActionError(target.dialect, action, control.why_not(action))
-    missing = control.missing_credentials(credentials)
-    if missing is not None:
-        raise UnsupportedActionError(target.dialect, action, missing)
+    why = refusal(target, action, credentials)
+    if why is not None:
+        raise UnsupportedActionError(target.dialect, action, why)
     log.info("%s: %s (%s)", target.host, action, target.dialect)
     async with _session(timeouts) as session:
         link = _link(target, credentials, timeouts, web_port, session)

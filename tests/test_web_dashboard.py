@@ -518,6 +518,14 @@ def test_locate_buttons_send_their_on_off_parameter(acting_tab: Tab, acting: Liv
         )
         page.wait_for_function(JOB_ENDED, timeout=60_000)
         lights.append(miner.locate)
+        # The page reads the device again: the light as the device confirmed it.
+        page.wait_for_function(
+            """on => [...document.querySelectorAll('#now dt')]
+                .some(dt => dt.textContent === 'Locate light'
+                      && dt.nextElementSibling.textContent.startsWith(on === 'true' ? 'on' : 'off'))""",
+            arg=on,
+            timeout=RENDER_TIMEOUT_MS,
+        )
     assert lights == [True, False]  # each confirmed press reached the miner's light
     assert sent == [
         {"action": "locate", "params": {"on": True}},

@@ -195,6 +195,13 @@ async def request_action(
     site_kw = site.kw if site is not None else None
     watts = request.params.watts
     excluded = {c.device_id: eligible(action, c, watts, targeted) for c in candidates}
+    if rule is not None and runner is not None:
+        # A ramp plans its steps from the devices that will act: one the firmware (or a missing
+        # credential profile) refuses would count in a step's expected change and never deliver it.
+        for c in candidates:
+            if excluded[c.device_id] is None:
+                why = runner.refusal(action, request.params.on, c.host, c.port)
+                excluded[c.device_id] = f"would be refused: {why}" if why is not None else None
     planned = order(action, [c for c in candidates if excluded[c.device_id] is None])
     steps = plan_steps(action, planned, rule, watts=watts, site_kw=site_kw)
     if request.dry_run:

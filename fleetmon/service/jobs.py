@@ -171,6 +171,15 @@ class JobRunner:
         if ended:
             log.warning("%d action job(s) interrupted by a restart marked failed", len(ended))
 
+    def refusal(self, action: JobAction, on: bool, host: str, port: int) -> str | None:
+        """Why the device would be refused up front (its firmware cannot do the action, or the profile
+        it needs is not configured), as far as the poller's cached identity tells; None when it would
+        be attempted or the identity is not known yet (the task then decides). No I/O."""
+        identity = self.fleet.identity_of(Target(host, port))
+        if identity is None:
+            return None
+        return actions.refusal(identity, collector_action(action, on), self.credentials)
+
     def start(self, job: RunningJob) -> None:
         """Run a stored job (state queued) in the background."""
         self._jobs[job.id] = job

@@ -636,6 +636,13 @@ function loadDevice(id, hours) {
   return api(`/api/v1/devices/${id}?samples=${hours <= 24 ? 500 : 120}&hours=${hours}`);
 }
 
+// The locate light as last known: from the poll, or from the device's answer to a locate (or reboot).
+function locateText(locate) {
+  if (!locate) return "not reported";
+  const how = locate.source === "poll" ? "read by the poll" : `confirmed by ${locate.action || "an action"}`;
+  return `${locate.on ? "on" : "off"} (${how}, ${when(locate.at)})`;
+}
+
 function renderDevice(detail, hours) {
   const d = detail.device;
   document.getElementById("device-title").replaceChildren(
@@ -655,6 +662,7 @@ function renderDevice(detail, hours) {
     ["Expected", hashrateText(d.expected_hashrate_ths), d.expected_hashrate_ths], ["Of nominal", pct(ratio), ratio],
     ["Hottest", celsius(d.temp_max_c), d.temp_max_c], ["Power", powerText(d.power_w), d.power_w],
     ["Efficiency", d.efficiency_jth === null ? "–" : `${num(d.efficiency_jth, 1)} J/TH`, d.efficiency_jth],
+    ["Locate light", locateText(detail.locate), detail.locate ? String(detail.locate.on) : null],
     ["Last seen", when(d.last_seen)],
   ]);
 
