@@ -18,7 +18,9 @@ of fleetmon's code, so the devices' side costs least). Figures printed (devices/
 - floor: a bare asyncio loop, one `{"command":"stats"}` per device (stock X19 refuses multi-commands,
   so one single command is the least one request per device can be), concurrency 1000;
 - first-cycle floor: a bare asyncio loop doing the exchanges a first cycle needs and nothing more
-  (`stats`, `pools`, the digest CGI's 401 and authenticated GET: four connections), concurrency 1000.
+  (`stats`, `pools`, the `privileged` query of the security-posture check (issue 18: is the API open
+  to writes), the digest CGI's 401 and authenticated GET: five connections), concurrency 1000; and the
+  same without `privileged` (four connections: what a first cycle needed before the posture check).
 and the ratios fleetmon/pyasic and fleetmon/floor.
 
 `--sweep` instead prints, for fleets of several sizes, cycle 1 of one process against cycle 1 of a pool
@@ -62,6 +64,7 @@ FLOOR_CONCURRENCY = 1000
 PYASIC_CONCURRENCY = 200
 DEADLINE_S = 20.0
 CGI = "/cgi-bin/get_system_info.cgi"
+FIRST_FLOOR = "floor, first cycle's exchanges (stats, pools, privileged, digest 401 + GET)"
 
 
 def start_simulator(
@@ -190,10 +193,10 @@ def _digest(head: bytes) -> str:
     )
 
 
-async def floor_first_cycle(ips: list[str]) -> tuple[float, int]:
-    """Bare asyncio doing a first cycle's exchanges and nothing else: `stats` and `pools` (one
-    connection each, as stock bmminer wants), then the digest CGI (401, then the authenticated GET);
-    no parsing beyond finding the challenge."""
+async def floor_first_cycle(ips: list[str], *, posture: bool = True) -> tuple[float, int]:
+    """Bare asyncio doing a first cycle's exchanges and nothing else: `stats`, `pools` and (with
+    `posture`) `privileged`, one connection each as stock bmminer wants, then the digest CGI (401,
+    then the authenticated GET); no parsing beyond finding the challenge."""
     semaphore = asyncio.Semaphore(FLOOR_CONCURRENCY)
 
     async def command(ip: str, name: str) -> bytes:
@@ -205,7 +208,8 @@ async def floor_first_cycle(ips: list[str]) -> tuple[float, int]:
 
     async def one(ip: str) -> bool:
         async with semaphore:
-            stats, pools = await asyncio.gather(command(ip, "stats"), command(ip, "pools"))
+            names = ("stats", "pools", "privileged") if posture else ("stats", "pools")
+            stats, pools, *_ = await asyncio.gather(*(command(ip, name) for name in names))
             head, _ = await _http_get(ip, None)
             head, body = await _http_get(ip, _digest(head))
             return len(stats) > 100 and len(pools) > 100 and head.startswith(b"HTTP/1.1 200") and b"{" in body
@@ -293,8 +297,11 @@ def main() -> None:
             print(f"floor:      {floor_s:6.2f} s  {floor_ok} replies")
             rates = {"floor": len(ips) / floor_s}
             first_s, first_ok = asyncio.run(floor_first_cycle(ips))
-            print(f"floor, a first cycle's 4 exchanges: {first_s:6.2f} s  {first_ok} devices")
-            rates["floor, first cycle's exchanges (stats, pools, digest 401 + GET)"] = len(ips) / first_s
+            print(f"floor, a first cycle's 5 exchanges: {first_s:6.2f} s  {first_ok} devices")
+            rates[FIRST_FLOOR] = len(ips) / first_s
+            four_s, four_ok = asyncio.run(floor_first_cycle(ips, posture=False))
+            print(f"floor, the 4 exchanges without the posture check: {four_s:6.2f} s  {four_ok} devices")
+            rates[f"{FIRST_FLOOR} without privileged"] = len(ips) / four_s
             cycle_s, wall_s, cli_ok = cli_default_run(manifest, args.concurrency)
             auto = auto_workers(len(ips))
             print(f"fleetmon poll, default flags ({auto} workers, auto): cycle {cycle_s:6.2f} s, "
@@ -319,9 +326,9 @@ def main() -> None:
             for name, rate in rates.items():
                 if name.startswith(("fleetmon", "HEADLINE")):
                     versus = f"{rate / py:5.1f}x pyasic, " if py else ""
-                    first = rates["floor, first cycle's exchanges (stats, pools, digest 401 + GET)"]
+                    first, four = rates[FIRST_FLOOR], rates[f"{FIRST_FLOOR} without privileged"]
                     print(f"{versus}{rate / rates['floor']:.2f} of the floor, {rate / first:.2f} of the "
-                          f"first-cycle floor  {name}")  # fmt: skip
+                          f"first-cycle floor ({rate / four:.2f} without privileged)  {name}")  # fmt: skip
         finally:
             stop(sim)
     sys.stdout.flush()
