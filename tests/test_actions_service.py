@@ -11,22 +11,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import fleet_samples
 import httpx
 import pytest
+from action_jobs import WAIT_LIMIT_S, act, after_cycles, job_end
 from service_harness import LiveService, live_service
 
 from collectors.simulator.device import Fault, Firmware, Make, SimState
 from collectors.simulator.fleet import FleetDevice
 from fleetmon.config import ActionSettings, CollectorSettings, CredentialProfile, Settings
-
-ENDED = {"succeeded", "failed", "partial", "cancelled"}
-WAIT_LIMIT_S = 120.0
-"""How long a helper waits for something that must happen before it calls the test failed (a bound on
-a hang, not a speed assertion)."""
-
 
 ANTMINER_PASSWORD_ENV = "FLEETMON_I19_ANTMINER_PW"
 
@@ -72,37 +66,8 @@ def _devices(live: LiveService, kind: str) -> list[FleetDevice]:
     return [item for item in live.fleet if matches(item.device)]
 
 
-def _cycles(live: LiveService) -> int:
-    assert live.runtime is not None
-    return sum(stats.cycles for stats in live.runtime.stats.values())
-
-
-def _after_cycles(live: LiveService, n: int) -> None:
-    """Return once `n` more poll cycles have been applied."""
-    start = _cycles(live)
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while _cycles(live) < start + n:
-        assert time.monotonic() < deadline, "the service stopped polling"
-        time.sleep(0.05)
-
-
-def _job_end(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while job["state"] not in ENDED:
-        assert time.monotonic() < deadline, f"job stuck: {job}"
-        time.sleep(0.1)
-        job = client.get(f"/api/v1/actions/{job['id']}").json()
-    return job
-
-
 def _state(client: httpx.Client, device_id: int) -> str:
     return str(client.get(f"/api/v1/devices/{device_id}", params={"samples": 0}).json()["device"]["state"])
-
-
-def _act(client: httpx.Client, device_id: int, action: str, **params: Any) -> dict[str, Any]:
-    response = client.post(f"/api/v1/devices/{device_id}/actions", json={"action": action, "params": params})
-    assert response.status_code == 202, response.text
-    return _job_end(client, response.json())
 
 
 def test_sleep_wake_and_locate_one_miner_as_operator(live: LiveService) -> None:
@@ -110,23 +75,23 @@ def test_sleep_wake_and_locate_one_miner_as_operator(live: LiveService) -> None:
     device_id = _ids(live)[miner.device.ip]
     with live.client(live.keys["operator"]) as client:
         assert _state(client, device_id) == "mining"
-        job = _act(client, device_id, "sleep")
+        job = act(client, device_id, "sleep")
         assert job["state"] == "succeeded", job
         assert [t["state"] for t in job["tasks"]] == ["succeeded"]
         assert job["actor"] == "test operator" and job["devices_done"] == 1
-        _after_cycles(live, 2)
+        after_cycles(live, 2)
         assert _state(client, device_id) == "sleeping"
 
-        job = _act(client, device_id, "wake")
+        job = act(client, device_id, "wake")
         assert job["state"] == "succeeded", job
-        _after_cycles(live, 2)
+        after_cycles(live, 2)
         assert _state(client, device_id) == "mining"
 
         assert miner.device.locate is False
-        job = _act(client, device_id, "locate", on=True)
+        job = act(client, device_id, "locate", on=True)
         assert job["state"] == "succeeded" and job["params"] == {"on": True}
         assert miner.device.locate is True  # what the light reads back on the firmware's own answer
-        assert _act(client, device_id, "locate", on=False)["state"] == "succeeded"
+        assert act(client, device_id, "locate", on=False)["state"] == "succeeded"
         assert miner.device.locate is False
 
 
@@ -141,7 +106,7 @@ def test_a_role_without_the_permission_gets_403_nothing_is_sent_and_the_attempt_
             response = client.post(f"/api/v1/devices/{device_id}/actions", json=body)
             assert response.status_code == 403, response.text
         assert client.get("/api/v1/audit").status_code == 403
-    _after_cycles(live, 2)
+    after_cycles(live, 2)
     assert miner.device.state is SimState.MINING and miner.device.locate is False
     with live.client(live.keys["operator"]) as client:
         assert _state(client, device_id) == "mining"
@@ -156,8 +121,8 @@ def test_the_audit_log_lists_every_action_newest_first(live: LiveService) -> Non
     miner = _devices(live, "avalon")[0]
     device_id = _ids(live)[miner.device.ip]
     with live.client(live.keys["operator"]) as client:
-        sleep_job = _act(client, device_id, "sleep")
-        wake_job = _act(client, device_id, "wake")
+        sleep_job = act(client, device_id, "sleep")
+        wake_job = act(client, device_id, "wake")
     with live.client(live.keys["viewer"]) as client:
         assert (
             client.post(f"/api/v1/devices/{device_id}/actions", json={"action": "reboot"}).status_code == 403
@@ -191,7 +156,7 @@ def test_an_action_the_firmware_cannot_do_is_refused_up_front(live: LiveService)
     miner = _devices(live, "stock")[0]
     device_id = _ids(live)[miner.device.ip]
     with live.client(live.keys["operator"]) as client:
-        job = _act(client, device_id, "power_target", watts=2000)
+        job = act(client, device_id, "power_target", watts=2000)
         assert job["state"] == "failed"
         (task,) = job["tasks"]
         assert task["state"] == "refused" and task["error_code"] == "unsupported_action"
@@ -211,7 +176,7 @@ def test_a_retried_post_with_the_same_idempotency_key_acts_once(live: LiveServic
         assert first.json()["id"] == second.json()["id"]
         other = client.post(url, json={"action": "reboot"}, headers={"Idempotency-Key": "retry-1"})
         assert other.status_code == 409
-        _job_end(client, first.json())
+        job_end(client, first.json())
         jobs = client.get("/api/v1/actions", params={"limit": 500}).json()["jobs"]
         entries = client.get("/api/v1/audit", params={"device_id": device_id}).json()["entries"]
     assert sum(j["id"] == first.json()["id"] for j in jobs) == 1
@@ -220,8 +185,8 @@ def test_a_retried_post_with_the_same_idempotency_key_acts_once(live: LiveServic
     with live.client(live.keys["admin"]) as client:  # another principal's key is its own
         third = client.post(url, json=body, headers={"Idempotency-Key": "retry-1"})
         assert third.status_code == 202 and third.json()["id"] != first.json()["id"]
-        _job_end(client, third.json())
-        _act(client, device_id, "locate", on=False)
+        job_end(client, third.json())
+        act(client, device_id, "locate", on=False)
 
 
 @pytest.mark.parametrize("fault", [Fault.HANG, Fault.REFUSED, Fault.GARBAGE])
@@ -239,7 +204,7 @@ def test_a_faulty_miner_ends_its_task_with_an_error_and_the_others_succeed(
                 json={"action": "locate", "params": {"on": True}, "selector": {"ids": [bad_id, good_id]}},
             )
             assert response.status_code == 202, response.text
-            job = _job_end(client, response.json())
+            job = job_end(client, response.json())
             tasks = {t["device_id"]: t for t in job["tasks"]}
             assert job["state"] == "partial" and job["devices_failed"] == 1
             assert tasks[good_id]["state"] == "succeeded"
@@ -248,7 +213,7 @@ def test_a_faulty_miner_ends_its_task_with_an_error_and_the_others_succeed(
             failed = next(e for e in entries if e["job_id"] == job["id"] and e["outcome"] == "failed")
             assert failed["device_ids"] == [bad_id]
             assert tasks[bad_id]["error_code"] in failed["detail"]
-            _act(client, good_id, "locate", on=False)
+            act(client, good_id, "locate", on=False)
     finally:
         faulty.device.fault = None
     assert healthy.device.locate is False
@@ -292,7 +257,7 @@ def test_staged_curtailment_to_a_site_target_and_back(live: LiveService) -> None
 
         response = client.post("/api/v1/actions", json=body)
         assert response.status_code == 202, response.text
-        job = _job_end(client, response.json())
+        job = job_end(client, response.json())
         assert job["state"] == "succeeded", job
         done = [s for s in job["steps"] if s["state"] == "done"]
         assert (
@@ -319,14 +284,14 @@ def test_staged_curtailment_to_a_site_target_and_back(live: LiveService) -> None
         }
         response = client.post("/api/v1/actions", json=wake)
         assert response.status_code == 202, response.text
-        job = _job_end(client, response.json())
+        job = job_end(client, response.json())
         assert job["state"] == "succeeded", job
         woken = [s for s in job["steps"] if s["state"] == "done"]
         assert sorted(d for s in woken for d in s["device_ids"]) == sorted(slept)
         readings = [s["site_kw_after"] for s in woken]
         assert all(len(s["device_ids"]) <= step_devices for s in woken)
         assert readings == sorted(readings)  # rises step by step
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         assert all(_state(client, d) == "mining" for d in slept)
         assert _site_kw(client, live.site) > target
 
@@ -348,14 +313,14 @@ def test_cancel_stops_the_remaining_steps(live: LiveService) -> None:
             job = client.get(f"/api/v1/actions/{job['id']}").json()
         cancelled = client.post(f"/api/v1/actions/{job['id']}/cancel")
         assert cancelled.status_code == 200
-        job = _job_end(client, cancelled.json())
+        job = job_end(client, cancelled.json())
         assert job["state"] == "cancelled"
         states = [t["state"] for t in job["tasks"]]
         assert states.count("succeeded") == 1 and states.count("cancelled") == len(luxos) - 1
         entries = client.get("/api/v1/audit").json()["entries"]
         assert any(e["job_id"] == job["id"] and e["outcome"] == "cancelled" for e in entries)
         first = next(t["device_id"] for t in job["tasks"] if t["state"] == "succeeded")
-        _act(client, first, "locate", on=False)
+        act(client, first, "locate", on=False)
 
 
 def test_a_reader_replica_answers_actions_with_409_but_plans_dry_runs(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import fleet_samples
 import httpx
 import pytest
+from action_jobs import act, after_cycles
 from capture_server import CaptureServer, load_sets
 from fleet_samples import T0, make_sample
 from service_harness import LiveService, live_service
@@ -37,9 +37,6 @@ from fleetmon.storage.writer import SampleStore, SiteSample
 blank_db_url = fleet_samples.blank_db_url
 db_url = fleet_samples.db_url
 
-ENDED = {"succeeded", "failed", "partial", "cancelled"}
-WAIT_LIMIT_S = 120.0
-"""A bound on a hang, not a speed assertion."""
 PASSWORD_ENV = "FLEETMON_I19_LOCATE_ANTMINER_PW"
 
 
@@ -188,19 +185,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         yield service
 
 
-def _cycles(live: LiveService) -> int:
-    assert live.runtime is not None
-    return sum(stats.cycles for stats in live.runtime.stats.values())
-
-
-def _after_cycles(live: LiveService, n: int) -> None:
-    start = _cycles(live)
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while _cycles(live) < start + n:
-        assert time.monotonic() < deadline, "the service stopped polling"
-        time.sleep(0.05)
-
-
 def _device(live: LiveService, kind: str) -> tuple[FleetDevice, int]:
     match = {
         "avalon": lambda d: d.spec.make is Make.AVALON,
@@ -221,14 +205,7 @@ def _light(client: httpx.Client, device_id: int) -> dict[str, Any] | None:
 
 
 def _act(client: httpx.Client, device_id: int, action: str, **params: Any) -> dict[str, Any]:
-    response = client.post(f"/api/v1/devices/{device_id}/actions", json={"action": action, "params": params})
-    assert response.status_code == 202, response.text
-    job: dict[str, Any] = response.json()
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while job["state"] not in ENDED:
-        assert time.monotonic() < deadline, f"job stuck: {job}"
-        time.sleep(0.05)
-        job = client.get(f"/api/v1/actions/{job['id']}").json()
+    job = act(client, device_id, action, **params)
     assert job["state"] == "succeeded", job
     return job
 
@@ -236,15 +213,15 @@ def _act(client: httpx.Client, device_id: int, action: str, **params: Any) -> di
 def test_locate_on_shows_in_the_next_read_of_a_device_whose_poll_reads_the_light(live: LiveService) -> None:
     _, device_id = _device(live, "avalon")
     with live.client(live.keys["operator"]) as client:
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and light["on"] is False and light["source"] == "poll"
         _act(client, device_id, "locate", on=True)
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and light["on"] is True and light["source"] == "poll"
         _act(client, device_id, "locate", on=False)
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and light["on"] is False and light["source"] == "poll"
 
@@ -256,7 +233,7 @@ def test_the_poll_wins_when_it_is_newer_than_the_action(live: LiveService) -> No
         light = _light(client, device_id)  # before the next poll: the action's confirmation is newest
         assert light is not None and light["on"] is True
         miner.device.locate = False  # turned off at the machine (its button), not through fleetmon
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and (light["on"], light["source"]) == (False, "poll")
 
@@ -266,12 +243,12 @@ def test_a_whatsminer_light_lit_at_the_machine_shows_in_the_next_read(live: Live
     with live.client(live.keys["viewer"]) as client:
         miner.device.locate = True
         try:
-            _after_cycles(live, 1)
+            after_cycles(live, 1)
             light = _light(client, device_id)
             assert light is not None and (light["on"], light["source"]) == (True, "poll")
         finally:
             miner.device.locate = False
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and light["on"] is False
 
@@ -282,7 +259,7 @@ def test_a_stock_antminer_shows_the_light_its_locate_action_confirmed(live: Live
         assert _light(client, device_id) is None  # its poll does not read the light, and no action yet
         job = _act(client, device_id, "locate", on=True)
         assert miner.device.locate is True
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and (light["on"], light["source"], light["action"]) == (
             True,
@@ -292,7 +269,7 @@ def test_a_stock_antminer_shows_the_light_its_locate_action_confirmed(live: Live
         finished = job["tasks"][0]["finished_at"]
         assert light["at"] == finished
         _act(client, device_id, "locate", on=False)
-        _after_cycles(live, 1)
+        after_cycles(live, 1)
         light = _light(client, device_id)
         assert light is not None and (light["on"], light["source"]) == (False, "action")
 

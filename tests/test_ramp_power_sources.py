@@ -10,13 +10,12 @@ Test addresses: 127.44.0.0/16 only (this module: 127.44.3.0/24, 127.44.4.0/24).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import fleet_samples
 import httpx
 import pytest
+from action_jobs import job_end
 from fleet_samples import T0, make_sample
 from service_harness import LiveService, live_service
 from snmpsim_agent import start_agent
@@ -34,9 +33,6 @@ from fleetmon.config import (
 )
 from fleetmon.service.power import IDLE_W, PowerSource, device_power, estimate_w
 
-ENDED = {"succeeded", "failed", "partial", "cancelled"}
-WAIT_LIMIT_S = 120.0
-"""A bound on a hang, not a speed assertion."""
 PASSWORD_ENV = "FLEETMON_I19_RAMP_ANTMINER_PW"
 MIX = "antminer:7,luxos:3,avalon:0,whatsminer:0,braiins:0,vnish:0"
 NOISE_KW_PER_DEVICE = 0.1
@@ -100,15 +96,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         yield service
 
 
-def _job_end(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while job["state"] not in ENDED:
-        assert time.monotonic() < deadline, f"job stuck: {job}"
-        time.sleep(0.1)
-        job = client.get(f"/api/v1/actions/{job['id']}").json()
-    return job
-
-
 def _stock_ids(live: LiveService, client: httpx.Client) -> set[int]:
     stock = {
         i.device.ip
@@ -151,7 +138,7 @@ def test_a_curtailment_falls_step_by_step_over_miners_that_report_no_power(live:
 
         response = client.post("/api/v1/actions", json=body)
         assert response.status_code == 202, response.text
-        job = _job_end(client, response.json())
+        job = job_end(client, response.json())
         assert job["state"] == "succeeded", job
         done = [s for s in job["steps"] if s["state"] == "done"]
         readings = [plan["site_kw"]] + [s["site_kw_after"] for s in done]
@@ -175,7 +162,7 @@ def test_a_curtailment_falls_step_by_step_over_miners_that_report_no_power(live:
             "selector": {"ids": slept},
             "ramp": {"step_devices": step_devices, "interval_s": 0.2},
         }
-        job = _job_end(client, client.post("/api/v1/actions", json=wake).json())
+        job = job_end(client, client.post("/api/v1/actions", json=wake).json())
         assert job["state"] == "succeeded", job
         woken = [s["site_kw_after"] for s in job["steps"] if s["state"] == "done"]
         assert woken == sorted(woken) and woken[-1] > target  # rises step by step, back over the target

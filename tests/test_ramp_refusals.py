@@ -7,21 +7,15 @@ Test addresses: 127.44.5.0/24.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import fleet_samples
-import httpx
 import pytest
+from action_jobs import ENDED, job_end
 from service_harness import LiveService, live_service
 
 from collectors.simulator.device import Firmware, SimState
 from fleetmon.config import ActionSettings
-
-ENDED = {"succeeded", "failed", "partial", "cancelled"}
-WAIT_LIMIT_S = 120.0
-"""A bound on a hang, not a speed assertion."""
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +35,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         yield service
 
 
-def _job_end(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while job["state"] not in ENDED:
-        assert time.monotonic() < deadline, f"job stuck: {job}"
-        time.sleep(0.1)
-        job = client.get(f"/api/v1/actions/{job['id']}").json()
-    return job
-
-
 def test_a_ramp_plans_without_the_miners_whose_firmware_would_refuse(live: LiveService) -> None:
     braiins = {i.device.ip for i in live.fleet if i.device.firmware is Firmware.BRAIINS}
     luxos = {i.device.ip for i in live.fleet if i.device.firmware is Firmware.LUXOS}
@@ -65,7 +50,7 @@ def test_a_ramp_plans_without_the_miners_whose_firmware_would_refuse(live: LiveS
 
         response = client.post("/api/v1/actions", json=body)
         assert response.status_code == 202, response.text
-        job = _job_end(client, response.json())
+        job = job_end(client, response.json())
         assert job["state"] == "succeeded", job  # nothing refused mid-ramp
         tasks = {t["host"]: t for t in job["tasks"]}
         assert {tasks[ip]["state"] for ip in braiins} == {"skipped"}
@@ -76,4 +61,4 @@ def test_a_ramp_plans_without_the_miners_whose_firmware_would_refuse(live: LiveS
         assert all(sims[ip].state is SimState.SLEEPING for ip in slept)
         assert all(sims[ip].state is not SimState.SLEEPING for ip in braiins)
         wake = {"action": "wake", "selector": {"site": live.site}}
-        assert _job_end(client, client.post("/api/v1/actions", json=wake).json())["state"] in ENDED
+        assert job_end(client, client.post("/api/v1/actions", json=wake).json())["state"] in ENDED
