@@ -560,6 +560,43 @@ class WhatsminerV3Control(Control):
 BOS_API = "/braiins.bos.v1."
 SAVE_AND_APPLY = 2  # braiins.bos.v1.SaveAction.SAVE_ACTION_SAVE_AND_APPLY
 NO_BRAIINS_PROFILE = "no Braiins OS credential profile is configured"
+MINER_STATUS_NOT_STARTED = 1  # braiins.bos.v1.MinerStatus
+
+
+async def boser_calls(
+    host: str, port: int, timeouts: Timeouts, profile: WebCredentials, calls: tuple[tuple[str, bytes], ...]
+) -> list[protobuf.Fields]:
+    """Log in to BOSer's gRPC API with `profile`, then make `calls` ((Service/Method, encoded request)
+    pairs) on the same connection; their decoded answers. A refused login is MinerAuthError naming the
+    profile (never the password)."""
+    login = protobuf.encode(
+        (n, v) for n, v in ((1, profile.username), (2, profile.password.get_secret_value())) if v
+    )
+    answers: list[protobuf.Fields] = []
+    async with GrpcConnection(host, port, timeouts) as conn:
+        try:
+            reply = await conn.call(BOS_API + "AuthenticationService/Login", login)
+        except (MinerAuthError, MinerAPIError) as exc:
+            raise MinerAuthError(
+                f"{host}: Braiins OS refused the login of credential profile {profile.profile!r}"
+            ) from exc
+        token = reply.headers.get("authorization")
+        if not token:
+            raise MinerProtocolError(f"{host}: Braiins OS Login answered without a token")
+        for path, request in calls:
+            answer = await conn.call(BOS_API + path, request, (("authorization", token),))
+            try:
+                answers.append(protobuf.decode(answer.message))
+            except protobuf.ProtobufError as exc:
+                raise MinerProtocolError(f"{host}: {path}: {exc}", data=answer.message) from exc
+    return answers
+
+
+async def bosminer_stopped(host: str, port: int, timeouts: Timeouts, profile: WebCredentials) -> bool:
+    """Whether BOSer says bosminer (the mining daemon, which serves the 4028 API) is not running:
+    `MinerService/GetMinerDetails` status NOT_STARTED (1) or bosminer_uptime_s 0."""
+    details = (await boser_calls(host, port, timeouts, profile, (("MinerService/GetMinerDetails", b""),)))[0]
+    return protobuf.number(details, 12) == MINER_STATUS_NOT_STARTED or protobuf.number(details, 10) == 0
 
 
 class BraiinsControl(Control):
@@ -579,31 +616,9 @@ class BraiinsControl(Control):
         return None if credentials.braiins is not None else NO_BRAIINS_PROFILE
 
     async def _calls(self, link: Link, calls: tuple[tuple[str, bytes], ...]) -> list[protobuf.Fields]:
-        """Log in, then make `calls` ((Service/Method, request) pairs) on one connection."""
-        profile = link.braiins
-        if profile is None:  # missing_credentials refused this before anything was sent
+        if link.braiins is None:  # missing_credentials refused this before anything was sent
             raise MinerAuthError(f"{link.host}: {NO_BRAIINS_PROFILE}")
-        login = protobuf.encode(
-            (n, v) for n, v in ((1, profile.username), (2, profile.password.get_secret_value())) if v
-        )
-        answers: list[protobuf.Fields] = []
-        async with GrpcConnection(link.host, link.grpc_port, link.timeouts) as conn:
-            try:
-                reply = await conn.call(BOS_API + "AuthenticationService/Login", login)
-            except (MinerAuthError, MinerAPIError) as exc:
-                raise MinerAuthError(
-                    f"{link.host}: Braiins OS refused the login of credential profile {profile.profile!r}"
-                ) from exc
-            token = reply.headers.get("authorization")
-            if not token:
-                raise MinerProtocolError(f"{link.host}: Braiins OS Login answered without a token")
-            for path, request in calls:
-                answer = await conn.call(BOS_API + path, request, (("authorization", token),))
-                try:
-                    answers.append(protobuf.decode(answer.message))
-                except protobuf.ProtobufError as exc:
-                    raise MinerProtocolError(f"{link.host}: {path}: {exc}", data=answer.message) from exc
-        return answers
+        return await boser_calls(link.host, link.grpc_port, link.timeouts, link.braiins, calls)
 
     async def _call(self, link: Link, path: str, request: bytes = b"") -> protobuf.Fields:
         return (await self._calls(link, ((path, request),)))[0]

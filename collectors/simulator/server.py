@@ -754,7 +754,7 @@ class _GrpcConnection(_Connection):
     """Port 50051 (Braiins OS): gRPC over cleartext HTTP/2, unary calls, many on one connection.
 
     h2 keeps the HTTP/2 state; a request is answered when its stream ends. Faults: HANG accepts and
-    never answers (not even HTTP/2's SETTINGS), GARBAGE answers random bytes; the others serve normally.
+    never answers (not even HTTP/2's SETTINGS), GARBAGE answers an HTTP/1.1 400 page; the others serve normally.
     """
 
     __slots__ = ("h2", "streams")
@@ -776,9 +776,9 @@ class _GrpcConnection(_Connection):
         if self.dev.fault is Fault.HANG:
             self._deadline(self.server.timings.hold_s)
             return
-        if self.dev.fault is Fault.GARBAGE:
-            self.transport.write(random.Random(self.dev.seed).randbytes(64))
-            self._close()
+        if self.dev.fault is Fault.GARBAGE:  # not HTTP/2 (a web server's page), the connection kept open
+            self.transport.write(_HTTP_400)
+            self._deadline(self.server.timings.hold_s)
             return
         if self.eof and not data:
             self._close()
