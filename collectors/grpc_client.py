@@ -72,6 +72,7 @@ class GrpcConnection:
         self.host = host
         self.port = port
         self.timeouts = timeouts
+        self._settled = False  # the server's connection preface (a SETTINGS frame) has arrived
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._h2 = h2.connection.H2Connection(
@@ -167,6 +168,12 @@ class GrpcConnection:
                 raise MinerConnectionResetError(f"{self.where}: {method}: gRPC connection reset") from exc
             if not data:
                 raise MinerConnectionResetError(f"{self.where}: {method}: the device closed the connection")
+            if not self._settled:
+                # An HTTP/2 server speaks first with SETTINGS (frame type 4 in byte 3); h2 would buffer
+                # anything else (an HTTP/1.1 page reads as a 4 MB frame header) until the deadline.
+                if len(data) >= 4 and data[3] != 4:
+                    raise MinerProtocolError(f"{self.where}: {method}: not an HTTP/2 server", data=data)
+                self._settled = True
             for event in self._h2.receive_data(data):
                 if isinstance(event, h2.events.ConnectionTerminated):
                     raise MinerConnectionError(

@@ -754,7 +754,8 @@ class _GrpcConnection(_Connection):
     """Port 50051 (Braiins OS): gRPC over cleartext HTTP/2, unary calls, many on one connection.
 
     h2 keeps the HTTP/2 state; a request is answered when its stream ends. Faults: HANG accepts and
-    never answers (not even HTTP/2's SETTINGS), GARBAGE answers an HTTP/1.1 400 page; the others serve normally.
+    never answers (not even HTTP/2's SETTINGS), GARBAGE answers an HTTP/1.1 400 page; the others
+    serve normally.
     """
 
     __slots__ = ("h2", "streams")
@@ -765,6 +766,9 @@ class _GrpcConnection(_Connection):
         self.streams: dict[int, tuple[dict[str, str], bytearray]] = {}
         if not self.reading or self.dev.fault is Fault.HANG:
             return
+        if self.dev.fault is Fault.GARBAGE:  # not HTTP/2 (a web server's page), the connection kept open
+            self.transport.write(_HTTP_400)
+            return
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         )
@@ -773,11 +777,7 @@ class _GrpcConnection(_Connection):
 
     def _feed(self) -> None:
         data, self.buffer = self.buffer, b""
-        if self.dev.fault is Fault.HANG:
-            self._deadline(self.server.timings.hold_s)
-            return
-        if self.dev.fault is Fault.GARBAGE:  # not HTTP/2 (a web server's page), the connection kept open
-            self.transport.write(_HTTP_400)
+        if self.dev.fault in (Fault.HANG, Fault.GARBAGE):
             self._deadline(self.server.timings.hold_s)
             return
         if self.eof and not data:
