@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 from pydantic import SecretStr
@@ -212,8 +212,10 @@ async def test_an_action_on_a_device_in_a_fleet_touches_only_that_device() -> No
         identity = await identify_device(devs[1].ip, timeouts=POLL)
         await sleep(identity, CREDENTIALS, timeouts=ACT)
         assert [d.bosminer_stopped for d in devs] == [False, True, False]
-        other = await identify_device(devs[0].ip, timeouts=POLL)
-        assert replace(other, host=devs[0].ip).dialect is Dialect.BRAIINS
+        for dev in (devs[0], devs[2]):
+            other = await identify_device(dev.ip, timeouts=POLL)
+            sample = (await read_device(dev.ip, timeouts=POLL, known=other, braiins=FACTORY)).sample
+            assert sample.state is State.MINING
 
 
 def test_protobuf_codec_round_trips_the_messages_we_send() -> None:
