@@ -11,7 +11,8 @@ deadlines, and return an `ActionResult` or raise from the collectors' error tree
     ├── MinerConnectionError     (MinerTimeoutError phase="action" when the whole action overran)
     ├── MinerProtocolError       the answer was not one the firmware gives
     ├── MinerAPIError            the device said STATUS=E (a wrong session, an unknown option)
-    └── MinerAuthError           the credentials were rejected (web login, Whatsminer v2 key or token)
+    └── MinerAuthError           the credentials were rejected (web login, Whatsminer v2 key or token,
+                                 Braiins OS gRPC login)
 
 What each firmware supports is declared per dialect in `collectors/drivers/control.py` (one class per
 dialect, one method per action) and shown by `capabilities`; docs/actions.md has the table. Credentials
@@ -261,4 +262,5 @@ def _link(
         limits=Limits(),
         web=session.device(credentials.antminer, credentials.vnish),
         whatsminer=credentials.whatsminer,
+        braiins=credentials.braiins,
     )

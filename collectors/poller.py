@@ -82,6 +82,9 @@ class PollerSettings:
     max_reply_bytes: int = REPLY_CAP_BYTES
     credentials: WebCredentials | None = None
     vnish_credentials: WebCredentials | None = None
+    braiins_credentials: WebCredentials | None = None
+    """Braiins OS's gRPC login: with it, a Braiins OS device whose 4028 API refuses (bosminer stopped by
+    an operator's sleep) is asked over gRPC and reads `sleeping` rather than `unreachable`."""
     posture: PostureSettings = field(default_factory=PostureSettings)
     """The security-posture checks (collectors.posture)."""
 
@@ -246,6 +249,7 @@ class Poller:
             web=state.web,
             known=state.identity,
             posture=self.settings.posture,
+            braiins=self.settings.braiins_credentials,
         )
         return reading.sample, reading.identity
 

@@ -34,22 +34,25 @@ from pydantic import ValidationError
 from collectors.client import CommandResults, MinerClient, WhatsminerV3Client, check_status, decode
 from collectors.connection import Limits, Timeouts
 from collectors.drivers import Driver, Reading, build_sample, driver_for
+from collectors.drivers.control import bosminer_stopped
 from collectors.errors import (
     MinerAPIError,
     MinerConnectionError,
     MinerConnectionRefusedError,
+    MinerConnectionResetError,
     MinerError,
     MinerProtocolError,
     MinerTimeoutError,
 )
 from collectors.firmware import family_of
 from collectors.framing import Reply
+from collectors.grpc_client import GRPC_PORT
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
 from collectors.models import lookup
 from collectors.pacing import paced
 from collectors.posture import PRIVILEGED_COMMAND, PostureSettings, assess, privileged_open
 from collectors.sample import DeviceError, Sample, SecurityFinding, State, utcnow
-from collectors.web import DeviceWeb, SystemInfo
+from collectors.web import DeviceWeb, SystemInfo, WebCredentials
 
 V3_PORT = 4433
 PROBE_COMMANDS = ("pools", "summary", "stats")
@@ -82,6 +85,7 @@ async def read_device(
     web: DeviceWeb | None = None,
     known: Identity | None = None,
     posture: PostureSettings | None = None,
+    braiins: WebCredentials | None = None,
 ) -> DeviceReading:
     """Identify (unless `known`), poll with the dialect's commands, and return one Sample; never raises
     for device trouble (see the module docstring).
@@ -91,6 +95,8 @@ async def read_device(
     commands so it adds no round trips to the read. The caller owns its session.
     When a reply contradicts `known` (firmware or model changed), the device is identified again.
     `posture` sets the security checks (default: PostureSettings()).
+    `braiins` is the Braiins OS gRPC login: when a known Braiins OS device's 4028 API refuses (bosminer,
+    which serves it, is stopped: an operator's `sleep`), one gRPC read tells `sleeping` from down.
     """
     limits = limits or Limits()
     posture = posture or PostureSettings()
@@ -98,10 +104,10 @@ async def read_device(
     identity = known
     try:
         async with asyncio.timeout(timeouts.device):
-            result = await _read(host, port, identity, timeouts, limits, web, started, posture)
+            result = await _read(host, port, identity, timeouts, limits, web, started, posture, braiins)
             if result is None:  # the cached identity is stale: identify afresh
                 identity = None
-                result = await _read(host, port, None, timeouts, limits, web, started, posture)
+                result = await _read(host, port, None, timeouts, limits, web, started, posture, braiins)
             assert result is not None
             identity = result.identity
             return result
@@ -123,6 +129,7 @@ async def _read(  # noqa: PLR0917
     web: DeviceWeb | None,
     started: float,
     posture: PostureSettings,
+    braiins: WebCredentials | None = None,
 ) -> DeviceReading | None:
     """One identification (unless `known`) and poll; None when the replies contradict `known`."""
     identity = known
@@ -145,6 +152,10 @@ async def _read(  # noqa: PLR0917
     try:
         replies, failures = await _poll(driver, identity, seed, timeouts, limits)
         if not any(name in replies for name in driver.required):
+            if await _bosminer_stopped(identity, failures, timeouts, braiins):
+                spec = lookup(identity.model, identity.make) if identity.make else None
+                reading = Reading(sleeping=True, hashrate_ths=0.0)
+                return DeviceReading(await paced(build_sample, host, port, identity, reading, spec), identity)
             return DeviceReading(_from_failures(host, port, identity, failures), identity)
         spec = lookup(identity.model, identity.make) if identity.make else None
         web_error: DeviceError | None = None
@@ -182,6 +193,23 @@ async def _read(  # noqa: PLR0917
                 # let it unwind, without swallowing a cancellation of this read itself.
                 task.cancel()
                 await asyncio.wait({task})
+
+
+async def _bosminer_stopped(
+    identity: Identity, failures: dict[str, MinerError], timeouts: Timeouts, braiins: WebCredentials | None
+) -> bool:
+    """A Braiins OS device whose 4028 API refused every command, asked over gRPC whether bosminer is
+    stopped (only then, and only with a login: a cheap check on an uncommon path)."""
+    if identity.dialect is not Dialect.BRAIINS or braiins is None or not failures:
+        return False
+    if not all(
+        isinstance(e, MinerConnectionRefusedError | MinerConnectionResetError) for e in failures.values()
+    ):
+        return False
+    try:
+        return await bosminer_stopped(identity.host, GRPC_PORT, timeouts, braiins)
+    except MinerError:
+        return False
 
 
 async def _privileged(identity: Identity, timeouts: Timeouts, limits: Limits) -> bool | None:

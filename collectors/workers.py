@@ -252,6 +252,7 @@ def _settings_line(settings: PollerSettings, concurrency: int) -> bytes:
         "max_reply_bytes": settings.max_reply_bytes,
         "credentials": _credentials(settings.credentials),
         "vnish_credentials": _credentials(settings.vnish_credentials),
+        "braiins_credentials": _credentials(settings.braiins_credentials),
         "log_level": logging.getLogger().getEffectiveLevel(),
     }
     return json.dumps(body).encode() + b"\n"
@@ -284,6 +285,7 @@ async def _serve() -> None:
         max_reply_bytes=config["max_reply_bytes"],
         credentials=_parse_credentials(config["credentials"]),
         vnish_credentials=_parse_credentials(config["vnish_credentials"]),
+        braiins_credentials=_parse_credentials(config["braiins_credentials"]),
     )
     out = sys.stdout.buffer
     async with Poller(settings) as poller:

@@ -111,6 +111,9 @@ class CollectorSettings(_Section):
     vnish_credential_profile: str | None = None
     # Whatsminer API writes (actions): v2's admin password; for v3 the username is the account ("super")
     whatsminer_credential_profile: str | None = None
+    # Braiins OS+ gRPC login (actions, and telling a stopped bosminer from a down miner); the factory
+    # login is root with an empty password (a password_env set to "" is allowed)
+    braiins_credential_profile: str | None = None
 
     @field_validator("targets")
     @classmethod
@@ -131,7 +134,8 @@ class ActionSettings(_Section):
 
     The credentials are the collector's profiles (`collector.credential_profile` for the stock Antminer
     CGI, `collector.vnish_credential_profile` for VNish, `collector.whatsminer_credential_profile` for
-    Whatsminer API v2/v3 writes); LuxOS and Avalon need none.
+    Whatsminer API v2/v3 writes, `collector.braiins_credential_profile` for Braiins OS's gRPC API); LuxOS
+    and Avalon need none.
     """
 
     concurrency: int = Field(default=20, ge=1)  # devices acted on at once within one job step
@@ -289,6 +293,7 @@ class Settings(BaseSettings):
             ("collector.credential_profile", self.collector.credential_profile),
             ("collector.vnish_credential_profile", self.collector.vnish_credential_profile),
             ("collector.whatsminer_credential_profile", self.collector.whatsminer_credential_profile),
+            ("collector.braiins_credential_profile", self.collector.braiins_credential_profile),
             ("mqtt.credential_profile", self.mqtt.credential_profile),
         ):
             if name is not None and name not in self.credentials:

@@ -166,8 +166,9 @@ async def test_web_actions_without_a_credential_profile_send_nothing() -> None:
 
 
 async def test_firmware_without_actions_is_refused_naming_dialect_and_action() -> None:
-    # Whatsminer's actions are tested in tests/test_actions_whatsminer.py; its mix here would need a profile.
-    async with simulated_fleet(1, mix="braiins:1", subnet="127.80.6.0/29", seed=19) as fleet:
+    # Whatsminer's and Braiins OS's actions are tested in tests/test_actions_whatsminer.py and
+    # tests/test_actions_braiins.py; Auradine has none yet.
+    async with simulated_fleet(1, mix="auradine:1", subnet="127.80.6.0/29", seed=19) as fleet:
         for item in fleet.devices:
             dev = item.device
             identity = await identify_device(dev.ip, timeouts=POLL)

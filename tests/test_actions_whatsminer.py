@@ -3,7 +3,7 @@
 Over real sockets: each action is checked by what the next poll (or the light read-back) shows; a wrong
 password ends with an error naming the profile; pyasic 0.79, an independent client (passlib's md5-crypt,
 its own AES framing), drives the simulator's v2 channel to prove the simulator's side of the crypto.
-Braiins OS stays refused up front. Test addresses: 127.42.0.0/16 only.
+Braiins OS without its own profile is refused up front. Test addresses: 127.42.0.0/16 only.
 """
 
 from __future__ import annotations
@@ -216,14 +216,14 @@ async def test_without_a_whatsminer_profile_nothing_is_sent() -> None:
             assert dev.state is SimState.MINING
 
 
-async def test_braiins_is_refused_up_front_with_a_reason_per_action() -> None:
+async def test_braiins_without_its_profile_is_refused_up_front() -> None:
+    # Braiins OS acts over gRPC with its own login (tests/test_actions_braiins.py): the Whatsminer
+    # profile is not it, and nothing is sent.
     async with simulated_fleet(1, mix="braiins:1", subnet="127.42.5.0/29", seed=19) as fleet:
         dev = fleet.devices[0].device
         identity = await identify_device(dev.ip, timeouts=POLL)
         caps = capabilities(identity)
-        assert caps.supported == frozenset()
-        assert "gRPC" in caps.unsupported[Action.REBOOT]
-        assert "pause" in caps.unsupported[Action.SLEEP]
+        assert caps.supported == frozenset(Action)
         before = dev.requests
         for call in (
             reboot(identity, CREDENTIALS, timeouts=ACT),
@@ -231,7 +231,7 @@ async def test_braiins_is_refused_up_front_with_a_reason_per_action() -> None:
             locate(identity, True, CREDENTIALS, timeouts=ACT),
             power_target(identity, 1000.0, CREDENTIALS, timeouts=ACT),
         ):
-            with pytest.raises(UnsupportedActionError, match="braiins"):
+            with pytest.raises(UnsupportedActionError, match="Braiins OS credential profile"):
                 await call
         assert dev.requests == before
 

@@ -1,6 +1,7 @@
 """A ramp leaves out, at plan time, the devices whose firmware would refuse the action (issue 19): their
-expected change would count in a step and never be delivered. Braiins OS cannot sleep over a protocol
-fleetmon speaks (docs/actions.md), so a site of LuxOS and Braiins miners curtails on LuxOS alone.
+expected change would count in a step and never be delivered. Braiins OS sleeps over gRPC with its own
+login (collector.braiins_credential_profile, docs/actions.md), which this service is not given, so a site
+of LuxOS and Braiins miners curtails on LuxOS alone.
 
 Test addresses: 127.44.5.0/24.
 """

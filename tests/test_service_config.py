@@ -126,3 +126,16 @@ def test_device_password_and_api_keys_never_reach_logs_or_responses(tmp_path, mo
         for key in svc.keys.values():
             assert key not in text
             assert key.split("_", 2)[2] not in text
+
+
+def test_braiins_profile_takes_the_factory_empty_password(tmp_path, monkeypatch) -> None:
+    text = (
+        "[collector]\nbraiins_credential_profile = 'bos'\n"
+        "[credentials.bos]\nusername = 'root'\npassword_env = 'TEST_BOS_PASSWORD'\n"
+    )
+    monkeypatch.setenv("TEST_BOS_PASSWORD", "")
+    settings = load_settings(_write(tmp_path, text))
+    bos = settings.credential(settings.collector.braiins_credential_profile)
+    assert bos is not None and bos.username == "root" and bos.password.get_secret_value() == ""
+    with pytest.raises(ConfigError, match=r"collector\.braiins_credential_profile names credential"):
+        load_settings(_write(tmp_path, "[collector]\nbraiins_credential_profile = 'nope'\n"))

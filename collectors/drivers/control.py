@@ -28,7 +28,11 @@ pyasic 0.79's backends and our captures; see docs/actions.md):
   `set.system.led` (`[{"color":"red","period":200,"duration":100,"start":0}]` / `"auto"`, read back from
   `get.device.info` `system.ledstatus`), `set.miner.service` `stop` / `start`, `set.miner.power_limit`
   (watts). Answers `{"code": 0, "msg": "ok"}`.
-- Braiins OS (each action's reason is declared below), Auradine and SealMiner: no action yet.
+- Braiins OS+ (BOSer), gRPC on port 50051 (collectors/grpc_client.py, collectors/protobuf.py):
+  `AuthenticationService/Login` for a token, then `ActionsService` `Reboot`, `Stop` / `Start`,
+  `SetLocateDeviceStatus` / `GetLocateDeviceStatus`, and `PerformanceService/SetPowerTarget` (watts,
+  saved and applied). BOSminer without BOSer has no gRPC API: the connect is refused at once.
+- Auradine and SealMiner: no action yet.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from collectors import protobuf
 from collectors.btminer_auth import v2_decrypt, v2_encrypt, v2_token, v3_token
 from collectors.client import MinerClient, WhatsminerV3Client, check_status, decode
 from collectors.connection import Limits, Timeouts
@@ -46,6 +51,7 @@ from collectors.drivers.avalon import module_light, modules
 from collectors.drivers.whatsminer import led_lit
 from collectors.errors import MinerAPIError, MinerAuthError, MinerError, MinerProtocolError
 from collectors.framing import Reply
+from collectors.grpc_client import GRPC_PORT, GrpcConnection
 from collectors.identify import Dialect, Identity
 from collectors.web import DeviceWeb, WebCredentials
 from collectors.wire import as_mapping, first, section, to_float, to_str
@@ -84,14 +90,18 @@ class ActionRefusedError(MinerError):
 class ActionCredentials:
     """Credential profiles an action may need: the stock Antminer CGI's digest login, the VNish web API
     password, and the Whatsminer API's admin password (v2; the `super` account's for v3, whose account
-    is the profile's username). LuxOS and Avalon need none."""
+    is the profile's username), and Braiins OS's gRPC login (factory: root with an empty password).
+    LuxOS and Avalon need none."""
 
     antminer: WebCredentials | None = None
     vnish: WebCredentials | None = None
     whatsminer: WebCredentials | None = None
+    braiins: WebCredentials | None = None
 
     def __repr__(self) -> str:
-        profiles = [c.profile for c in (self.antminer, self.vnish, self.whatsminer) if c is not None]
+        profiles = [
+            c.profile for c in (self.antminer, self.vnish, self.whatsminer, self.braiins) if c is not None
+        ]
         return f"ActionCredentials(profiles={profiles!r})"
 
 
@@ -106,6 +116,8 @@ class Link:
     limits: Limits
     web: DeviceWeb
     whatsminer: WebCredentials | None = None
+    braiins: WebCredentials | None = None
+    grpc_port: int = GRPC_PORT
 
     def api(self) -> MinerClient:
         """A client for the device's port-4028 API."""
@@ -543,25 +555,109 @@ class WhatsminerV3Control(Control):
         return lit
 
 
-# ---- firmware without actions yet ------------------------------------------------------------------
+# ---- Braiins OS+ (BOSer): gRPC on 50051 -------------------------------------------------------------
+
+BOS_API = "/braiins.bos.v1."
+SAVE_AND_APPLY = 2  # braiins.bos.v1.SaveAction.SAVE_ACTION_SAVE_AND_APPLY
+NO_BRAIINS_PROFILE = "no Braiins OS credential profile is configured"
+MINER_STATUS_NOT_STARTED = 1  # braiins.bos.v1.MinerStatus
 
 
-_BRAIINS_LIGHT = "Braiins OS sets its locate light over SSH (BOSminer) or gRPC (BOSer), not spoken here"
+async def boser_calls(
+    host: str, port: int, timeouts: Timeouts, profile: WebCredentials, calls: tuple[tuple[str, bytes], ...]
+) -> list[protobuf.Fields]:
+    """Log in to BOSer's gRPC API with `profile`, then make `calls` ((Service/Method, encoded request)
+    pairs) on the same connection; their decoded answers. A refused login is MinerAuthError naming the
+    profile (never the password)."""
+    login = protobuf.encode(
+        (n, v) for n, v in ((1, profile.username), (2, profile.password.get_secret_value())) if v
+    )
+    answers: list[protobuf.Fields] = []
+    async with GrpcConnection(host, port, timeouts) as conn:
+        try:
+            reply = await conn.call(BOS_API + "AuthenticationService/Login", login)
+        except (MinerAuthError, MinerAPIError) as exc:
+            raise MinerAuthError(
+                f"{host}: Braiins OS refused the login of credential profile {profile.profile!r}"
+            ) from exc
+        token = reply.headers.get("authorization")
+        if not token:
+            raise MinerProtocolError(f"{host}: Braiins OS Login answered without a token")
+        for path, request in calls:
+            answer = await conn.call(BOS_API + path, request, (("authorization", token),))
+            try:
+                answers.append(protobuf.decode(answer.message))
+            except protobuf.ProtobufError as exc:
+                raise MinerProtocolError(f"{host}: {path}: {exc}", data=answer.message) from exc
+    return answers
+
+
+async def bosminer_stopped(host: str, port: int, timeouts: Timeouts, profile: WebCredentials) -> bool:
+    """Whether BOSer says bosminer (the mining daemon, which serves the 4028 API) is not running:
+    `MinerService/GetMinerDetails` status NOT_STARTED (1) or bosminer_uptime_s 0."""
+    details = (await boser_calls(host, port, timeouts, profile, (("MinerService/GetMinerDetails", b""),)))[0]
+    return protobuf.number(details, 12) == MINER_STATUS_NOT_STARTED or protobuf.number(details, 10) == 0
 
 
 class BraiinsControl(Control):
-    """Braiins OS: pyasic 0.79 acts on BOSminer over SSH and on BOSer over gRPC (port 50051 / its web
-    proxy); only BOSminer's `pause`/`resume` go over the cgminer API, and our poll cannot tell a paused
-    BOSminer from a stalled one, so the sleep would not show as `sleeping`."""
+    """Braiins OS+ (BOSer): its public gRPC API (braiins/bos-plus-api, proto/bos/v1) on port 50051.
 
-    reasons: ClassVar[dict[Action, str]] = {
-        Action.REBOOT: _BRAIINS_LIGHT.replace("sets its locate light", "reboots"),
-        Action.LOCATE_ON: _BRAIINS_LIGHT,
-        Action.LOCATE_OFF: _BRAIINS_LIGHT,
-        Action.SLEEP: "BOSminer's API `pause` leaves no state our poll reads as sleeping; BOSer needs gRPC",
-        Action.WAKE: "BOSminer's API `resume` pairs with `pause`, not offered; BOSer needs gRPC",
-        Action.POWER_TARGET: "Braiins OS takes a power target in its config file (SSH) or over gRPC",
-    }
+    `AuthenticationService/Login` {1: username, 2: password} answers an empty message whose
+    `authorization` response header is the token the other calls send as `authorization` metadata.
+    `ActionsService`: `Reboot`, `Stop` / `Start` (bosminer, the mining daemon, stops and starts; the
+    controller and this API stay up), `SetLocateDeviceStatus` {1: enable} and `GetLocateDeviceStatus`
+    answering {1: enabled}. `PerformanceService/SetPowerTarget` {1: save_action, 2: Power {1: watt}}
+    answers {1: Power}. BOSminer without BOSer has no gRPC API: the connection is refused, fast."""
+
+    supports = frozenset(Action)
+    reads_locate = True
+
+    def missing_credentials(self, credentials: ActionCredentials) -> str | None:
+        return None if credentials.braiins is not None else NO_BRAIINS_PROFILE
+
+    async def _calls(self, link: Link, calls: tuple[tuple[str, bytes], ...]) -> list[protobuf.Fields]:
+        if link.braiins is None:  # missing_credentials refused this before anything was sent
+            raise MinerAuthError(f"{link.host}: {NO_BRAIINS_PROFILE}")
+        return await boser_calls(link.host, link.grpc_port, link.timeouts, link.braiins, calls)
+
+    async def _call(self, link: Link, path: str, request: bytes = b"") -> protobuf.Fields:
+        return (await self._calls(link, ((path, request),)))[0]
+
+    async def reboot(self, link: Link) -> Outcome:
+        await self._call(link, "ActionsService/Reboot")
+        return Outcome(detail="reboot requested")
+
+    async def sleep(self, link: Link) -> Outcome:
+        already = protobuf.number(await self._call(link, "ActionsService/Stop"), 1)
+        return Outcome(detail="bosminer was already stopped" if already else "bosminer stopped")
+
+    async def wake(self, link: Link) -> Outcome:
+        already = protobuf.number(await self._call(link, "ActionsService/Start"), 1)
+        return Outcome(detail="bosminer was already running" if already else "bosminer started")
+
+    async def locate(self, link: Link, on: bool) -> Outcome:
+        request = protobuf.encode([(1, True)] if on else [])
+        enabled = bool(
+            protobuf.number(await self._call(link, "ActionsService/SetLocateDeviceStatus", request), 1)
+        )
+        if enabled is not on:
+            raise MinerProtocolError(
+                f"{link.host}: SetLocateDeviceStatus left the light {'on' if enabled else 'off'}"
+            )
+        return Outcome(detail=f"locate {'on' if on else 'off'}", locate=enabled)
+
+    async def power_target(self, link: Link, watts: float) -> Outcome:
+        watt = int(watts)  # whole watts, at or under the target
+        request = protobuf.encode([(1, SAVE_AND_APPLY), (2, protobuf.encode([(1, watt)]))])
+        answer = await self._call(link, "PerformanceService/SetPowerTarget", request)
+        now = protobuf.number(protobuf.message(answer, 1), 1, watt)
+        return Outcome(detail=f"power target {now} W", power_target_w=float(now))
+
+    async def read_locate(self, link: Link) -> bool:
+        return bool(protobuf.number(await self._call(link, "ActionsService/GetLocateDeviceStatus"), 1))
+
+
+# ---- firmware without actions yet ------------------------------------------------------------------
 
 
 class OtherAntminerControl(Control):

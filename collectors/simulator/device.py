@@ -144,6 +144,9 @@ class SimDevice:
     session: str | None = None  # LuxOS: the session `logon` opened, needed by privileged commands
     wm_tokens: list[tuple[str, float]] = field(default_factory=list)  # Whatsminer v2: (sign, issued at)
     reboot_requested: bool = False  # set by a personality; the server takes the device down after the reply
+    bosminer_stopped: bool = False  # Braiins OS: gRPC `Stop` stopped bosminer (and its 4028 API)
+    bosminer_started: float = 0.0  # Braiins OS: when gRPC `Start` last started bosminer (epoch seconds)
+    bos_tokens: list[str] = field(default_factory=list)  # Braiins OS: tokens gRPC `Login` issued
     requests: int = 0  # requests received on any port, counted by the server
 
     def __post_init__(self) -> None:
@@ -218,6 +221,10 @@ class SimDevice:
         self.locate = False
         self.session = None
         self.wm_tokens = []
+        self.bos_tokens = []
+        if self.bosminer_stopped:  # bosminer is a service started at boot: a Stop does not survive
+            self.bosminer_stopped = False
+            self.apply_state(SimState.MINING)
 
     @property
     def expected_hashrate_ths(self) -> float:

@@ -1,8 +1,9 @@
 """Asyncio servers that put a fleet of SimDevices on loopback, each on its own 127.x.y.z.
 
 Ports are the real ones: 4028 (CGMiner API: one request, one reply, then the device closes), 80 (web:
-lighttpd's HTTP/1.1 with keep-alive) and 4433 (Whatsminer API v3: 4-byte little-endian length + JSON,
-both ways, one exchange per connection).
+lighttpd's HTTP/1.1 with keep-alive), 4433 (Whatsminer API v3: 4-byte little-endian length + JSON,
+both ways, one exchange per connection) and 50051 (Braiins OS's gRPC over cleartext HTTP/2, Braiins
+devices only: one more asyncio listener per device, no gRPC server or thread of its own).
 
 Two listening modes:
 - per-device: one listening socket per (device, port). Exact semantics: a REFUSED device has no
@@ -45,8 +46,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from typing import ClassVar, Protocol, cast, runtime_checkable
+from urllib.parse import quote
 
-from collectors.simulator.device import Fault, Make, SimDevice
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+
+from collectors.simulator.device import Fault, Firmware, Make, SimDevice
 from collectors.simulator.personalities.base import (
     BadRequest,
     HttpRequest,
@@ -58,7 +65,7 @@ from collectors.simulator.personalities.registry import PersonalityMissing, pers
 
 log = logging.getLogger(__name__)
 
-RPC_PORT, WEB_PORT, V3_PORT = 4028, 80, 4433
+RPC_PORT, WEB_PORT, V3_PORT, GRPC_PORT = 4028, 80, 4433, 50051
 FD_RESERVE = 1024  # descriptors kept free for accepted connections, logs, the client in tests
 MAX_REQUEST = 65_536
 WEB_KEEPALIVE_REQUESTS = 16  # like lighttpd's server.max-keep-alive-requests (its older default)
@@ -93,6 +100,17 @@ class V3Personality(Protocol):
 
     def v3(self, dev: SimDevice, request: dict[str, object], now: float) -> dict[str, object]:
         """The reply object for one v3 request."""
+        ...
+
+
+@runtime_checkable
+class GrpcPersonality(Protocol):
+    """A personality that serves Braiins OS's gRPC API."""
+
+    def grpc(
+        self, dev: SimDevice, path: str, metadata: dict[str, str], message: bytes, now: float
+    ) -> tuple[int, str, bytes, list[tuple[str, str]]]:
+        """(grpc-status, grpc-message, reply message, response headers) for one unary call."""
         ...
 
 
@@ -137,12 +155,14 @@ class FleetServer:
         mode: ListenMode = ListenMode.AUTO,
         timings: ServerTimings | None = None,
         ports: tuple[int, int, int] = (RPC_PORT, WEB_PORT, V3_PORT),
+        grpc_port: int = GRPC_PORT,
     ) -> None:
         self.devices: dict[str, SimDevice] = {d.ip: d for d in devices}
         self.requested_mode = mode
         self.mode: ListenMode | None = None
         self.timings = timings or ServerTimings()
         self.rpc_port, self.web_port, self.v3_port = ports
+        self.grpc_port = grpc_port
         self.web_enabled = True
         self._servers: list[asyncio.Server] = []
         # per-device mode: each device's listeners, so a reboot can close and reopen just its own
@@ -160,6 +180,9 @@ class FleetServer:
     def _v3_devices(self) -> list[SimDevice]:
         return [d for d in self.devices.values() if d.spec.make is Make.WHATSMINER and d.whatsminer_api_v3]
 
+    def _grpc_devices(self) -> list[SimDevice]:
+        return [d for d in self.devices.values() if d.firmware is Firmware.BRAIINS]
+
     def choose_mode(self) -> ListenMode:
         """The mode `auto` resolves to here (raises the soft fd limit to the hard one first)."""
         if self.requested_mode is not ListenMode.AUTO:
@@ -167,7 +190,7 @@ class FleetServer:
             return self.requested_mode
         soft = _raise_fd_limit()
         listening = [d for d in self.devices.values() if d.fault is not Fault.REFUSED]
-        needed = 2 * len(listening) + len(self._v3_devices()) + FD_RESERVE
+        needed = 2 * len(listening) + len(self._v3_devices()) + len(self._grpc_devices()) + FD_RESERVE
         return ListenMode.PER_DEVICE if needed <= soft else ListenMode.SHARED
 
     async def start(self) -> None:
@@ -206,9 +229,12 @@ class FleetServer:
     async def _start_per_device(self) -> None:
         loop = asyncio.get_running_loop()
         v3 = {d.ip for d in self._v3_devices()}
+        grpc = {d.ip for d in self._grpc_devices()}
         for port, factory in self._port_protocols():
             for dev in self.devices.values():
                 if dev.fault is Fault.REFUSED or (port == self.v3_port and dev.ip not in v3):
+                    continue
+                if port == self.grpc_port and dev.ip not in grpc:
                     continue
                 try:
                     server = await loop.create_server(factory, host=dev.ip, port=port, backlog=64)
@@ -236,6 +262,8 @@ class FleetServer:
         ]
         if self._v3_devices():
             protocols.append((self.v3_port, partial(_V3Connection, self)))
+        if self._grpc_devices():
+            protocols.append((self.grpc_port, partial(_GrpcConnection, self)))
         return protocols
 
     async def close(self) -> None:
@@ -301,7 +329,9 @@ class FleetServer:
         """How many listening sockets are open."""
         return sum(len(s.sockets) for s in self._servers)
 
-    def _device_at(self, sockname: tuple[str, int] | None, *, v3: bool) -> SimDevice | None:
+    def _device_at(
+        self, sockname: tuple[str, int] | None, *, v3: bool, grpc: bool = False
+    ) -> SimDevice | None:
         """The device a connection to local address `sockname` reaches, None when it must be reset."""
         dev = self.devices.get(sockname[0]) if sockname else None
         if dev is None or dev.fault is Fault.REFUSED or not self._accepting:
@@ -310,6 +340,10 @@ class FleetServer:
             return None
         if v3 and not (dev.spec.make is Make.WHATSMINER and dev.whatsminer_api_v3):
             return None
+        if grpc and dev.firmware is not Firmware.BRAIINS:
+            return None
+        if dev.bosminer_stopped and sockname is not None and sockname[1] == self.rpc_port:
+            return None  # Braiins OS: bosminer, which serves 4028, is stopped
         return dev
 
 
@@ -338,6 +372,7 @@ class _Connection(asyncio.BufferedProtocol):
     )
 
     v3: ClassVar[bool] = False  # only Whatsminers with API v3 answer on this port
+    grpc: ClassVar[bool] = False  # only Braiins OS devices answer on this port
     transport: asyncio.Transport
     dev: SimDevice
 
@@ -356,7 +391,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        dev = self.server._device_at(transport.get_extra_info("sockname"), v3=self.v3)
+        dev = self.server._device_at(transport.get_extra_info("sockname"), v3=self.v3, grpc=self.grpc)
         if dev is None:
             _reset(self.transport)
             return
@@ -713,6 +748,86 @@ class _V3Connection(_Connection):
         body = json.dumps(reply, separators=(",", ":")).encode()
         self._deliver(len(body).to_bytes(4, "little") + body)
         self.server.after_request(self.dev)
+
+
+class _GrpcConnection(_Connection):
+    """Port 50051 (Braiins OS): gRPC over cleartext HTTP/2, unary calls, many on one connection.
+
+    h2 keeps the HTTP/2 state; a request is answered when its stream ends. Faults: HANG accepts and
+    never answers (not even HTTP/2's SETTINGS), GARBAGE answers an HTTP/1.1 400 page; the others
+    serve normally.
+    """
+
+    __slots__ = ("h2", "streams")
+    grpc = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.streams: dict[int, tuple[dict[str, str], bytearray]] = {}
+        if not self.reading or self.dev.fault is Fault.HANG:
+            return
+        if self.dev.fault is Fault.GARBAGE:  # not HTTP/2 (a web server's page), the connection kept open
+            self.transport.write(_HTTP_400)
+            return
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
+        self.h2.initiate_connection()
+        self.transport.write(self.h2.data_to_send())
+
+    def _feed(self) -> None:
+        data, self.buffer = self.buffer, b""
+        if self.dev.fault in (Fault.HANG, Fault.GARBAGE):
+            self._deadline(self.server.timings.hold_s)
+            return
+        if self.eof and not data:
+            self._close()
+            return
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            self.transport.write(self.h2.data_to_send())
+            self._close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                headers = {str(k): str(v) for k, v in event.headers}
+                self.streams[event.stream_id] = (headers, bytearray())
+            elif isinstance(event, h2.events.DataReceived):
+                if event.stream_id in self.streams:
+                    self.streams[event.stream_id][1].extend(event.data)
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id in self.streams:
+                self._answer(event.stream_id, *self.streams.pop(event.stream_id))
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.transport.write(self.h2.data_to_send())
+                self._close()
+                return
+        if not self.transport.is_closing():
+            self.transport.write(self.h2.data_to_send())
+            self._deadline(self.server.timings.read_timeout_s)
+        self.server.after_request(self.dev)
+
+    def _answer(self, stream: int, headers: dict[str, str], body: bytearray) -> None:
+        self.dev.requests += 1
+        personality = personality_for(self.dev)
+        head = [(":status", "200"), ("content-type", "application/grpc")]
+        extra: list[tuple[str, str]]
+        if len(body) < 5 or body[0] != 0 or int.from_bytes(body[1:5], "big") != len(body) - 5:
+            status, text, reply, extra = 3, "malformed gRPC message", b"", []  # INVALID_ARGUMENT
+        elif not isinstance(personality, GrpcPersonality):
+            status, text, reply, extra = 12, "unimplemented", b"", []
+        else:
+            status, text, reply, extra = personality.grpc(
+                self.dev, headers.get(":path", ""), headers, bytes(body[5:]), time.time()
+            )
+        if status:  # trailers-only, as gRPC servers answer every error
+            trailers = [("grpc-status", str(status)), ("grpc-message", quote(text))]
+            self.h2.send_headers(stream, head + trailers, end_stream=True)
+            return
+        self.h2.send_headers(stream, head + extra)
+        self.h2.send_data(stream, struct.pack(">BI", 0, len(reply)) + reply)
+        self.h2.send_headers(stream, [("grpc-status", "0")], end_stream=True)
 
 
 def _truncated(payload: bytes) -> bytes:

@@ -60,6 +60,8 @@ DEMO_CHANGED_PASSWORDS = 0.25
 # The vendors' factory defaults, which most of the simulator's devices keep (as many real ones do).
 ANTMINER_DEFAULT = WebCredentials(profile="antminer-default", username="root", password=SecretStr("root"))
 VNISH_DEFAULT = WebCredentials(profile="vnish-default", username="admin", password=SecretStr("admin"))
+# Braiins OS's factory login (root, empty password), which the simulated Braiins miners keep.
+BRAIINS_DEFAULT = WebCredentials(profile="braiins-default", username="root", password=SecretStr(""))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -154,10 +156,14 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
                 deadline_s=DEMO_TIMEOUT_S,
                 credentials=ANTMINER_DEFAULT,
                 vnish_credentials=VNISH_DEFAULT,
+                braiins_credentials=BRAIINS_DEFAULT,
             ),
             # Actions use the profiles the poll reads with; Whatsminers have none here, so their actions
             # are refused up front with that reason (their factory password refuses writes anyway).
-            action_credentials=ActionCredentials(antminer=ANTMINER_DEFAULT, vnish=VNISH_DEFAULT),
+            # Braiins OS miners keep their factory gRPC login, so their actions go through.
+            action_credentials=ActionCredentials(
+                antminer=ANTMINER_DEFAULT, vnish=VNISH_DEFAULT, braiins=BRAIINS_DEFAULT
+            ),
         )
         runtime.spool_dir = workdir / "spool"
         sink = runtime.sink()

@@ -121,6 +121,7 @@ def action_credentials(settings: Settings) -> ActionCredentials:
         antminer=settings.credential(c.credential_profile),
         vnish=settings.credential(c.vnish_credential_profile),
         whatsminer=settings.credential(c.whatsminer_credential_profile),
+        braiins=settings.credential(c.braiins_credential_profile),
     )
 
 

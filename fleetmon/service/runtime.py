@@ -82,6 +82,7 @@ def poller_settings(settings: Settings) -> PollerSettings:
         connect_s=c.connect_timeout_s,
         credentials=settings.credential(c.credential_profile),
         vnish_credentials=settings.credential(c.vnish_credential_profile),
+        braiins_credentials=settings.credential(c.braiins_credential_profile),
     )
 
 

@@ -5,13 +5,14 @@ or temps capture; those replies are derived from the closest captures, BOSminer+
 (braiins-os/s9-bosplus_*), whose key sets BOSer kept: hashrates in MH/s (`MHS 1m`), `Nominal MHS`
 per device, pools with `Stratum Difficulty`/`Works`. Board IDs are 0-based here (the S9 IDs 6-8
 belong to that board's chain numbering). `devdetails` carries the model as "Bitmain Antminer S19 Pro"
-(pyasic strips "Bitmain "). BOSer also serves gRPC on 50051, which the simulator does not speak:
-a client asking for it finds the port closed, as on a box with gRPC disabled.
+(pyasic strips "Bitmain "). BOSer also serves its gRPC API on 50051 (`boser_grpc.py`): operator
+actions, and `Stop` takes this 4028 API down with bosminer until `Start`.
 """
 
 from __future__ import annotations
 
 from collectors.simulator.device import BoardState, SimDevice, SimState
+from collectors.simulator.personalities import boser_grpc
 from collectors.simulator.personalities import cgminer_reply as cg
 from collectors.simulator.personalities.antminer import Handler, StockAntminer
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse
@@ -208,6 +209,12 @@ class BraiinsOS(StockAntminer):
             "TunerRunning": False,
         }
         return cg.envelope("TUNERSTATUS", [item], 0, "Tuner Status", self.describe(dev), now)
+
+    def grpc(
+        self, dev: SimDevice, path: str, metadata: dict[str, str], message: bytes, now: float
+    ) -> boser_grpc.GrpcAnswer:
+        """One unary call on the gRPC API (port 50051)."""
+        return boser_grpc.answer(dev, path, metadata, message, now)
 
     def http(self, dev: SimDevice, request: HttpRequest, now: float) -> HttpResponse:
         """The Braiins OS web UI's landing page (no login needed to load it)."""
