@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,14 +44,17 @@ def stop_process(
 
 
 @contextlib.contextmanager
-def simulated_fleet_process(directory: Path, devices: int, subnet: str, seed: int = 1) -> Iterator[Path]:
-    """Serve `devices` simulated miners on `subnet` until the block ends; yields the manifest path."""
+def simulated_fleet_process(
+    directory: Path, devices: int, subnet: str, seed: int = 1, extra: Sequence[str] = ()
+) -> Iterator[Path]:
+    """Serve `devices` simulated miners on `subnet` until the block ends; yields the manifest path.
+    `extra` are further `fleetmon simulate` flags (`--mix`, `--api-open`, ...)."""
     manifest = directory / "manifest.json"
     log_path = directory / "simulate.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*FLEETMON, "simulate", "--devices", str(devices), "--subnet", subnet, "--seed", str(seed),
-             "--manifest", str(manifest)],
+             "--manifest", str(manifest), *extra],
             cwd=ROOT, stdout=log, stderr=log,
         )  # fmt: skip
         try:

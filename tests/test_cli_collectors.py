@@ -4,41 +4,25 @@ started in another process with `fleetmon simulate --manifest`)."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-FLEETMON = [sys.executable, "-m", "fleetmon.cli.main"]
+from fleet_process import FLEETMON, ROOT, simulated_fleet_process
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, object]]]:
     """30 devices of every make in another process; yields the manifest rows."""
-    manifest = tmp_path_factory.mktemp("sim") / "manifest.json"
-    proc = subprocess.Popen(
-        [*FLEETMON, "simulate", "--devices", "30", "--subnet", "127.44.0.0/27", "--seed", "4",
-         "--mix", "antminer:5,whatsminer:3,avalon:2,vnish:1", "--manifest", str(manifest)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(300):
-            if manifest.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert manifest.exists()
+    with simulated_fleet_process(
+        tmp_path_factory.mktemp("sim"),
+        30,
+        "127.44.0.0/27",
+        seed=4,
+        extra=("--mix", "antminer:5,whatsminer:3,avalon:2,vnish:1"),
+    ) as manifest:
         yield json.loads(manifest.read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

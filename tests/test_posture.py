@@ -8,14 +8,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from fleet_process import FLEETMON, ROOT, simulated_fleet_process
 
 from collectors.poller import Poller, PollerSettings
 from collectors.posture import DEFAULT_FIRMWARE_MAX_AGE_DAYS, PostureSettings
@@ -24,8 +21,6 @@ from collectors.simulator.fleet import build_fleet, simulated_fleet
 from collectors.targets import Target
 from collectors.web import WebCredentials
 
-ROOT = Path(__file__).resolve().parent.parent
-FLEETMON = [sys.executable, "-m", "fleetmon.cli.main"]
 MIX = "antminer:30,whatsminer:20,avalon:15,braiins:10,luxos:10,vnish:10,auradine:3,sealminer:2"
 ANTMINER_WEB = WebCredentials(profile="antminer-default", username="root", password="root")
 VNISH_WEB = WebCredentials(profile="vnish-default", username="admin", password="admin")
@@ -139,25 +134,14 @@ def test_posture_knobs_leave_the_rest_of_a_seeds_fleet_unchanged() -> None:
 @pytest.fixture(scope="module")
 def fleet_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, object]]]:
     """A simulator in another process, half its APIs open to writes; yields the manifest rows."""
-    manifest = tmp_path_factory.mktemp("sim") / "manifest.json"
-    proc = subprocess.Popen(
-        [*FLEETMON, "simulate", "--devices", "16", "--subnet", "127.78.4.0/27", "--seed", "5",
-         "--mix", "antminer:3,avalon:1", "--api-open", "0.5", "--manifest", str(manifest)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(300):
-            if manifest.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert manifest.exists()
+    with simulated_fleet_process(
+        tmp_path_factory.mktemp("sim"),
+        16,
+        "127.78.4.0/27",
+        seed=5,
+        extra=("--mix", "antminer:3,avalon:1", "--api-open", "0.5"),
+    ) as manifest:
         yield json.loads(manifest.read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.mark.parametrize("make", ["antminer", "avalon"])
