@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,20 +254,10 @@ def database(postgres: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{tmp}/bench.db"
         return
-    from sqlalchemy import text  # the bench drives the database directly; fleetmon code never does
+    from bench_api import scratch_schema
 
-    from fleetmon.storage.engine import make_engine
-
-    schema = f"bench_cycle_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(postgres)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{postgres}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres, "bench_cycle") as url:
+        yield url
 
 
 @contextlib.contextmanager
