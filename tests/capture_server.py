@@ -15,6 +15,10 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collectors.connection import Timeouts
+from collectors.reader import read_device
+from collectors.sample import Sample
+
 VARIANTS = ("-2", "_with_errors")
 
 
@@ -159,3 +163,13 @@ class CaptureServer:
             pass
         finally:
             writer.close()
+
+
+async def read_capture(capture: CaptureSet, timeouts: Timeouts) -> Sample:
+    """The Sample collectors.reader makes of one capture set, served by a CaptureServer for the read."""
+    server = CaptureServer(capture)
+    port = await server.start()
+    try:
+        return (await read_device("127.0.0.1", port, timeouts=timeouts)).sample
+    finally:
+        await server.close()

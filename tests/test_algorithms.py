@@ -10,11 +10,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer, CaptureSet, load_sets
+from capture_server import CaptureSet, load_sets, read_capture
 
 from collectors.connection import Timeouts
 from collectors.models import SHA256
-from collectors.reader import read_device
 from collectors.sample import Sample, State
 from fleetmon.service.fleet import fleet_summary
 from fleetmon.service.metrics import fleet_families
@@ -51,12 +50,7 @@ def sets(captures_dir: Path) -> dict[str, CaptureSet]:
 async def test_samples_carry_the_models_algorithm(
     sets: dict[str, CaptureSet], name: str, algorithm: str, hashrate: float | None
 ) -> None:
-    server = CaptureServer(sets[name])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets[name], TIMEOUTS)
     assert sample.algorithm == algorithm
     if hashrate is not None:
         assert sample.hashrate_ths == pytest.approx(hashrate, rel=1e-6)
@@ -66,12 +60,7 @@ async def test_scrypt_miner_reads_in_its_own_units_not_a_million_times_low(
     sets: dict[str, CaptureSet],
 ) -> None:
     """An L3+ `GHS 5s` of ~500 is MH/s of scrypt: 0.0005 tera-units, healthy, not degraded to zero."""
-    server = CaptureServer(sets["antminer/l3"])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets["antminer/l3"], TIMEOUTS)
     assert sample.hashrate_ths is not None and 1e-4 < sample.hashrate_ths < 1e-3
     assert sample.state is State.MINING
 
@@ -144,12 +133,7 @@ async def test_rate_unit_of_the_reply_wins_over_the_model_table(sets: dict[str, 
     capture = sets["antminer/s19pro"]
     replies = {k: v.replace(b'"rate_unit": "GH"', b'"rate_unit": "MH/s"') for k, v in capture.replies.items()}
     assert replies != capture.replies
-    server = CaptureServer(replace(capture, replies=replies))
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(replace(capture, replies=replies), TIMEOUTS)
     assert sample.hashrate_ths == pytest.approx(0.11056689, rel=1e-6)
     assert sample.boards[0].hashrate_ths is not None and sample.boards[0].hashrate_ths < 0.1
 
@@ -161,12 +145,7 @@ async def test_unit_text_inside_a_value_wins_over_the_key_name(sets: dict[str, C
         k: re.sub(rb'"MHS 1m":85\d{6}\.\d+', b'"MHS 1m":"85.16 TH/s"', v) for k, v in capture.replies.items()
     }
     assert replies != capture.replies
-    server = CaptureServer(replace(capture, replies=replies))
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(replace(capture, replies=replies), TIMEOUTS)
     assert sample.hashrate_ths == pytest.approx(85.16)
     assert "low_hashrate" not in [
         e.code for e in sample.errors

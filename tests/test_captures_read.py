@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer, load_sets
+from capture_server import load_sets, read_capture
 
 from collectors.connection import Timeouts
-from collectors.reader import read_device
 from collectors.sample import State
 
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
@@ -333,12 +332,7 @@ def sets(captures_dir: Path) -> dict[str, object]:
 @pytest.mark.parametrize("name", sorted(EXPECTED), ids=sorted(EXPECTED))
 async def test_capture_set_is_read_as_captured(name: str, sets: dict) -> None:
     make, vendor, model, state, hashrate, temp_max, fans, power = EXPECTED[name]
-    server = CaptureServer(sets[name])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets[name], TIMEOUTS)
     assert (sample.make, sample.firmware_vendor, sample.model, sample.state) == (make, vendor, model, state)
     assert sample.hashrate_ths == pytest.approx(hashrate, rel=1e-6)
     assert sample.temp_max_c == (pytest.approx(temp_max) if temp_max is not None else None)
@@ -347,33 +341,18 @@ async def test_capture_set_is_read_as_captured(name: str, sets: dict) -> None:
 
 
 async def test_whatsminer_dead_board_and_device_errors_are_reported(sets: dict) -> None:
-    server = CaptureServer(sets["whatsminer/m3x-105chip_with_errors"])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets["whatsminer/m3x-105chip_with_errors"], TIMEOUTS)
     assert [e.code for e in sample.errors] == ["whatsminer:110", "whatsminer:600"]
 
 
 async def test_s19_sleeping_keeps_its_dead_board_with_zero_chips(sets: dict) -> None:
-    server = CaptureServer(sets["antminer/s19-sleeping"])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets["antminer/s19-sleeping"], TIMEOUTS)
     assert [b.chips for b in sample.boards] == [0, 76, 76]
     assert sample.expected_hashrate_ths == pytest.approx(63.919)
 
 
 async def test_auradine_boards_pools_and_sensors_are_read_as_captured(sets: dict) -> None:
-    server = CaptureServer(sets["auradine/gcminer"])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets["auradine/gcminer"], TIMEOUTS)
     # devs MHS 5s per ASICBoard; temperature BoardTemp maxima 41.5/43.0/47.5, ChipTemp maxima as sent.
     assert [b.hashrate_ths for b in sample.boards] == pytest.approx([6.8, 6.9, 7.0])
     assert [b.temp_c for b in sample.boards] == [41.5, 43.0, 47.5]
@@ -390,12 +369,7 @@ async def test_auradine_boards_pools_and_sensors_are_read_as_captured(sets: dict
 
 
 async def test_sealminer_boards_serial_and_nameplate_are_read_as_captured(sets: dict) -> None:
-    server = CaptureServer(sets["sealminer/a2"])
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(sets["sealminer/a2"], TIMEOUTS)
     assert [b.chips for b in sample.boards] == [153, 153, 153]
     assert [b.hashrate_ths for b in sample.boards] == pytest.approx(
         [73.905832003432, 73.626639194207, 72.846394903347]

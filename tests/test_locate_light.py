@@ -19,7 +19,7 @@ import fleet_samples
 import httpx
 import pytest
 from action_jobs import act, after_cycles
-from capture_server import CaptureServer, load_sets
+from capture_server import load_sets, read_capture
 from fleet_samples import T0, make_sample
 from service_harness import LiveService, live_service
 
@@ -95,12 +95,7 @@ def capture_sets(captures_dir: Path) -> dict[str, object]:
 @pytest.mark.parametrize("name", sorted(CAPTURED_LIGHT))
 def test_the_captured_replies_give_the_light_they_carry(name: str, capture_sets: dict[str, Any]) -> None:
     async def main() -> bool | None:
-        server = CaptureServer(capture_sets[name])
-        port = await server.start()
-        try:
-            return (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample.locate
-        finally:
-            await server.close()
+        return (await read_capture(capture_sets[name], TIMEOUTS)).locate
 
     assert asyncio.run(main()) is CAPTURED_LIGHT[name]
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer, CaptureSet, load_sets
+from capture_server import CaptureSet, load_sets, read_capture
 
 from collectors.connection import Timeouts
 from collectors.framing import decode_reply
@@ -34,12 +34,7 @@ def sets(captures_dir: Path) -> dict[str, CaptureSet]:
 
 
 async def _read(capture: CaptureSet) -> Sample:
-    server = CaptureServer(capture)
-    port = await server.start()
-    try:
-        return (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    return await read_capture(capture, TIMEOUTS)
 
 
 def _altered(capture: CaptureSet, pattern: str, value: str, count: int = 1) -> CaptureSet:

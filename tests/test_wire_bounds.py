@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer, load_sets
+from capture_server import load_sets, read_capture
 
 from collectors.connection import Timeouts
-from collectors.reader import read_device
 from collectors.sample import Sample, State
 from collectors.wire import to_int, to_str
 
@@ -48,12 +47,7 @@ async def test_reply_with_nul_strings_and_huge_counters_keeps_the_rest_of_the_re
     first["Rejected"] = "1e30"
     pools["POOLS"][1]["URL"] = "stratum+tcp://second.example:3333\u0000evil"
     capture.replies["pools"] = json.dumps(pools, ensure_ascii=False).encode()
-    server = CaptureServer(capture)
-    port = await server.start()
-    try:
-        sample = (await read_device("127.0.0.1", port, timeouts=TIMEOUTS)).sample
-    finally:
-        await server.close()
+    sample = await read_capture(capture, TIMEOUTS)
     assert sample.state is State.MINING
     assert sample.hashrate_ths == pytest.approx(110.78679, rel=1e-6)  # as test_captures_read has it
     assert [pool.url for pool in sample.pools] == [url]  # the NUL-laden URL is no pool we can name
