@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from collectors.poller import PollerSettings, tune_gc_for_polling
@@ -68,14 +69,28 @@ FIRST_FLOOR = "floor, first cycle's exchanges (stats, pools, privileged, digest 
 
 
 def start_simulator(
-    devices: int, subnet: str, manifest: Path, responder: str = "simulator"
+    devices: int,
+    subnet: str,
+    manifest: Path,
+    responder: str = "simulator",
+    *,
+    seed: int = 7,
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """The devices in their own process (`fleetmon simulate`, or the minimal responder); returns once
-    the manifest is written."""
+    """The devices in their own process (`fleetmon simulate` of stock Antminers with `seed` and the
+    further flags `extra`, or the minimal responder); returns once the manifest is written."""
     if responder == "minimal":
         argv = [sys.executable, str(ROOT / "bench" / "minimal_responder.py")]
     else:
-        argv = [str(ROOT / ".venv" / "bin" / "fleetmon"), "simulate", "--mix", "antminer:100", "--seed", "7"]
+        argv = [
+            str(ROOT / ".venv" / "bin" / "fleetmon"),
+            "simulate",
+            "--mix",
+            "antminer:100",
+            "--seed",
+            str(seed),
+        ]
+        argv += extra
     proc = subprocess.Popen(
         [*argv, "--devices", str(devices), "--subnet", subnet, "--manifest", str(manifest)],
         stdout=subprocess.DEVNULL,

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_poll
+
 from collectors.poller import Poller, PollerSettings, tune_gc_for_polling
 from collectors.posture import PostureSettings
 from collectors.targets import Target
@@ -32,20 +34,7 @@ DEADLINE_S = 10.0
 
 def start_simulator(devices: int, subnet: str, manifest: Path) -> subprocess.Popen[bytes]:
     """`fleetmon simulate` in its own process; returns once the manifest is written."""
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "fleetmon"), "simulate", "--devices", str(devices),
-         "--mix", "antminer:100", "--subnet", subnet, "--seed", "7", "--api-open", "0.5",
-         "--manifest", str(manifest)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(1200):
-        if manifest.exists():
-            return proc
-        if proc.poll() is not None:
-            raise SystemExit("the simulator exited before writing its manifest")
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the simulator did not start within 120 s")
+    return bench_poll.start_simulator(devices, subnet, manifest, extra=("--api-open", "0.5"))
 
 
 async def two_cycles(

@@ -41,7 +41,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.poller import DOWN_STATES, PollerSettings, tune_gc_for_polling
+from collectors.poller import PollerSettings, tune_gc_for_polling
+from collectors.sample import is_down
 from collectors.simulator.fleet import DEFAULT_MIX
 from collectors.targets import Target
 from collectors.web import WebCredentials
@@ -200,7 +201,7 @@ async def run_cycles(
                 break
             seconds = loop.time() - started
             states = collections.Counter(s.state.value for s in samples)
-            read = sum(1 for s in samples if s.state not in DOWN_STATES)
+            read = sum(1 for s in samples if not is_down(s.state))
             cycle = CycleFigures(
                 seconds=seconds,
                 read=read,

@@ -37,6 +37,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import bench_poll
 import httpx
 from bench_scale import cpu_seconds, peak_rss_mib, raise_fd_limit
 from pydantic import SecretStr
@@ -146,17 +147,7 @@ def child(variant: str, manifest: Path, concurrency: int) -> None:
 # ----------------------------------------------------------------------------------------- the parent
 def start_simulator(devices: int, subnet: str, manifest: Path) -> subprocess.Popen[bytes]:
     """`fleetmon simulate` of stock Antminers with per-device listeners; returns once it listens."""
-    command = [str(ROOT / ".venv" / "bin" / "fleetmon"), "simulate", "--devices", str(devices)]
-    command += ["--mix", "antminer:100", "--subnet", subnet, "--seed", "17", "--listen", "per-device"]
-    proc = subprocess.Popen([*command, "--manifest", str(manifest)], stdout=subprocess.DEVNULL)
-    for _ in range(1200):
-        if manifest.exists():
-            return proc
-        if proc.poll() is not None:
-            raise SystemExit("the simulator exited before writing its manifest")
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the simulator did not start within 120 s")
+    return bench_poll.start_simulator(devices, subnet, manifest, seed=17, extra=("--listen", "per-device"))
 
 
 def run_variant(variant: str, manifest: Path, concurrency: int, sim_pid: int) -> dict[str, object]:
