@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from collectors.poller import Poller, PollerSettings, Sink, repeat_cycles, tune_gc_for_polling
+from collectors.posture import PostureSettings
 from collectors.sample import DeviceError, Sample, State
 from collectors.targets import Target
 from collectors.web import WebCredentials
@@ -253,6 +255,7 @@ def _settings_line(settings: PollerSettings, concurrency: int) -> bytes:
         "credentials": _credentials(settings.credentials),
         "vnish_credentials": _credentials(settings.vnish_credentials),
         "braiins_credentials": _credentials(settings.braiins_credentials),
+        "posture": dataclasses.asdict(settings.posture),
         "log_level": logging.getLogger().getEffectiveLevel(),
     }
     return json.dumps(body).encode() + b"\n"
@@ -286,6 +289,7 @@ async def _serve() -> None:
         credentials=_parse_credentials(config["credentials"]),
         vnish_credentials=_parse_credentials(config["vnish_credentials"]),
         braiins_credentials=_parse_credentials(config["braiins_credentials"]),
+        posture=PostureSettings(**config["posture"]),
     )
     out = sys.stdout.buffer
     async with Poller(settings) as poller:

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from collectors.poller import Poller, PollerSettings
+from collectors.posture import PostureSettings
 from collectors.sample import State
 from collectors.simulator.device import Fault
 from collectors.simulator.fleet import simulated_fleet
@@ -124,3 +125,20 @@ async def test_worker_dying_mid_cycle_costs_only_its_share() -> None:
             assert codes == ["timeout"]
         else:
             assert sample.state is State.MINING
+
+
+async def test_the_posture_settings_reach_the_workers() -> None:
+    # A firmware age limit of one day calls every dated build outdated: the workers must check with
+    # the settings the pool was given, as one Poller does, not with the defaults.
+    strict = PollerSettings(
+        concurrency=40, deadline_s=5.0, credentials=WEB, posture=PostureSettings(firmware_max_age_days=1)
+    )
+    async with simulated_fleet(8, mix="antminer:100", subnet="127.48.0.64/28", seed=3) as fleet:
+        targets = [Target(d.device.ip) for d in fleet.devices]
+        async with Poller(strict) as poller:
+            alone = await poller.poll_once(targets)
+        async with PollerPool(strict, workers=2) as pool:
+            pooled = await pool.poll_once(targets)
+    codes = [sorted(f.code for f in s.security) for s in alone]
+    assert any("firmware_outdated" in c for c in codes)
+    assert [sorted(f.code for f in s.security) for s in pooled] == codes
