@@ -278,16 +278,9 @@ class DeviceWeb:
         """GET the system-info CGI with digest auth (the cached challenge first, if any);
         MinerAuthError when the credentials are rejected. `factory` is the firmware's factory
         (user, password): the result's `factory_login` says whether the accepted login was it."""
-        credentials = self._antminer
-        if credentials is None:
-            raise ValueError("no Antminer web credentials for this device")
-        if self._digest is None:
-            self._digest = httpx.DigestAuth(credentials.username, credentials.password.get_secret_value())
-        status, body = await self._session.fetch_json(
-            "GET", _url(host, port, SYSTEM_INFO_PATH), timeout=timeout, auth=self._digest
-        )
-        _check(host, credentials, status)
-        return _mark_factory(parse_system_info(body), credentials, factory)
+        body = await self.antminer_cgi(host, SYSTEM_INFO_PATH, body=None, timeout=timeout, port=port)
+        assert self._antminer is not None  # antminer_cgi refused a device without the profile
+        return _mark_factory(parse_system_info(body), self._antminer, factory)
 
     async def vnish_info(
         self, host: str, *, timeout: float, port: int = WEB_PORT, factory: tuple[str, str] | None = None
@@ -295,25 +288,9 @@ class DeviceWeb:
         """VNish web API: `/api/v1/info` with the cached token, unlocking (`POST /api/v1/unlock
         {"pw": ...}`) first when there is none or the device no longer takes it. Only the profile's
         password is used."""
-        credentials = self._vnish
-        if credentials is None:
-            raise ValueError("no VNish web credentials for this device")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        info_url = _url(host, port, VNISH_INFO_PATH)
-        if self._vnish_token is not None:
-            status, body = await self._session.fetch_json(
-                "GET", info_url, timeout=timeout, headers=_bearer(self._vnish_token)
-            )
-            if status == 200:
-                return _mark_factory(parse_vnish_info(body), credentials, factory, password_only=True)
-            self._vnish_token = None
-        token = await self._vnish_unlock(host, port, credentials, deadline, timeout)
-        status, body = await self._session.fetch_json(
-            "GET", info_url, timeout=_remaining(host, deadline, timeout), headers=_bearer(token)
-        )
-        _check(host, credentials, status)
-        return _mark_factory(parse_vnish_info(body), credentials, factory, password_only=True)
+        body = await self._vnish_call(host, port, "GET", VNISH_INFO_PATH, timeout)
+        assert self._vnish is not None  # _vnish_call refused a device without the profile
+        return _mark_factory(parse_vnish_info(body), self._vnish, factory, password_only=True)
 
     async def antminer_cgi(
         self, host: str, path: str, *, body: dict[str, object] | None, timeout: float, port: int = WEB_PORT
@@ -347,32 +324,57 @@ class DeviceWeb:
         """One VNish web API action (`POST /api/v1/<path>`, empty JSON body) with the cached token,
         unlocking first when there is none or the device no longer takes it. The JSON object answered
         (an empty body gives an empty dict)."""
+        return await self._vnish_call(
+            host,
+            port,
+            "POST",
+            f"/api/v1/{path}",
+            timeout,
+            headers={"Content-Type": "application/json"},
+            content=b"{}",
+            allow_empty=True,
+        )
+
+    async def _vnish_call(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        timeout: float,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        allow_empty: bool = False,
+    ) -> dict[str, object]:
+        """One VNish web API request with the cached token; when there is none, or the device no longer
+        takes it, unlock and send it again (within the same `timeout`). The JSON object answered."""
         credentials = self._vnish
         if credentials is None:
             raise ValueError("no VNish web credentials for this device")
         deadline = asyncio.get_running_loop().time() + timeout
-        url = _url(host, port, f"/api/v1/{path}")
-        headers = {"Content-Type": "application/json"}
+        url = _url(host, port, path)
+        headers = headers or {}
         if self._vnish_token is not None:
             status, answer = await self._session.fetch_json(
-                "POST",
+                method,
                 url,
                 timeout=timeout,
                 headers={**headers, **_bearer(self._vnish_token)},
-                content=b"{}",
-                allow_empty=True,
+                content=content,
+                allow_empty=allow_empty,
             )
             if status == 200:
                 return answer
             self._vnish_token = None
         token = await self._vnish_unlock(host, port, credentials, deadline, timeout)
         status, answer = await self._session.fetch_json(
-            "POST",
+            method,
             url,
             timeout=_remaining(host, deadline, timeout),
             headers={**headers, **_bearer(token)},
-            content=b"{}",
-            allow_empty=True,
+            content=content,
+            allow_empty=allow_empty,
         )
         _check(host, credentials, status)
         return answer
