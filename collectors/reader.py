@@ -28,6 +28,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -225,10 +226,16 @@ async def _privileged_outcome(
     task: asyncio.Task[bool | None], timeouts: Timeouts, started: float
 ) -> bool | None:
     """The `privileged` answer, waited for only while the device deadline leaves room (unknown if not)."""
+    return task.result() if await _done_in_time(task, timeouts, started) else None
+
+
+async def _done_in_time(task: asyncio.Task[Any], timeouts: Timeouts, started: float) -> bool:
+    """Wait for a side task of a read (the web fetch, the `privileged` query) only while the device
+    deadline, less a margin for building the sample, leaves room; True when it finished."""
     margin = min(WEB_MARGIN_S, 0.1 * timeouts.device)
     remaining = timeouts.device - (time.monotonic() - started) - margin
     done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-    return task.result() if done else None
+    return bool(done)
 
 
 def _findings(identity: Identity, sample: Sample, posture: PostureSettings) -> list[SecurityFinding]:
@@ -458,10 +465,7 @@ async def _web_outcome(
     a hashing miner look unreachable (the read would otherwise be cancelled whole at the deadline).
     The caller cancels the task if it is still running.
     """
-    margin = min(WEB_MARGIN_S, 0.1 * timeouts.device)
-    remaining = timeouts.device - (time.monotonic() - started) - margin
-    done, _ = await asyncio.wait({web_task}, timeout=max(0.0, remaining))
-    if done:
+    if await _done_in_time(web_task, timeouts, started):
         return web_task.result()
     return MinerTimeoutError(f"{host}: web identity not read within the device deadline", phase="web")
 
