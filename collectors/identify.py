@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from collectors.framing import Reply
-from collectors.models import lookup
+from collectors.models import branded_lookup
 from collectors.wire import first, section, to_str
 
 
@@ -81,7 +81,7 @@ def canonical_model(wire_model: str, make: str | None) -> str:
     Without a make the wire string is kept as sent: a device that names no brand must not borrow one
     from a look-alike model code ("S19 Pro" on a clone is not an Antminer S19 Pro).
     """
-    spec = lookup(wire_model, make) if make else None
+    spec = branded_lookup(wire_model, make)
     return spec.name if spec is not None else wire_model.strip()
 
 

@@ -242,6 +242,12 @@ def lookup(model: str | None, make: str | None = None) -> ModelSpec | None:
     return catalog().lookup(model, make)
 
 
+def branded_lookup(model: str | None, make: str | None) -> ModelSpec | None:
+    """The catalog row for a device whose brand is named, or None: with no make (a clone, an unknown
+    brand) a model string that looks like a known one proves nothing (docs/samples.md)."""
+    return lookup(model, make) if make else None
+
+
 def manufacturer_of(make: str | None) -> str | None:
     """The company behind a make, from the shipped catalog (None when unknown)."""
     return catalog().manufacturer_of(make)

@@ -49,7 +49,7 @@ from collectors.firmware import family_of
 from collectors.framing import Reply
 from collectors.grpc_client import GRPC_PORT
 from collectors.identify import Dialect, Identity, canonical_model, classify, classify_v3
-from collectors.models import lookup
+from collectors.models import branded_lookup
 from collectors.pacing import paced
 from collectors.posture import PRIVILEGED_COMMAND, PostureSettings, assess, privileged_open
 from collectors.sample import DeviceError, Sample, SecurityFinding, State, utcnow
@@ -154,11 +154,10 @@ async def _read(  # noqa: PLR0917
         replies, failures = await _poll(driver, identity, seed, timeouts, limits)
         if not any(name in replies for name in driver.required):
             if await _bosminer_stopped(identity, failures, timeouts, braiins):
-                spec = lookup(identity.model, identity.make) if identity.make else None
                 reading = Reading(sleeping=True, hashrate_ths=0.0)
-                return DeviceReading(await paced(build_sample, host, port, identity, reading, spec), identity)
+                return DeviceReading(await paced(build_sample, host, port, identity, reading, None), identity)
             return DeviceReading(_from_failures(host, port, identity, failures), identity)
-        spec = lookup(identity.model, identity.make) if identity.make else None
+        spec = branded_lookup(identity.model, identity.make)
         web_error: DeviceError | None = None
         try:
             reading = await paced(driver.parse, identity, replies, spec)
@@ -388,11 +387,7 @@ async def _identify_from_stats(
     if any(marker in text for marker in _NOT_STOCK_API):
         return None
     identity = classify({"VERSION": [blocks[0]]}, None, {"stats": stats}, host=host, port=port)
-    if (
-        identity.dialect is not Dialect.ANTMINER
-        or identity.make is None
-        or lookup(identity.model, identity.make) is None
-    ):
+    if identity.dialect is not Dialect.ANTMINER or branded_lookup(identity.model, identity.make) is None:
         # An unknown Type ("Antminer D3 Blissz v2.06 beta") or no brand named: ask version as well.
         return None
     return identity, {"stats": stats}

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from collectors.framing import Reply
 from collectors.identify import Dialect, Identity
-from collectors.models import SHA256, ModelSpec, lookup
+from collectors.models import SHA256, ModelSpec, branded_lookup
 from collectors.sample import Board, DeviceError, Pool, Sample, State
 from collectors.wire import Checks, Quantity, section, to_bool, to_int, to_str
 
@@ -111,8 +111,8 @@ def build_sample(
 ) -> Sample:
     """The one Sample for this reading: temperatures, efficiency and state computed the same for all."""
     identity = identity.with_model(reading.wire_model)
-    if spec is None and identity.make is not None:  # no brand named: no model's expectations apply
-        spec = lookup(identity.model, identity.make)
+    if spec is None:
+        spec = branded_lookup(identity.model, identity.make)
     expected = reading.expected_hashrate_ths
     if expected is None and spec is not None:
         expected = spec.nominal_ths

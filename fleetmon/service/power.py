@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from collectors.models import lookup
+from collectors.models import branded_lookup
 from collectors.sample import Sample, State, is_down
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 
@@ -74,7 +74,7 @@ def estimate_w(sample: Sample) -> float | None:
         return None
     if sample.state is State.SLEEPING:
         return IDLE_W
-    spec = lookup(sample.model, sample.make)
+    spec = branded_lookup(sample.model, sample.make)
     nominal_w = spec.nominal_w if spec is not None else None
     if nominal_w is None or sample.hashrate_ths is None:
         return None
