@@ -32,14 +32,12 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from collectors.models import CatalogError
+
 FIRMWARE_FILE = "firmware.csv"
 ADVISORIES_FILE = "advisories.csv"
 SEVERITIES = ("low", "medium", "high", "critical")
 SOURCED_FACTS = ("publisher", "hq", "login")
-
-
-class CatalogError(ValueError):
-    """A catalog file breaks its contract (the message names the file and line)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,19 +119,10 @@ def _number(value: object) -> float | None:
     return None
 
 
-def temperature(value: object) -> float | None:
-    """A temperature in Celsius, or None for sentinels, zeros and anything outside -40..200 C.
-
-    Silent: use `Checks.temperature` where a refused value must be reported.
-    """
-    return Checks().temperature(value, "")
-
-
-def dash_temps(value: object, name: str = "", checks: Checks | None = None) -> list[float]:
+def dash_temps(value: object, name: str, checks: Checks) -> list[float]:
     """The real readings in an Antminer dash string like `"73-45-64-65"` (zeros dropped, `"2--1-20"` ok)."""
     if not isinstance(value, str):
         return []
-    checks = checks if checks is not None else Checks()
     readings: list[float] = []
     for part in value.replace("--", "-").split("-"):
         reading = checks.temperature(part, name, whole=value)

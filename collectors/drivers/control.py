@@ -178,7 +178,7 @@ class Control:
         raise NotImplementedError
 
 
-def _remaining(link: Link, deadline: float) -> float:
+def _remaining(deadline: float) -> float:
     return max(0.001, deadline - time.monotonic())
 
 
@@ -204,7 +204,7 @@ class AntminerCGIControl(Control):
 
     async def _cgi(self, link: Link, path: str, body: dict[str, object] | None, deadline: float) -> Reply:
         return await link.web.antminer_cgi(
-            link.host, path, body=body, timeout=_remaining(link, deadline), port=link.web_port
+            link.host, path, body=body, timeout=_remaining(deadline), port=link.web_port
         )
 
     async def reboot(self, link: Link) -> Outcome:
@@ -283,9 +283,7 @@ class VNishControl(Control):
         return None if credentials.vnish is not None else "no VNish web credential profile is configured"
 
     async def _post(self, link: Link, path: str, deadline: float) -> Reply:
-        return await link.web.vnish_post(
-            link.host, path, timeout=_remaining(link, deadline), port=link.web_port
-        )
+        return await link.web.vnish_post(link.host, path, timeout=_remaining(deadline), port=link.web_port)
 
     async def reboot(self, link: Link) -> Outcome:
         await self._post(link, "system/reboot", time.monotonic() + link.timeouts.device)
