@@ -51,7 +51,6 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeEngine
 
@@ -134,7 +133,6 @@ SAMPLE_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
     ("security", Text()),
     ("locate", Boolean()),
 )
-JSON_COLUMNS = frozenset({"boards", "fans_rpm", "pools", "errors", "security"})
 SAMPLE_COLUMN_NAMES = tuple(name for name, _ in SAMPLE_COLUMNS)
 if tuple(name for name, _ in STAGE_COLUMNS) != SAMPLE_COLUMN_NAMES:
     raise RuntimeError("fleetmon.storage.pgcopy's staging columns differ from SAMPLE_COLUMNS")
@@ -225,7 +223,7 @@ def _recordset(columns: Sequence[tuple[str, TypeEngine[Any]]]) -> Select[Any]:
     where executemany binds every field of every row and UNNEST's text arrays pay for escaping each
     element in Python.
     """
-    typed = [column(name, JSONB() if name in JSON_COLUMNS else type_) for name, type_ in columns]
+    typed = [column(name, type_) for name, type_ in columns]
     rows = cast(bindparam("rows", type_=Text()), postgresql.JSON())
     records = func.json_to_recordset(rows).table_valued(*typed).render_derived(name="r", with_types=True)
     return select(*(records.c[name] for name, _ in columns))
