@@ -183,8 +183,14 @@ class Catalog:
 
     models: tuple[ModelSpec, ...]
     _index: dict[str, list[ModelSpec]] = field(init=False, repr=False, compare=False)
+    _makers: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        makers: dict[str, str] = {}
+        for spec in self.models:  # the first row naming a make or manufacturer answers for it
+            for name in (spec.make, spec.manufacturer):
+                makers.setdefault(_maker_key(name), spec.manufacturer)
+        object.__setattr__(self, "_makers", makers)
         index: dict[str, list[ModelSpec]] = {}
         for spec in self.models:
             for spelling in (spec.name, *spec.aliases):
@@ -216,13 +222,7 @@ class Catalog:
 
     def manufacturer_of(self, make: str | None) -> str | None:
         """The company behind a make (`Antminer` -> `Bitmain`, `AvalonMiner` -> `Canaan`), or None."""
-        if not make:
-            return None
-        key = _maker_key(make)
-        for spec in self.models:
-            if key in (_maker_key(spec.make), _maker_key(spec.manufacturer)):
-                return spec.manufacturer
-        return None
+        return self._makers.get(_maker_key(make)) if make else None
 
 
 def _maker_key(text: str) -> str:
