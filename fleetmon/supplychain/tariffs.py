@@ -166,15 +166,8 @@ class Schedule:
         added = tuple(added)
         dropped = {rid for lay in added for rid in lay.replaces} | {lay.id for lay in added}
         kept = tuple(lay for lay in self.layers if lay.id not in dropped)
-        return Schedule(
-            name=name or self.name,
-            layers=kept + added,
-            modelled_origins=self.modelled_origins,
-            origin_notes=dict(self.origin_notes),
-            files=self.files,
-            sources_end=self.sources_end,
-            sources_end_note=self.sources_end_note,
-            not_applied=self.not_applied,
+        return replace(
+            self, name=name or self.name, layers=kept + added, origin_notes=dict(self.origin_notes)
         )
 
 
@@ -385,16 +378,7 @@ def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> S
         )
     merged = result.with_layers(layers)
     _check_overlaps(merged)
-    return Schedule(
-        name=merged.name,
-        layers=merged.layers,
-        modelled_origins=merged.modelled_origins,
-        origin_notes=merged.origin_notes,
-        files=(*result.files, filename),
-        sources_end=merged.sources_end,
-        sources_end_note=merged.sources_end_note,
-        not_applied=merged.not_applied,
-    )
+    return replace(merged, files=(*result.files, filename))
 
 
 def _layer_lines(text: str, header: str = "[[layer]]") -> list[int]:
