@@ -22,10 +22,8 @@ from collectors.firmware import family_of
 from collectors.sample import Sample, SecurityFinding, is_down
 from fleetmon.service.security_schemas import DeviceFindingsOut, FindingCountsOut, SecurityFindingsOut
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
-from fleetmon.service.state import FleetState
+from fleetmon.service.state import fleet_from_database
 from fleetmon.storage.engine import Engine
-from fleetmon.storage.fleet import latest_samples
-from fleetmon.storage.inventory import load_inventory
 
 UNKNOWN = "unknown"
 CSV_COLUMNS = (
@@ -150,9 +148,7 @@ def snapshot_report(snapshot: FleetSnapshot, where: FindingFilter) -> SecurityFi
 def report_from_database(engine: Engine, where: FindingFilter) -> SecurityFindingsOut:
     """The report from the stored latest samples, through the fleet state the service uses (the CLI's
     path: its figures are the API's). Raises StorageError when the database cannot be read."""
-    fleet = FleetState(load_inventory(engine))
-    fleet.apply_stored(latest_samples(engine))
-    return security_report(fleet.views(), where, datetime.now(UTC))
+    return security_report(fleet_from_database(engine).views(), where, datetime.now(UTC))
 
 
 def _cell(value: object) -> object:

@@ -27,8 +27,10 @@ from fleetmon.service.snapshot import (
     PduView,
     SupplyChainFigures,
 )
-from fleetmon.service.units import ORIGIN_SOURCE, device_unit
-from fleetmon.storage.fleet import LatestSample
+from fleetmon.service.units import ORIGIN_SOURCE, device_unit, view_units
+from fleetmon.storage.engine import Engine
+from fleetmon.storage.fleet import LatestSample, latest_samples
+from fleetmon.storage.inventory import load_inventory
 from fleetmon.supplychain.analytics import Basis, Dimension, china_dependency, hash_share, origin_quality
 from fleetmon.supplychain.catalog import Catalog, shipped_catalog
 from fleetmon.supplychain.exposure import fleet_exposure
@@ -186,7 +188,7 @@ class FleetState:
         """The immutable picture of the state now, with the fleet's supply-chain figures at `as_of`."""
         taken = time.time()
         views = self.views()
-        units = [view.unit for view in views if view.unit is not None]
+        units = view_units(views)
         figures = supply_chain_figures(units, as_of or date.today(), self.catalog, self.schedule)
         return FleetSnapshot(
             taken_at=taken,
@@ -229,3 +231,12 @@ def supply_chain_figures(
 def _ratio(value: float) -> float:
     """A share clamped to [0, 1]: sums of floats land a few ulps outside (1.0000000000000004)."""
     return min(1.0, max(0.0, value))
+
+
+def fleet_from_database(engine: Engine) -> FleetState:
+    """A fleet state of the stored latest samples joined with the stored inventory: what the service
+    would hold now (the CLI's `--db` reports read it, so their figures are the API's). Raises
+    StorageError when the database cannot be read."""
+    fleet = FleetState(load_inventory(engine))
+    fleet.apply_stored(latest_samples(engine))
+    return fleet

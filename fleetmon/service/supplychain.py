@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from fleetmon.service.live import LiveFleet
 from fleetmon.service.snapshot import FleetSnapshot
-from fleetmon.service.state import FleetState
+from fleetmon.service.state import fleet_from_database
 from fleetmon.service.supplychain_schemas import (
     CatalogModelOut,
     ExposureOut,
@@ -27,10 +27,9 @@ from fleetmon.service.supplychain_schemas import (
     OriginOut,
     ScenarioOut,
 )
-from fleetmon.service.units import snapshot_units
+from fleetmon.service.units import snapshot_units, view_units
 from fleetmon.storage.engine import Engine
-from fleetmon.storage.fleet import latest_samples
-from fleetmon.storage.inventory import StoredInventory, load_inventory, upsert_inventory
+from fleetmon.storage.inventory import StoredInventory, upsert_inventory
 from fleetmon.supplychain.analytics import (
     Basis,
     Dimension,
@@ -240,6 +239,4 @@ def store_parsed_inventory(engine: Engine, parsed: InventoryParse) -> InventoryI
 def units_from_database(engine: Engine) -> list[FleetUnit]:
     """The fleet's units as the service would see them now: latest samples applied to a fleet state
     joined with the stored inventory (the same state, for `fleetmon report supply-chain --db`)."""
-    fleet = FleetState(load_inventory(engine))
-    fleet.apply_stored(latest_samples(engine))
-    return [view.unit for view in fleet.views() if view.unit is not None]
+    return view_units(fleet_from_database(engine).views())

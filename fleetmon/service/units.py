@@ -10,10 +10,10 @@ second join anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from collectors.sample import Sample
-from fleetmon.service.snapshot import FleetSnapshot
+from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 from fleetmon.supplychain.catalog import Catalog
 from fleetmon.supplychain.fleet import FleetUnit, build_unit
 from fleetmon.supplychain.origin import InventoryRecord, OriginBasis
@@ -51,4 +51,9 @@ def device_unit(sample: Sample, inventory: Mapping[str, InventoryRecord], catalo
 
 def snapshot_units(snapshot: FleetSnapshot) -> list[FleetUnit]:
     """The units of every device of the snapshot that has one, in the snapshot's order."""
-    return [view.unit for view in snapshot.devices if view.unit is not None]
+    return view_units(snapshot.devices)
+
+
+def view_units(views: Iterable[DeviceView]) -> list[FleetUnit]:
+    """The units of the devices that have one, in order."""
+    return [view.unit for view in views if view.unit is not None]
