@@ -247,7 +247,7 @@ CSV_COLUMNS = (
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_text(value: str | None) -> str:
+def csv_text(value: str | None) -> str:
     """A device-reported string made safe for a spreadsheet: one that would start a formula is quoted
     with a leading apostrophe (a miner's hostname or model is whatever its firmware says)."""
     if value is None:
@@ -266,16 +266,16 @@ def devices_csv(views: Sequence[DeviceView]) -> str:
         writer.writerow(
             [
                 "" if view.device_id is None else view.device_id,
-                _csv_text(view.site),
+                csv_text(view.site),
                 s.ip,
                 s.port,
-                _csv_text(s.hostname),
-                _csv_text(s.mac),
-                _csv_text(s.serial),
-                _csv_text(s.make),
-                _csv_text(s.model),
-                _csv_text(s.firmware_vendor),
-                _csv_text(s.firmware_version),
+                csv_text(s.hostname),
+                csv_text(s.mac),
+                csv_text(s.serial),
+                csv_text(s.make),
+                csv_text(s.model),
+                csv_text(s.firmware_vendor),
+                csv_text(s.firmware_version),
                 s.state.value,
                 *("" if v is None else repr(v) for v in _figures(s)),
                 s.ts.isoformat(),

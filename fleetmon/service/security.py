@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from collectors.firmware import family_of
 from collectors.sample import Sample, SecurityFinding, is_down
+from fleetmon.service.fleet import csv_text
 from fleetmon.service.security_schemas import DeviceFindingsOut, FindingCountsOut, SecurityFindingsOut
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
 from fleetmon.service.state import fleet_from_database
@@ -42,7 +43,6 @@ CSV_COLUMNS = (
     "severity",
     "message",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -152,11 +152,9 @@ def report_from_database(engine: Engine, where: FindingFilter) -> SecurityFindin
 
 
 def _cell(value: object) -> object:
-    # Device strings (model, serial, hostname) end up in spreadsheets: a cell starting like a formula
-    # would be run by Excel or LibreOffice (CSV injection), so it is quoted as text.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
+    # Device strings (model, serial, hostname) end up in spreadsheets: fleet.csv_text quotes one that
+    # would start a formula (CSV injection).
+    return csv_text(value) if isinstance(value, str) or value is None else value
 
 
 def findings_csv(report: SecurityFindingsOut) -> str:
