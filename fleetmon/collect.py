@@ -129,17 +129,14 @@ class CollectLoop:
         interval: float = 60.0,
         out: JsonlSink | None = None,
         max_cycles: int | None = None,
-        on_cycle: CycleHook | None = None,
     ) -> None:
         self.poll_cycle = poll_cycle
         self.stats = CollectStats()
         self.delivery = SpooledDelivery(sink, spool, self.stats)
-        self.sink = sink
-        self.spool = spool
         self.interval = interval
         self.out = out
         self.max_cycles = max_cycles
-        self.on_cycle = on_cycle
+        self.on_cycle: CycleHook | None = None  # set by whoever follows the cycles (cli.collect)
 
     async def run(self, stop: asyncio.Event) -> CollectStats:
         """Cycle until `stop` is set (or max_cycles ran); flushes and closes the sink before returning."""
@@ -153,7 +150,7 @@ class CollectLoop:
                 self.stats.produced += len(samples)
                 if self.out is not None:
                     await self.out.send(samples)
-                await self.deliver(samples)
+                await self.delivery.deliver(samples)
                 if self.on_cycle is not None:
                     await self.on_cycle(samples, poll_seconds, poll_end)
                 if self.max_cycles is not None and self.stats.cycles >= self.max_cycles:
@@ -164,14 +161,6 @@ class CollectLoop:
         finally:
             await self.close()
         return self.stats
-
-    async def deliver(self, samples: Sequence[Sample]) -> None:
-        """Send samples to the sink in order behind anything spooled; spool whatever the sink refuses."""
-        await self.delivery.deliver(samples)
-
-    async def drain(self) -> int:
-        """Replay the spool into the sink; stops quietly at the first refusal. Returns samples sent."""
-        return await self.delivery.drain()
 
     async def close(self) -> None:
         """Last attempt to empty the spool, then close the sink and the --out file."""
