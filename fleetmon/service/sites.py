@@ -54,6 +54,11 @@ class SiteHealth:
     age_s: float | None
     status: SiteStatus | None  # the collector's own words (None in collector mode)
 
+    @property
+    def state(self) -> str:
+        """`ok` (fresh), `stale` (its collector is online but its cycles are old) or `offline`."""
+        return "ok" if self.up else ("stale" if self.online else "offline")
+
 
 class SiteWatch(Collector):
     """The newest status of every site, and the `fleetmon_site_collector_*` families over it."""

@@ -222,7 +222,7 @@ def site_badges(sites: list[SiteHealth]) -> str:
         return ""
     items = []
     for health in sites:
-        state = "ok" if health.up else ("stale" if health.online else "offline")
+        state = health.state
         age = f"last seen {health.age_s:.0f} s ago" if health.age_s is not None else "never seen"
         items.append(
             f'<li class="badge site-{state}" data-site="{escape(health.site)}" title="{escape(age)}">'

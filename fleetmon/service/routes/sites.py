@@ -37,11 +37,10 @@ class SiteOut(BaseModel):
 def site_out(health: SiteHealth) -> SiteOut:
     """The response row of one site."""
     status = health.status
-    state = "ok" if health.up else ("stale" if health.online else "offline")
     return SiteOut(
         site=health.site,
         up=health.up,
-        state=state,
+        state=health.state,
         online=health.online,
         last_seen=datetime.fromtimestamp(health.last_seen, UTC) if health.last_seen is not None else None,
         age_s=round(health.age_s, 3) if health.age_s is not None else None,
