@@ -184,6 +184,12 @@ class SimDevice:
 
     # ---- state changes -------------------------------------------------------------------------
 
+    def set_asleep(self, asleep: bool) -> None:
+        """Stop (True) or resume (False) hashing, as a sleep or wake command does: only a sleeping device
+        wakes, and a device already asleep is left as it is."""
+        if asleep != (self.state is SimState.SLEEPING):
+            self.apply_state(SimState.SLEEPING if asleep else SimState.MINING)
+
     def apply_state(self, state: SimState) -> None:
         """Put the device in an operating state (hardware effects are applied on the next advance)."""
         self.state = state

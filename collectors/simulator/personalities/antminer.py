@@ -445,9 +445,7 @@ class StockAntminer:
             url = str(item["url"])
             old = next((k for k in kept if k.url == url), None)
             dev.pools.append(old or PoolState(url=url, user=str(item.get("user", "")), priority=i))
-        asleep = mode in (1, "1")
-        if asleep != (dev.state is SimState.SLEEPING):
-            dev.apply_state(SimState.SLEEPING if asleep else SimState.MINING)
+        dev.set_asleep(mode in (1, "1"))
         return {"stats": "success", "code": "M000", "msg": "OK!"}
 
     def web_reboot(self, dev: SimDevice, body: bytes) -> Json | None:

@@ -323,9 +323,7 @@ class LuxOS(StockAntminer):
         mode = args[0].lower() if args else ""
         if mode not in ("sleep", "wakeup"):
             return cg.error(304, f"Invalid curtail mode '{mode}'", self.describe(dev), now)
-        asleep = mode == "sleep"
-        if asleep != (dev.state is SimState.SLEEPING):
-            dev.apply_state(SimState.SLEEPING if asleep else SimState.MINING)
+        dev.set_asleep(mode == "sleep")
         return self._ok(dev, f"Curtail {mode}", now)
 
     def ledset(self, dev: SimDevice, parameter: str | None, now: float) -> Json:

@@ -80,10 +80,8 @@ class VNish(StockAntminer):
         if name == "find-miner":
             dev.locate = not dev.locate
             return json_response({"on": dev.locate})
-        if name == "mining/pause" and dev.state is not SimState.SLEEPING:
-            dev.apply_state(SimState.SLEEPING)
-        elif name == "mining/resume" and dev.state is SimState.SLEEPING:
-            dev.apply_state(SimState.MINING)
+        if name in ("mining/pause", "mining/resume"):
+            dev.set_asleep(name == "mining/pause")
         elif name in ("system/reboot", "mining/restart"):
             dev.reboot_requested = name == "system/reboot"
         return HttpResponse(status=200, reason="OK", headers=[("Content-Type", "application/json")])

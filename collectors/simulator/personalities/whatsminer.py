@@ -582,12 +582,8 @@ class WhatsminerPersonality:
         bad = self._plain("E", CODE_COMMAND_ERROR, "command error", dialect, now)
         if name == "reboot":
             dev.reboot_requested = True
-        elif name == "power_off":
-            if dev.state is not SimState.SLEEPING:
-                dev.apply_state(SimState.SLEEPING)
-        elif name == "power_on":
-            if dev.state is SimState.SLEEPING:
-                dev.apply_state(SimState.MINING)
+        elif name in ("power_off", "power_on"):
+            dev.set_asleep(name == "power_off")
         elif name == "set_led":
             if command.get("param") == "auto":
                 dev.locate = False
@@ -706,11 +702,9 @@ class WhatsminerPersonality:
             else:
                 return bad
         elif cmd == "set.miner.service":
-            if param == "stop" and dev.state is not SimState.SLEEPING:
-                dev.apply_state(SimState.SLEEPING)
-            elif param == "start" and dev.state is SimState.SLEEPING:
-                dev.apply_state(SimState.MINING)
-            elif param not in ("stop", "start", "restart"):
+            if param in ("stop", "start"):
+                dev.set_asleep(param == "stop")
+            elif param != "restart":
                 return bad
         elif cmd == "set.miner.power_limit":
             watts = _whole(param)
