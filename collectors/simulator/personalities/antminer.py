@@ -29,7 +29,6 @@ capture of their answers exists; the codes B000/B100/M000 are the ones pyasic ch
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from collectors.simulator.personalities.http_reply import (
     digest_challenge,
     digest_ok,
     html_response,
+    json_body,
     json_response,
     not_found,
 )
@@ -422,7 +422,7 @@ class StockAntminer:
 
     def web_set_blink(self, dev: SimDevice, body: bytes) -> Json | None:
         """blink.cgi: `{"blink": "true"|"false"}` turns the locate light on or off."""
-        value = _json_body(body).get("blink")
+        value = json_body(body).get("blink")
         if value in ("true", True):
             dev.locate = True
             return {"code": "B000", "msg": "blink on"}
@@ -433,7 +433,7 @@ class StockAntminer:
 
     def web_set_miner_conf(self, dev: SimDevice, body: bytes) -> Json | None:
         """set_miner_conf.cgi: `miner-mode` 1 sleeps, 0 mines; `pools` replace the device's."""
-        conf = _json_body(body)
+        conf = json_body(body)
         mode = conf.get("miner-mode")
         if mode not in (0, 1, "0", "1"):
             return None
@@ -585,14 +585,6 @@ class StockAntminer:
     def web_blink(self, dev: SimDevice, now: float) -> Json:
         """get_blink_status.cgi."""
         return {"blink": dev.locate}
-
-
-def _json_body(body: bytes) -> dict[str, object]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _filesystem_version(dev: SimDevice) -> str:

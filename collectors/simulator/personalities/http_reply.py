@@ -74,3 +74,12 @@ def digest_ok(request: HttpRequest, realm: str, user: str, password: str) -> boo
     else:
         expected = _md5(f"{ha1}:{nonce}:{ha2}")
     return expected == response
+
+
+def json_body(body: bytes) -> dict[str, object]:
+    """A request body's JSON object; {} for an empty body, bad JSON or JSON that is not an object."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -16,13 +16,12 @@ empty body, which pyasic takes for success.
 from __future__ import annotations
 
 import hashlib
-import json
 
 from collectors.simulator.device import SimDevice, SimState
 from collectors.simulator.personalities import cgminer_reply as cg
 from collectors.simulator.personalities.antminer import StockAntminer, average_ghs
 from collectors.simulator.personalities.base import HttpRequest, HttpResponse
-from collectors.simulator.personalities.http_reply import html_response, json_response, not_found
+from collectors.simulator.personalities.http_reply import html_response, json_body, json_response, not_found
 
 Json = cg.Json
 WEB_PASSWORD = "admin"
@@ -54,11 +53,7 @@ class VNish(StockAntminer):
                 "<body><div id='app'>AnthillOS</div></body></html>"
             )
         if path == "/api/v1/unlock" and request.method == "POST":
-            try:
-                body = json.loads(request.body or b"{}")
-            except ValueError:
-                body = {}
-            if isinstance(body, dict) and body.get("pw") == (dev.web_password or WEB_PASSWORD):
+            if json_body(request.body).get("pw") == (dev.web_password or WEB_PASSWORD):
                 return json_response({"token": self.token(dev)})
             return json_response({"err": "Wrong password"}, 401, "Unauthorized")
         if not path.startswith("/api/v1/"):
