@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -162,6 +162,22 @@ def _address_key(address: str) -> tuple[int, int, str]:
     return (parsed.version, int(parsed), "")
 
 
+_TEXT_FIELDS: dict[SortField, Callable[[Sample], str | None]] = {
+    SortField.HOSTNAME: lambda s: s.hostname,
+    SortField.MAC: lambda s: s.mac,
+    SortField.SERIAL: lambda s: s.serial,
+    SortField.MODEL: lambda s: s.model or s.make,
+    SortField.FIRMWARE: lambda s: s.firmware_vendor,
+}
+_NUMBER_FIELDS: dict[SortField, Callable[[Sample], float | None]] = {
+    SortField.HASHRATE: lambda s: s.hashrate_ths,
+    SortField.EXPECTED: lambda s: s.expected_hashrate_ths,
+    SortField.TEMPERATURE: lambda s: s.temp_max_c,
+    SortField.POWER: lambda s: s.power_w,
+    SortField.EFFICIENCY: lambda s: s.efficiency_jth,
+}
+
+
 def _value(view: DeviceView, field: SortField) -> object:
     s = view.sample
     if field is SortField.SITE:
@@ -172,24 +188,11 @@ def _value(view: DeviceView, field: SortField) -> object:
         return s.state.value
     if field is SortField.LAST_SEEN:
         return s.ts
-    text = {
-        SortField.HOSTNAME: s.hostname,
-        SortField.MAC: s.mac,
-        SortField.SERIAL: s.serial,
-        SortField.MODEL: s.model or s.make,
-        SortField.FIRMWARE: s.firmware_vendor,
-    }
-    if field in text:
-        value = text[field]
+    text = _TEXT_FIELDS.get(field)
+    if text is not None:
+        value = text(s)
         return value.casefold() if value is not None else None
-    numbers = {
-        SortField.HASHRATE: s.hashrate_ths,
-        SortField.EXPECTED: s.expected_hashrate_ths,
-        SortField.TEMPERATURE: s.temp_max_c,
-        SortField.POWER: s.power_w,
-        SortField.EFFICIENCY: s.efficiency_jth,
-    }
-    return numbers[field]
+    return _NUMBER_FIELDS[field](s)
 
 
 def matching_devices(snapshot: FleetSnapshot, where: DeviceFilter, order: DeviceOrder) -> list[DeviceView]:
@@ -198,8 +201,14 @@ def matching_devices(snapshot: FleetSnapshot, where: DeviceFilter, order: Device
     field = order.field
     if field is None:
         return matching[::-1] if order.descending else matching
-    known = [(value, view) for view in matching if (value := _value(view, field)) is not None]
-    missing = [view for view in matching if _value(view, field) is None]
+    known: list[tuple[object, DeviceView]] = []
+    missing: list[DeviceView] = []
+    for view in matching:
+        value = _value(view, field)
+        if value is None:
+            missing.append(view)
+        else:
+            known.append((value, view))
     # sorted() is stable and a key sort never compares views, so ties stay in the fleet's order.
     known.sort(key=lambda pair: pair[0], reverse=order.descending)  # type: ignore[arg-type,return-value]
     return [view for _, view in known] + missing
