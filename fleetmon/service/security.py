@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from collectors.firmware import family_of
-from collectors.sample import Sample, SecurityFinding, is_down
+from collectors.sample import SecurityFinding, is_down
 from fleetmon.service.fleet import csv_text
 from fleetmon.service.security_schemas import DeviceFindingsOut, FindingCountsOut, SecurityFindingsOut
 from fleetmon.service.snapshot import DeviceView, FleetSnapshot
@@ -66,16 +66,10 @@ def _same(wanted: str | None, value: str) -> bool:
     return wanted is None or wanted.casefold() == value.casefold()
 
 
-def firmware_family(sample: Sample) -> str | None:
-    """The firmware catalog's family id of the device (collectors/data/firmware.csv), else its raw
-    firmware vendor; None when the sample names no firmware."""
-    family = family_of(sample.make, sample.firmware_vendor)
-    return family.family if family is not None else sample.firmware_vendor
-
-
 def device_findings(view: DeviceView, findings: Sequence[SecurityFinding]) -> DeviceFindingsOut:
     """One device and the findings reported for it."""
     s = view.sample
+    # The firmware catalog's family (collectors/data/firmware.csv), else the raw firmware vendor.
     family = family_of(s.make, s.firmware_vendor)
     return DeviceFindingsOut(
         id=view.device_id,
@@ -88,7 +82,7 @@ def device_findings(view: DeviceView, findings: Sequence[SecurityFinding]) -> De
         serial=s.serial,
         firmware_vendor=s.firmware_vendor,
         firmware_version=s.firmware_version,
-        firmware_family=firmware_family(s),
+        firmware_family=family.family if family is not None else s.firmware_vendor,
         firmware_publisher=family.publisher if family is not None else None,
         state=s.state,
         read_at=s.ts,
