@@ -23,6 +23,7 @@ from fleetmon.supplychain.exposure import fleet_exposure
 from fleetmon.supplychain.fleet import FleetUnit, build_unit
 from fleetmon.supplychain.report import hash_share_json
 from fleetmon.supplychain.tariffs import shipped_schedule
+from fleetmon.web.racks import rack_heatmap
 
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
 TS = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
@@ -94,6 +95,19 @@ def test_fleet_summary_and_metrics_total_sha256_only() -> None:
     families = {f.name: f for f in fleet_families(snap)}
     [total] = families["fleetmon_fleet_hashrate_hashes_per_second"].samples
     assert total.value == pytest.approx(205.0e12)
+
+
+def test_rack_heat_map_sums_sha256_only() -> None:
+    views = (
+        DeviceView(site="tx-1", sample=_sample("10.0.0.1", SHA256, 110.0, "Antminer S19 Pro")),
+        DeviceView(site="tx-1", sample=_sample("10.0.0.2", None, 95.0, "Antminer S19")),
+        DeviceView(site="tx-1", sample=_sample("10.0.0.3", "Scrypt", 0.0095, "Antminer L7")),
+    )
+    [cell] = rack_heatmap(FleetSnapshot(taken_at=0.0, devices=views), {}).racks
+    assert cell.devices == 3
+    assert cell.hashrate_ths == pytest.approx(205.0)
+    assert cell.expected_hashrate_ths == pytest.approx(205.0)
+    assert cell.devices_other_algorithm == 1
 
 
 def _unit(model: str, ths: float, serial: str, algorithm: str | None = None) -> FleetUnit:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from collectors.models import is_sha256
 from collectors.sample import is_down
 from fleetmon.service.auth import Permission, require
 from fleetmon.service.deps import RuntimeDep
@@ -47,8 +48,9 @@ class RackCell(_Out):
     rack_source: str = Field(description="inventory (the rack field) | derived (from the address)")
     devices: int
     up: int
-    hashrate_ths: float
-    expected_hashrate_ths: float
+    hashrate_ths: float = Field(description="SHA-256 only: another algorithm's rate is not TH/s of bitcoin")
+    expected_hashrate_ths: float = Field(description="SHA-256 only, as hashrate_ths")
+    devices_other_algorithm: int = Field(description="devices hashing Scrypt, X11, ...: counted, not summed")
     temp_max_c: float | None = Field(description="hottest device temperature in the rack")
     temp_mean_c: float | None = Field(description="mean of the devices' hottest temperatures")
     devices_with_temp: int
@@ -81,6 +83,7 @@ class _Acc:
     up: int = 0
     hashrate: float = 0.0
     expected: float = 0.0
+    other_algorithm: int = 0
     temps: list[float] = field(default_factory=list)
     hottest: tuple[float, int | None] | None = None
 
@@ -103,8 +106,11 @@ def rack_heatmap(snapshot: FleetSnapshot, racks: Mapping[int, str]) -> RackHeatm
         acc = cells.setdefault((view.site, rack), _Acc("inventory" if stored else "derived"))
         acc.devices += 1
         acc.up += not is_down(s.state)
-        acc.hashrate += s.hashrate_ths or 0.0
-        acc.expected += s.expected_hashrate_ths or 0.0
+        if is_sha256(s.algorithm):
+            acc.hashrate += s.hashrate_ths or 0.0
+            acc.expected += s.expected_hashrate_ths or 0.0
+        else:
+            acc.other_algorithm += 1
         if s.temp_max_c is not None:
             acc.temps.append(s.temp_max_c)
             if acc.hottest is None or s.temp_max_c > acc.hottest[0]:
@@ -123,6 +129,7 @@ def rack_heatmap(snapshot: FleetSnapshot, racks: Mapping[int, str]) -> RackHeatm
                 up=acc.up,
                 hashrate_ths=acc.hashrate,
                 expected_hashrate_ths=acc.expected,
+                devices_other_algorithm=acc.other_algorithm,
                 temp_max_c=acc.hottest[0] if acc.hottest else None,
                 temp_mean_c=sum(acc.temps) / len(acc.temps) if acc.temps else None,
                 devices_with_temp=len(acc.temps),
