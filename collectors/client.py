@@ -29,6 +29,7 @@ from collectors.connection import Limits, Timeouts, exchange, exchange_v3
 from collectors.errors import MinerAPIError, MinerConnectionResetError, MinerError, MinerProtocolError
 from collectors.framing import Reply, decode_reply, decode_valid, encode_request, encode_v3_frame
 from collectors.pacing import paced
+from collectors.wire import status_record
 
 CommandResults = dict[str, Reply | MinerError]
 """Per command: its decoded reply, or the error that command alone raised."""
@@ -72,8 +73,9 @@ async def decode(data: bytes) -> Reply:
 def check_status(command: str, reply: Reply) -> Reply:
     """Return the reply, or raise MinerAPIError when its STATUS says E or F."""
     status = reply.get("STATUS")
-    if isinstance(status, list) and status and isinstance(status[0], dict):
-        letter, code, msg = status[0].get("STATUS"), status[0].get("Code"), status[0].get("Msg")
+    record = status_record(reply)
+    if record is not None:
+        letter, code, msg = record.get("STATUS"), record.get("Code"), record.get("Msg")
     elif isinstance(status, str):  # Whatsminer get_*/status replies
         letter, code, msg = status, reply.get("Code"), reply.get("Msg")
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from collectors.firmware import advisories, build_date, family_of
 from collectors.framing import Reply
 from collectors.sample import SecurityFinding
+from collectors.wire import status_record
 
 PRIVILEGED_COMMAND = "privileged"
 CODE_PRIVILEGED_OK = 46
@@ -46,10 +47,10 @@ class PostureSettings:
 def privileged_open(reply: Reply) -> bool | None:
     """Whether a `privileged` reply grants write access: True on STATUS=S that says so, False on
     STATUS=E/F, None when the reply is neither (a firmware that does not know the command)."""
-    status = reply.get("STATUS")
-    if not isinstance(status, list) or not status or not isinstance(status[0], dict):
+    record = status_record(reply)
+    if record is None:
         return None
-    letter, code, msg = status[0].get("STATUS"), status[0].get("Code"), status[0].get("Msg")
+    letter, code, msg = record.get("STATUS"), record.get("Code"), record.get("Msg")
     if not isinstance(letter, str):
         return None
     if letter.upper() in ("E", "F"):

@@ -289,6 +289,15 @@ def section(reply: Reply | None, name: str) -> list[dict[str, Any]]:
     return [r for r in records if isinstance(r, dict)]
 
 
+def status_record(reply: Reply) -> dict[str, Any] | None:
+    """The first record of a CGMiner-style `STATUS` list (`STATUS`, `Code`, `Msg`, ...), or None when the
+    reply has none (Whatsminer's top-level `"STATUS": "E"` string is not one)."""
+    status = reply.get("STATUS")
+    if isinstance(status, list) and status and isinstance(status[0], dict):
+        return status[0]
+    return None
+
+
 def first(reply: Reply | None, name: str) -> dict[str, Any]:
     """The first record of a section, or an empty dict."""
     records = section(reply, name)

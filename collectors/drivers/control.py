@@ -54,7 +54,7 @@ from collectors.framing import Reply
 from collectors.grpc_client import GRPC_PORT, GrpcConnection
 from collectors.identify import Dialect, Identity
 from collectors.web import DeviceWeb, WebCredentials
-from collectors.wire import as_mapping, first, section, to_float, to_str
+from collectors.wire import as_mapping, first, section, status_record, to_float, to_str
 
 
 class Action(StrEnum):
@@ -370,10 +370,8 @@ class LuxOSControl(Control):
 
 
 def _status_msg(reply: Reply) -> str:
-    status = reply.get("STATUS")
-    if isinstance(status, list) and status and isinstance(status[0], dict):
-        return str(status[0].get("Msg", ""))
-    return ""
+    record = status_record(reply)
+    return str(record.get("Msg", "")) if record is not None else ""
 
 
 # ---- Avalon: ascset --------------------------------------------------------------------------------
