@@ -115,27 +115,40 @@ def test_a_model_named_twice_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("wire", "make", "name", "algorithm"),
+    ("wire", "make", "name", "algorithm", "nominal_ths"),
     [
         # Bitmain's Type strings end "Hyd." (256foundation/asic-rs aliases); inventories say Hydro.
-        ("Antminer S21 XP Hyd.", None, "Antminer S21 XP Hyd", SHA256),
-        ("Antminer S21j XP Hyd.", None, "Antminer S21j XP Hyd", SHA256),
-        ("Antminer S21e XP Hyd.", None, "Antminer S21e XP Hyd", SHA256),
-        ("ANTMINER L11", None, "Antminer L11", "Scrypt"),
-        ("M70SVM30", "Whatsminer", "Whatsminer M70S", SHA256),
-        ("M73S+VM40", "Whatsminer", "Whatsminer M73S+", SHA256),
-        ("M79SVM30", "Whatsminer", "Whatsminer M79S", SHA256),
-        ("NANO3S", "Avalon", "Avalon Nano 3S", SHA256),
+        ("Antminer S21 XP Hyd.", None, "Antminer S21 XP Hyd", SHA256, 473),
+        ("Antminer S21j XP Hyd.", None, "Antminer S21j XP Hyd", SHA256, 495),
+        ("Antminer S21e XP Hyd.", None, "Antminer S21e XP Hyd", SHA256, 430),
+        ("ANTMINER L11", None, "Antminer L11", "Scrypt", 0.02),  # 20 GH/s in tera-units of Scrypt
+        ("ANTMINER S23", None, "Antminer S23", SHA256, 318),
+        ("M70SVM30", "Whatsminer", "Whatsminer M70S", SHA256, 248),
+        ("M73S+VM40", "Whatsminer", "Whatsminer M73S+", SHA256, None),  # no consistent source: unknown
+        ("M79SVM30", "Whatsminer", "Whatsminer M79S", SHA256, None),  # sources disagree (930 / 1350 TH/s)
+        ("NANO3S", "Avalon", "Avalon Nano 3S", SHA256, 6),
+        ("Q", "Avalon", "Avalon Q", SHA256, 90),
+        ("AH3880", "Auradine", "Auradine AH3880", SHA256, 600),
+        ("SEALMINER A3 Pro Hyd", "SealMiner", "SealMiner A3 Pro Hyd", SHA256, 660),
+        ("DG1+", "Elphapex", "Elphapex DG1+", "Scrypt", 0.014),
+        ("DG1-Home", "Elphapex", "Elphapex DG Home 1", "Scrypt", 0.0021),
     ],
 )
 def test_new_models_are_recognised_by_their_wire_names(
-    wire: str, make: str | None, name: str, algorithm: str
+    wire: str, make: str | None, name: str, algorithm: str, nominal_ths: float | None
 ) -> None:
     spec = lookup(wire, make)
     assert spec is not None and spec.name == name
     assert spec.algorithm == algorithm
-    # No sourced nominal figures for these yet: unknown, never a guess.
-    assert spec.nominal_ths is None and spec.figures_source == ""
+    assert spec.nominal_ths == nominal_ths
+    # A figure only with its source; none where no source gives one (unknown, never a guess).
+    assert bool(spec.figures_source) == (nominal_ths is not None)
+
+
+def test_scrypt_rows_leave_efficiency_empty_rather_than_mix_units() -> None:
+    for row in catalog().models:
+        if row.algorithm != SHA256 and row.efficiency_jth is not None:
+            pytest.fail(f"{row.name}: a J/TH figure on a {row.algorithm} row")
 
 
 def test_new_hydro_models_read_their_sourced_hardware() -> None:
@@ -149,7 +162,8 @@ def test_new_hydro_models_read_their_sourced_hardware() -> None:
     ("wire", "make", "name", "nominal_ths", "efficiency_jth"),
     [
         ("Antminer S23 Hyd.", None, "Antminer S23 Hyd", 580, 9.5),  # the Type string's period
-        ("M70VM30", "Whatsminer", "Whatsminer M70", None, 12.5),
+        # The M70 itself is the line's 14.5 J/TH class (MicroBT's shop); ~12.5 J/TH is the M70S+ class.
+        ("M70VM30", "Whatsminer", "Whatsminer M70", 220, 14.5),
         ("Avalon A16 XP", "Avalon", "Avalon A16 XP", 300, 12.8),
     ],
 )

@@ -71,6 +71,15 @@ def test_canaan_hq_is_singapore_with_china_as_former_hq() -> None:
     assert (canaan.name, canaan.hq_country, canaan.former_hq_country) == ("Canaan", "SG", "CN")
 
 
+def test_a_maker_whose_hq_no_source_names_is_unknown_not_guessed() -> None:
+    catalog = shipped_catalog()
+    elphapex = catalog.manufacturer("elphapex")
+    assert elphapex is not None and elphapex.name == "Elphapex"
+    assert elphapex.hq_country is None and elphapex.sources
+    spec = catalog.resolve("DG1+", "elphapex")
+    assert spec is not None and spec.maker == "Elphapex"
+
+
 def test_bitmain_default_origin_is_inferred_with_low_confidence() -> None:
     origin = default_origin("Bitmain", "Antminer S21", 2024)
     assert origin.basis is OriginBasis.INFERRED

@@ -27,7 +27,7 @@ class Manufacturer:
     """A maker of mining hardware and where it is headquartered."""
 
     name: str
-    hq_country: str  # ISO alpha-2, current HQ
+    hq_country: str | None  # ISO alpha-2, current HQ; None where no source says (never guessed)
     former_hq_country: str | None  # set where the HQ moved (Canaan: CN -> SG)
     brands: tuple[str, ...]
     makes: tuple[str, ...]  # lower-case makes devices report, from the device catalog's rows
@@ -166,12 +166,12 @@ def _rows(named: tuple[str, str]) -> list[tuple[str, int, dict[str, str]]]:
 
 
 def _parse_manufacturer(name: str, line: int, row: dict[str, str], makes: tuple[str, ...]) -> Manufacturer:
-    for key in ("maker", "hq_country", "sources"):
+    for key in ("maker", "sources"):
         if not row.get(key):
             raise CatalogDataError(f"{name}:{line}: '{key}' is empty")
     return Manufacturer(
         name=row["maker"],
-        hq_country=row["hq_country"].upper(),
+        hq_country=row.get("hq_country", "").upper() or None,
         former_hq_country=row.get("former_hq_country", "").upper() or None,
         brands=tuple(b for b in row.get("brands", "").split(";") if b),
         makes=makes,
