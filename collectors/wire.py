@@ -239,6 +239,17 @@ class Checks:
                 return rate
         return None
 
+    def first_temperature(
+        self, record: Mapping[str, Any], names: Sequence[str], where: str = ""
+    ) -> float | None:
+        """The first sound temperature among `names` (the hottest chip's field before the average's);
+        `where` prefixes the field in an error."""
+        for name in names:
+            value = self.temperature(record.get(name), where + name)
+            if value is not None:
+                return value
+        return None
+
     def temperature(self, value: object, name: str, *, whole: object = None) -> float | None:
         """Degrees Celsius; None for sentinels and zeros (no sensor); refused outside -40..200 C."""
         number = self._finite(value, name, Quantity.TEMPERATURE)

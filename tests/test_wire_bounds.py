@@ -15,7 +15,7 @@ from capture_server import load_sets, read_capture
 
 from collectors.connection import Timeouts
 from collectors.sample import Sample, State
-from collectors.wire import to_int, to_str
+from collectors.wire import Checks, to_int, to_str
 
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
 
@@ -53,3 +53,24 @@ async def test_reply_with_nul_strings_and_huge_counters_keeps_the_rest_of_the_re
     assert [pool.url for pool in sample.pools] == [url]  # the NUL-laden URL is no pool we can name
     assert (sample.pools[0].user, sample.pools[0].accepted, sample.pools[0].rejected) == (None, None, None)
     assert Sample.from_json(sample.to_json()) == sample
+
+
+def test_hottest_chip_is_read_before_the_average_and_a_refused_maximum_falls_back() -> None:
+    checks = Checks()
+    record = {"Chip Temp Max": 93.0, "Chip Temp Avg": 73.9}
+    assert checks.first_temperature(record, ("Chip Temp Max", "Chip Temp Avg"), "DEVS[0].") == 93.0
+    # No sensor (a sentinel) is no reading, not an error; an impossible value is refused, named.
+    assert (
+        checks.first_temperature(
+            {"Chip Temp Max": -273, "Chip Temp Avg": 74.0}, ("Chip Temp Max", "Chip Temp Avg")
+        )
+        == 74.0
+    )
+    assert not checks.refused
+    assert (
+        checks.first_temperature(
+            {"chip-temp-max": 900.0, "chip-temp-avg": 75.0}, ("chip-temp-max", "chip-temp-avg"), "edevs[2]."
+        )
+        == 75.0
+    )
+    assert [r.field for r in checks.refused] == ["edevs[2].chip-temp-max"]

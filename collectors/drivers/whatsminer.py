@@ -106,7 +106,9 @@ class WhatsminerDriver(Driver):
                     index=position,
                     hashrate_ths=rate,
                     temp_c=checks.temperature(dev.get("Temperature"), f"DEVS[{position}].Temperature"),
-                    chip_temp_c=_chip_max(dev, position, checks),
+                    chip_temp_c=checks.first_temperature(
+                        dev, ("Chip Temp Max", "Chip Temp Avg"), f"DEVS[{position}]."
+                    ),
                     chips=chips,
                 )
             )
@@ -132,12 +134,3 @@ class WhatsminerDriver(Driver):
                 seen.add(key)
                 errors.append(DeviceError(code=key, message=f"Whatsminer error code {code} since {since}"))
         return errors
-
-
-def _chip_max(dev: dict[str, Any], position: int, checks: Checks) -> float | None:
-    """The hottest chip: `Chip Temp Max`, never the average when a maximum is sent."""
-    for name in ("Chip Temp Max", "Chip Temp Avg"):
-        value = checks.temperature(dev.get(name), f"DEVS[{position}].{name}")
-        if value is not None:
-            return value
-    return None

@@ -73,10 +73,9 @@ class WhatsminerV3Driver(Driver):
                     temp_c=checks.temperature(temps[position], f"board-temperature[{position}]")
                     if position < len(temps)
                     else None,
-                    chip_temp_c=checks.temperature(
-                        record.get("chip-temp-max"), f"edevs[{position}].chip-temp-max"
-                    )
-                    or checks.temperature(record.get("chip-temp-avg"), f"edevs[{position}].chip-temp-avg"),
+                    chip_temp_c=checks.first_temperature(
+                        record, ("chip-temp-max", "chip-temp-avg"), f"edevs[{position}]."
+                    ),
                     chips=chips,
                 )
             )
