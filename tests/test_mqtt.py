@@ -19,7 +19,16 @@ from collectors.sample import State
 from fleetmon.ingest import Ingester
 from fleetmon.sinks.base import SinkUnavailableError
 from fleetmon.sinks.mqtt import MqttSink
-from fleetmon.sinks.topics import BrokerUrl, sample_topic, site_of, state_topic, status_topic
+from fleetmon.sinks.topics import (
+    BrokerUrl,
+    collector_of_status,
+    sample_topic,
+    site_of,
+    site_of_status,
+    site_status_topic,
+    state_topic,
+    status_topic,
+)
 from fleetmon.storage.engine import make_engine
 from fleetmon.storage.export import iter_samples
 from fleetmon.storage.writer import SampleStore
@@ -63,6 +72,27 @@ def test_topics_follow_the_documented_layout() -> None:
         site_of("other/v1/north/x/sample")
     with pytest.raises(ValueError):
         sample_topic("a/b", "10.0.0.1", 4028)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "fleetmon/v1/north/collector/c1",  # a level short
+        "fleetmon/v1/north/collector/c1/status/x",  # a level long
+        "fleetmon/v2/north/collector/c1/status",  # another layout version
+        "fleetmon/v1/north/pdu/c1/status",
+        "fleetmon/v1/no rth/collector/c1/status",  # not a site name
+    ],
+)
+def test_status_topics_parse_back_and_refuse_anything_else(topic: str) -> None:
+    assert collector_of_status(status_topic("north", "c1")) == ("north", "c1")
+    assert site_of_status(site_status_topic("north")) == "north"
+    with pytest.raises(ValueError):
+        collector_of_status(topic)
+    with pytest.raises(ValueError):
+        site_of_status(topic)
+    with pytest.raises(ValueError):
+        site_of_status("fleetmon/v1/north/state")
 
 
 def test_broker_url_never_shows_its_password() -> None:

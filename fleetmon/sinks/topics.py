@@ -71,20 +71,26 @@ COLLECTOR_STATUS_SUBSCRIPTION = f"{PREFIX}/+/collector/+/status"
 """... and for every collector's online/offline (its last will)."""
 
 
+def _levels(topic: str, tail: tuple[str | None, ...], kind: str) -> list[str]:
+    """The levels of a topic shaped PREFIX/<site>/`tail` (None: any level); ValueError naming `kind` else."""
+    parts = topic.split("/")
+    shape = (*PREFIX.split("/"), None, *tail)
+    if len(parts) != len(shape) or any(
+        want is not None and want != got for want, got in zip(shape, parts, strict=True)
+    ):
+        raise ValueError(f"not a fleetmon {kind} topic: {topic!r}")
+    return parts
+
+
 def collector_of_status(topic: str) -> tuple[str, str]:
     """(site, collector id) of a collector status topic; ValueError for any other topic."""
-    parts = topic.split("/")
-    if len(parts) != 6 or "/".join(parts[:2]) != PREFIX or parts[3] != "collector" or parts[5] != "status":
-        raise ValueError(f"not a fleetmon collector status topic: {topic!r}")
+    parts = _levels(topic, ("collector", None, "status"), "collector status")
     return check_site(parts[2]), parts[4]
 
 
 def site_of_status(topic: str) -> str:
     """The site of a site-status topic; ValueError for any other topic."""
-    parts = topic.split("/")
-    if len(parts) != 4 or "/".join(parts[:2]) != PREFIX or parts[3] != "status":
-        raise ValueError(f"not a fleetmon site status topic: {topic!r}")
-    return check_site(parts[2])
+    return check_site(_levels(topic, ("status",), "site status")[2])
 
 
 def shared_sample_subscription(group: str) -> str:
@@ -93,11 +99,8 @@ def shared_sample_subscription(group: str) -> str:
 
 
 def site_of(topic: str) -> str:
-    """The site level of a fleetmon topic; ValueError for a topic outside the layout."""
-    parts = topic.split("/")
-    if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:
-        raise ValueError(f"not a fleetmon sample topic: {topic!r}")
-    return check_site(parts[2])
+    """The site level of a device topic (sample or state); ValueError for a topic outside the layout."""
+    return check_site(_levels(topic, (None, None), "sample")[2])
 
 
 SAFE_PASSWORD_SOURCES = (
