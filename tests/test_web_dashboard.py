@@ -532,3 +532,75 @@ def test_locate_buttons_send_their_on_off_parameter(acting_tab: Tab, acting: Liv
         {"action": "locate", "params": {"on": False}},
     ]
     assert not tab.problems, tab.problems
+
+
+# ---- actions on several devices from the overview ---------------------------------------------------
+
+
+def test_viewer_gets_no_tick_boxes_and_no_action_bar(acting_tab: Tab) -> None:
+    tab = acting_tab
+    tab.login("viewer")
+    page = tab.open("/")
+    page.wait_for_selector("#devices tbody tr[data-device-id]", timeout=RENDER_TIMEOUT_MS)
+    assert page.locator("#devices input.pick, .fleet-actions, #confirm-action").count() == 0
+    assert not tab.problems, tab.problems
+
+
+def test_ticked_devices_are_confirmed_by_name_and_sent_one_fleet_action(
+    acting_tab: Tab, acting: LiveService
+) -> None:
+    tab = acting_tab
+    tab.login("operator")
+    targets = [d for d in all_devices(acting, "state=mining") if d["serial"]][:2]
+    assert len(targets) == 2
+    miners = [sim_device(acting, d["ip"]) for d in targets]
+    page = tab.open("/")
+    page.wait_for_selector("#devices tbody tr[data-device-id]", timeout=RENDER_TIMEOUT_MS)
+    posts: list[Any] = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" and "/actions" in r.url else None)
+    assert page.locator(".fleet-actions button[data-action]:enabled").count() == 0  # nothing ticked yet
+    for d in targets:
+        page.check(f"#devices input.pick[data-device-id='{d['id']}']")
+    assert page.get_attribute("#selected-count", "data-value") == "2"
+
+    page.click(".fleet-actions button[data-action=sleep]")
+    dialog = page.locator("#confirm-action")
+    dialog.wait_for(state="visible")
+    text = dialog.inner_text()
+    for d in targets:
+        for fact in (d["ip"], d["serial"]):
+            assert fact in text, fact
+    assert "these 2 devices" in text
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+    page.click("#confirm-action button[value=cancel]")
+    dialog.wait_for(state="hidden")
+    # Asking is a dry run: it reached no miner, and Cancel sent nothing more.
+    assert [r.post_data_json.get("dry_run") for r in posts] == [True]
+    assert all(m.state is SimState.MINING for m in miners)
+
+    page.click(".fleet-actions button[data-action=sleep]")
+    dialog.wait_for(state="visible")
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/actions") and r.status == 202
+    ):
+        page.click("#confirm-ok")
+    page.wait_for_function(JOB_ENDED, timeout=60_000)
+    real = [r for r in posts if not r.post_data_json.get("dry_run")]
+    assert len(real) == 1
+    body = real[0].post_data_json
+    assert body["action"] == "sleep" and body["params"] == {}
+    assert sorted(body["selector"]["ids"]) == sorted(d["id"] for d in targets)
+    assert uuid.UUID(real[0].headers["idempotency-key"]).version == 4
+    status = page.inner_text("#action-status")
+    assert page.get_attribute("#action-status", "data-state") == "succeeded", status
+    assert "2 of 2 done" in status, status
+    assert all(m.state is SimState.SLEEPING for m in miners)  # the one request reached both miners
+    assert page.get_attribute("#selected-count", "data-value") == "2"  # kept until cleared
+    page.click("#clear-selection")
+    assert page.get_attribute("#selected-count", "data-value") == "0"
+    assert page.locator("#devices input.pick:checked").count() == 0
+    tab.shoot("overview-fleet-action-done")
+    with acting.client(acting.keys["admin"]) as client:  # leave the fleet as found
+        for d in targets:
+            client.post(f"/api/v1/devices/{d['id']}/actions", json={"action": "wake", "params": {}})
+    assert not tab.problems, tab.problems

@@ -91,12 +91,30 @@ OVERVIEW = (
   </div>
   <p class="note">Click a column heading to sort, again to reverse. The CSV holds every matching device in
   this order, not only this page.</p>
+  {fleet_actions}
   <table id="devices" class="data"></table>
   <div class="pager"><button id="prev" type="button">&larr; Previous</button>
   <button id="next" type="button">Next &rarr;</button></div>
 </section>
 """
 )
+
+# For the roles that may act: a bar acting on the devices ticked in the table (any page of it).
+FLEET_ACTIONS = """
+<div class="actions fleet-actions" role="group" aria-labelledby="selected-count">
+  <p class="note" id="selected-count" aria-live="polite">No device selected: tick devices in the table
+    to act on them.</p>
+  <div class="action-buttons">
+    <button type="button" data-action="reboot" disabled>Reboot</button>
+    <button type="button" data-action="locate" data-on="true" disabled>Locate light on</button>
+    <button type="button" data-action="locate" data-on="false" disabled>Locate light off</button>
+    <button type="button" data-action="sleep" disabled>Sleep</button>
+    <button type="button" data-action="wake" disabled>Wake</button>
+    <button type="button" id="clear-selection" class="secondary" disabled>Clear selection</button>
+  </div>
+  <div id="action-status" class="job" role="status" aria-live="polite" hidden></div>
+</div>
+"""
 
 DEVICE = """
 <p><a href="/">&larr; Fleet</a></p>
@@ -128,7 +146,24 @@ DEVICE = """
 {audit}
 """
 
-ACTIONS = """
+# The confirmation every action goes through: it names each device, and Cancel has the focus.
+CONFIRM_DIALOG = """
+<dialog id="confirm-action" aria-labelledby="confirm-title" aria-describedby="confirm-text">
+  <form method="dialog">
+    <h2 id="confirm-title">Confirm</h2>
+    <p id="confirm-text"></p>
+    <ul id="confirm-devices" class="devices"></ul>
+    <p class="note" id="confirm-refused" hidden></p>
+    <div class="dialog-buttons">
+      <button type="submit" value="cancel" class="secondary" autofocus>Cancel</button>
+      <button type="submit" value="confirm" id="confirm-ok">Confirm</button>
+    </div>
+  </form>
+</dialog>
+"""
+
+ACTIONS = (
+    """
 <section class="card actions" aria-labelledby="actions-title">
   <h2 id="actions-title">Act on this device</h2>
   <div class="action-buttons">
@@ -139,19 +174,9 @@ ACTIONS = """
     <button type="button" data-action="wake">Wake</button>
   </div>
   <div id="action-status" class="job" role="status" aria-live="polite" hidden></div>
-</section>
-<dialog id="confirm-action" aria-labelledby="confirm-title" aria-describedby="confirm-text">
-  <form method="dialog">
-    <h2 id="confirm-title">Confirm</h2>
-    <p id="confirm-text"></p>
-    <ul id="confirm-devices" class="devices"></ul>
-    <div class="dialog-buttons">
-      <button type="submit" value="cancel" class="secondary" autofocus>Cancel</button>
-      <button type="submit" value="confirm" id="confirm-ok">Confirm</button>
-    </div>
-  </form>
-</dialog>
-"""
+</section>"""
+    + CONFIRM_DIALOG
+)
 
 AUDIT = """
 <section class="card"><h2>Audit log</h2>
@@ -211,9 +236,17 @@ SUPPLY_CHAIN = """
 
 @router.get("/", response_class=HTMLResponse)
 def overview_page(principal: FleetPage, runtime: RuntimeDep) -> HTMLResponse:
-    """The fleet overview, with a badge per site saying whether its collector is heard from."""
-    body = OVERVIEW.replace("{site_badges}", site_badges(runtime.site_health()), 1)
-    return page("Fleet", body, principal=principal, active="overview")
+    """The fleet overview, with a badge per site saying whether its collector is heard from; for the
+    roles that may act, a bar acting on the devices ticked in the table (confirmed in a dialog)."""
+    acting = allows(principal.role, Permission.ACT_ON_DEVICES)
+    body = OVERVIEW.replace("{site_badges}", site_badges(runtime.site_health()), 1).replace(
+        "{fleet_actions}", FLEET_ACTIONS if acting else "", 1
+    )
+    if acting:
+        body += CONFIRM_DIALOG
+    return page(
+        "Fleet", body, principal=principal, active="overview", data={"may-act": "1"} if acting else None
+    )
 
 
 def site_badges(sites: list[SiteHealth]) -> str:

@@ -422,6 +422,8 @@ async function initOverview() {
   let sort = params.get("sort") || "";
   let order = params.get("order") === "desc" ? "desc" : "asc";
   let racks = null, sitesListed = false, refreshes = 0;
+  // Operators and admins tick devices on any page of the table and act on them together.
+  const selection = document.body.dataset.mayAct === "1" ? fleetSelection(() => refresh()) : null;
   for (const name of DEVICE_FILTERS) {
     if (params.get(name) && name !== "site") form[name].value = params.get(name);
   }
@@ -495,14 +497,18 @@ async function initOverview() {
     // Keep the keyboard where it was: a focused sort button is focused again in the new table (a
     // refresh never takes the focus from elsewhere, such as the search box being typed in).
     const focused = devices.contains(document.activeElement) ? document.activeElement.dataset.sort : null;
-    devices.replaceChildren(sortableHead(sort, order, (field) => {
+    const head = sortableHead(sort, order, (field) => {
       order = sort === field && order === "asc" ? "desc" : "asc";
       sort = field;
       offset = 0;
       showDevices();
-    }), el("tbody", {}, page.items.length
-      ? page.items.map((d) => el("tr", { "data-device-id": d.id }, DEVICE_COLUMNS.map((c) => c[3](d))))
-      : el("tr", {}, el("td", { colspan: DEVICE_COLUMNS.length, class: "empty", text: "no device matches these filters" }))));
+    });
+    const rows = page.items.map((d) => el("tr", { "data-device-id": d.id }, DEVICE_COLUMNS.map((c) => c[3](d))));
+    if (selection) selection.decorate(head, rows, page.items);
+    devices.replaceChildren(head, el("tbody", {}, rows.length
+      ? rows
+      : el("tr", {}, el("td", { colspan: DEVICE_COLUMNS.length + (selection ? 1 : 0), class: "empty",
+        text: "no device matches these filters" }))));
     const csv = document.getElementById("csv");
     csv.href = `/api/v1/devices/export.csv?${deviceQuery(false)}`;
     document.getElementById("prev").disabled = offset === 0;
@@ -722,6 +728,7 @@ function renderDevice(detail, hours) {
 // ---------------------------------------------------------------------------------------- actions
 
 const TERMINAL_JOB_STATES = new Set(["succeeded", "failed", "partial", "cancelled"]);
+const CONFIRM_NAMES = 25;  // a confirmation names this many devices, then says how many more
 const JOB_POLL_MS = 1000;
 const JOB_FOLLOW_MS = 10 * 60e3;
 
@@ -749,13 +756,21 @@ function newIdempotencyKey() {
 
 // Ask before acting: a modal dialog naming every device. Resolves true on Confirm only; Cancel, Escape
 // or closing the dialog any other way resolve false, and nothing is sent.
-function confirmAction(dialog, action, params, devices) {
+function confirmAction(dialog, action, params, devices, refused = []) {
   const label = actionLabel(action, params);
   dialog.querySelector("#confirm-title").textContent = `${label}?`;
   dialog.querySelector("#confirm-text").textContent = devices.length === 1
     ? `${label} this device:` : `${label} these ${devices.length} devices:`;
-  dialog.querySelector("#confirm-devices").replaceChildren(...devices.map((d) =>
-    el("li", { "data-device-id": d.id, text: deviceName(d) })));
+  const named = devices.slice(0, CONFIRM_NAMES).map((d) => el("li", { "data-device-id": d.id, text: deviceName(d) }));
+  if (devices.length > CONFIRM_NAMES) named.push(el("li", { class: "more", text: `and ${devices.length - CONFIRM_NAMES} more` }));
+  dialog.querySelector("#confirm-devices").replaceChildren(...named);
+  const left = dialog.querySelector("#confirm-refused");
+  if (left) {
+    left.hidden = !refused.length;
+    left.textContent = refused.length
+      ? `Left out, ${refused.length} of the selected: ${refused.slice(0, CONFIRM_NAMES).map((d) => `${d.host} (${d.excluded})`).join("; ")}${refused.length > CONFIRM_NAMES ? "; ..." : ""}`
+      : "";
+  }
   dialog.querySelector("#confirm-ok").textContent = label;
   dialog.dataset.action = action;
   dialog.returnValue = "";
@@ -832,6 +847,109 @@ function deviceActions(current, after) {
       }
     });
   }
+}
+
+// The overview's selection: a tick box per row and one for the page, kept across pages, filters and
+// refreshes until cleared, and the bar whose buttons act on the ticked devices. An action first asks
+// the server for a dry run, so the dialog names the devices that will be sent the action and those left
+// out with the reason (firmware that cannot, no credential profile); Confirm then sends one request.
+function fleetSelection(after) {
+  const chosen = new Map();  // device id -> the device as listed when ticked
+  const bar = document.querySelector(".fleet-actions");
+  const count = document.getElementById("selected-count");
+  const buttons = [...bar.querySelectorAll("button[data-action]")];
+  const clear = document.getElementById("clear-selection");
+  const status = document.getElementById("action-status");
+  const dialog = document.getElementById("confirm-action");
+  let busy = false;
+
+  function update() {
+    count.textContent = chosen.size
+      ? `${chosen.size} device${chosen.size === 1 ? "" : "s"} selected (on any page of the table)`
+      : "No device selected: tick devices in the table to act on them.";
+    count.dataset.value = chosen.size;
+    for (const b of [...buttons, clear]) b.disabled = busy || !chosen.size;
+    for (const box of document.querySelectorAll("#devices input.pick[data-device-id]")) {
+      box.checked = chosen.has(Number(box.dataset.deviceId));
+    }
+    const all = document.querySelector("#devices input.pick-page");
+    if (all) {
+      const boxes = [...document.querySelectorAll("#devices input.pick[data-device-id]")];
+      all.checked = boxes.length > 0 && boxes.every((b) => b.checked);
+      all.indeterminate = !all.checked && boxes.some((b) => b.checked);
+    }
+  }
+
+  function decorate(head, rows, items) {
+    const pageBox = el("input", { type: "checkbox", class: "pick-page", "aria-label": "select every device on this page" });
+    pageBox.addEventListener("change", () => {
+      for (const d of items) if (d.id !== null) { if (pageBox.checked) chosen.set(d.id, d); else chosen.delete(d.id); }
+      update();
+    });
+    head.querySelector("tr").prepend(el("th", { scope: "col", class: "pick" }, pageBox));
+    rows.forEach((row, i) => {
+      const d = items[i];
+      const box = el("input", { type: "checkbox", class: "pick", "data-device-id": d.id, "aria-label": `select ${d.ip}`,
+        disabled: d.id === null ? "" : null });
+      box.addEventListener("change", () => {
+        if (box.checked) chosen.set(d.id, d); else chosen.delete(d.id);
+        update();
+      });
+      row.prepend(el("td", { class: "pick" }, box));
+    });
+    queueMicrotask(update);
+  }
+
+  async function act(action, params) {
+    const label = actionLabel(action, params);
+    const request = { action, params, selector: { ids: [...chosen.keys()] } };
+    const plan = await api("/api/v1/actions", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...request, dry_run: true }),
+    });
+    const refused = plan.devices.filter((d) => d.excluded);
+    const going = plan.devices.filter((d) => !d.excluded)
+      .map((d) => chosen.get(d.device_id) || { id: d.device_id, ip: d.host, port: "", model: d.model });
+    if (!going.length) {
+      status.hidden = false;
+      status.dataset.state = "refused";
+      status.replaceChildren(el("p", { class: "error", text: `${label}: none of the selected devices can: ${
+        refused.map((d) => `${d.host} (${d.excluded})`).join("; ")}` }));
+      return;
+    }
+    if (!(await confirmAction(dialog, action, params, going, refused))) return;
+    const job = await api("/api/v1/actions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": newIdempotencyKey() },
+      body: JSON.stringify(request),
+    });
+    await followJob(status, job, label);
+    await after();
+  }
+
+  for (const button of buttons) {
+    button.addEventListener("click", async () => {
+      const action = button.dataset.action;
+      const params = action === "locate" ? { on: button.dataset.on === "true" } : {};
+      busy = true;
+      update();
+      try {
+        await act(action, params);
+      } catch (e) {
+        if (!(e instanceof AuthError)) {
+          status.hidden = false;
+          status.dataset.state = "error";
+          status.replaceChildren(el("p", { class: "error", text: `${actionLabel(action, params)}: ${e.message || e}` }));
+        }
+      } finally {
+        busy = false;
+        update();
+      }
+    });
+  }
+  clear.addEventListener("click", () => { chosen.clear(); update(); });
+  update();
+  return { decorate };
 }
 
 async function loadAudit(deviceId) {
