@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetmon.supplychain.errors import ScheduleError, SupplyChainError, UnknownHtsError
-from fleetmon.supplychain.tariffs import load_schedules, rate, shipped_schedule
+from fleetmon.supplychain.errors import ScenarioError, ScheduleError, SupplyChainError, UnknownHtsError
+from fleetmon.supplychain.scenarios import parse_scenario_text
+from fleetmon.supplychain.tariffs import apply_schedule_text, load_schedules, rate, shipped_schedule
 
 HTS = "8543.70.9960"
 COUNTRIES = ("CN", "MY", "TH", "ID", "VN", "SG", "US")
@@ -317,3 +318,23 @@ def test_scenario_file_must_say_it_is_not_in_force(tmp_path: Path) -> None:
         load_scenario(str(path))
     with pytest.raises(ScenarioError, match="section-301-excess-capacity"):
         load_scenario(str(tmp_path / "missing.toml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[{kind}\nname = 'x'\n", "not valid TOML"),
+        ("title = 'no header'\n", "missing [{kind}] table"),
+        ("[{kind}]\nname = 'x'\ncolour = 'red'\n", "[{kind}] has unknown keys ['colour']"),
+        ("[{kind}]\nname = 'x'\n[extra]\na = 1\n", "unknown top-level tables ['extra']"),
+    ],
+)
+def test_schedule_and_scenario_files_refuse_a_bad_header_naming_the_file(text: str, message: str) -> None:
+    for kind, parse, error in (
+        ("schedule", lambda t: apply_schedule_text(None, t, "mine.toml"), ScheduleError),
+        ("scenario", lambda t: parse_scenario_text(t, "mine.toml"), ScenarioError),
+    ):
+        with pytest.raises(error) as caught:
+            parse(text.format(kind=kind))
+        assert str(caught.value).startswith("mine.toml: ")
+        assert message.format(kind=kind) in str(caught.value)

@@ -14,7 +14,6 @@ description, source, `in_force = false`: a scenario file is a what-if by definit
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -27,7 +26,7 @@ from fleetmon.supplychain.errors import ScenarioError, ScheduleError
 from fleetmon.supplychain.exposure import FleetExposure, exposure_ths, fleet_exposure
 from fleetmon.supplychain.fleet import FleetUnit
 from fleetmon.supplychain.origin import Origin, OriginBasis
-from fleetmon.supplychain.tariffs import Layer, Schedule, normalise_origin, parse_layer
+from fleetmon.supplychain.tariffs import Layer, Schedule, headed_toml, normalise_origin, parse_layer
 
 
 @dataclass(frozen=True)
@@ -237,21 +236,16 @@ def load_scenario(name_or_path: str) -> Scenario:
 
 def parse_scenario_text(text: str, filename: str) -> Scenario:
     """One scenario file; raises ScenarioError naming the file and what is wrong."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{filename}: not valid TOML: {exc}") from exc
-    header = doc.get("scenario")
-    if not isinstance(header, dict):
-        raise ScenarioError(f"{filename}: missing [scenario] table")
-    unknown = set(header) - _SCENARIO_KEYS
-    if unknown:
-        raise ScenarioError(f"{filename}: [scenario] has unknown keys {sorted(unknown)}")
+    doc, header = headed_toml(
+        text,
+        filename,
+        header="scenario",
+        header_keys=_SCENARIO_KEYS,
+        tables=("layer", "rate_overrides", "resourcing"),
+        error=ScenarioError,
+    )
     if header.get("in_force") is not False:
         raise ScenarioError(f"{filename}: a scenario is a what-if: say `in_force = false` in [scenario]")
-    unknown_top = set(doc) - {"scenario", "layer", "rate_overrides", "resourcing"}
-    if unknown_top:
-        raise ScenarioError(f"{filename}: unknown top-level tables {sorted(unknown_top)}")
     data = {
         "name": header.get("name", Path(filename).stem),
         "rate_overrides": doc.get("rate_overrides", {}),

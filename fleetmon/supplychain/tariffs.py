@@ -26,6 +26,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from fleetmon.supplychain.errors import ScheduleError, UnknownHtsError
 
@@ -294,21 +295,46 @@ def shipped_schedule(*, s122_rate_15: bool = False) -> Schedule:
     return schedule
 
 
-def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> Schedule:
-    """Parse one schedule file's text and apply it to `current` according to its mode."""
+def headed_toml(
+    text: str,
+    filename: str,
+    *,
+    header: str,
+    header_keys: frozenset[str] | set[str],
+    tables: Iterable[str],
+    error: type[Exception],
+    hint: str = "",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(document, its [header] table) of a data file whose first table describes it (a schedule or a
+    scenario): valid TOML, the header present with known keys only, no top-level table but `header`
+    and `tables`. Anything else raises `error` naming the file."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScheduleError(f"{filename}: not valid TOML: {exc}") from exc
-    header = doc.get("schedule")
-    if not isinstance(header, dict):
-        raise ScheduleError(f"{filename}: missing [schedule] table (name, mode)")
-    unknown = set(header) - _SCHEDULE_KEYS
+        raise error(f"{filename}: not valid TOML: {exc}") from exc
+    head = doc.get(header)
+    if not isinstance(head, dict):
+        raise error(f"{filename}: missing [{header}] table{hint}")
+    unknown = set(head) - set(header_keys)
     if unknown:
-        raise ScheduleError(f"{filename}: [schedule] has unknown keys {sorted(unknown)}")
-    unknown_top = set(doc) - {"schedule", "layer", "not_applied"}
+        raise error(f"{filename}: [{header}] has unknown keys {sorted(unknown)}")
+    unknown_top = set(doc) - {header, *tables}
     if unknown_top:
-        raise ScheduleError(f"{filename}: unknown top-level tables {sorted(unknown_top)}")
+        raise error(f"{filename}: unknown top-level tables {sorted(unknown_top)}")
+    return doc, head
+
+
+def apply_schedule_text(current: Schedule | None, text: str, filename: str) -> Schedule:
+    """Parse one schedule file's text and apply it to `current` according to its mode."""
+    doc, header = headed_toml(
+        text,
+        filename,
+        header="schedule",
+        header_keys=_SCHEDULE_KEYS,
+        tables=("layer", "not_applied"),
+        error=ScheduleError,
+        hint=" (name, mode)",
+    )
     name = header.get("name")
     mode = header.get("mode", "replace")
     if not isinstance(name, str) or not name:
