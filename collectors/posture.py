@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 from collectors.firmware import advisories, build_date, family_of
 from collectors.framing import Reply
@@ -69,7 +70,34 @@ def assess(
     settings: PostureSettings,
     today: dt.date,
 ) -> list[SecurityFinding]:
-    """The findings for one device read."""
+    """The findings for one device read.
+
+    A fleet is a few hundred distinct (firmware, posture) combinations read over and over, so the
+    findings are computed once per combination and day (findings are immutable values)."""
+    return list(
+        _assess(
+            make=make,
+            firmware_vendor=firmware_vendor,
+            firmware_version=firmware_version,
+            api_write_open=api_write_open,
+            default_login=default_login,
+            max_age_days=settings.firmware_max_age_days,
+            today=today,
+        )
+    )
+
+
+@lru_cache(maxsize=4096)
+def _assess(
+    *,
+    make: str | None,
+    firmware_vendor: str | None,
+    firmware_version: str | None,
+    api_write_open: bool | None,
+    default_login: bool | None,
+    max_age_days: int,
+    today: dt.date,
+) -> tuple[SecurityFinding, ...]:
     findings: list[SecurityFinding] = []
     if api_write_open:
         findings.append(
@@ -89,13 +117,13 @@ def assess(
             )
         )
     built = build_date(firmware_version)
-    if built is not None and (today - built).days > settings.firmware_max_age_days:
+    if built is not None and (today - built).days > max_age_days:
         findings.append(
             SecurityFinding(
                 code="firmware_outdated",
                 severity="medium",
                 message=f"firmware built {built.isoformat()}, {(today - built).days} days ago "
-                f"(limit {settings.firmware_max_age_days})",
+                f"(limit {max_age_days})",
             )
         )
     family = family_of(make, firmware_vendor)
@@ -109,4 +137,4 @@ def assess(
                         message=f"{advisory.id}: {advisory.summary} ({advisory.source})",
                     )
                 )
-    return findings
+    return tuple(findings)
