@@ -13,6 +13,7 @@ Errors: ConfigError (a ValueError), with a message meant for the operator.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address
@@ -144,6 +145,14 @@ class ActionSettings(_Section):
     timeout_s: float = Field(default=20.0, gt=0)  # the whole action on one device (every request it makes)
     step_poll_wait_s: float | None = Field(default=None, gt=0)
     """A ramp's longest wait for the poll after a step (default: two poll intervals + the poll deadline)."""
+    instance: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128)
+    """This collecting process's name, stored as the owner of the jobs it runs: unique among the processes
+    sharing one database (default: the host name). At start the process ends the unfinished jobs it owns."""
+    heartbeat_s: float = Field(default=15.0, gt=0)
+    """How often the process renews `heartbeat_at` of the jobs it runs (one UPDATE for all of them); a job
+    whose heartbeat is older than four of these is taken for abandoned (fleetmon.service.jobs)."""
+    idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
+    """How long an Idempotency-Key is remembered (24 h, the usual convention of APIs that take one)."""
 
 
 class CredentialProfile(_Section):

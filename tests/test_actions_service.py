@@ -7,20 +7,24 @@ Test addresses: 127.40.0.0/16 only.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import fleet_samples
 import httpx
 import pytest
 from action_jobs import WAIT_LIMIT_S, act, after_cycles, job_end
 from service_harness import LiveService, live_service
+from sqlalchemy import select, update
 
 from collectors.simulator.device import Fault, Firmware, Make, SimState
 from collectors.simulator.fleet import FleetDevice
 from fleetmon.config import ActionSettings, CollectorSettings, CredentialProfile, Settings
+from fleetmon.storage.actions import IDEMPOTENCY
 
 ANTMINER_PASSWORD_ENV = "FLEETMON_I19_ANTMINER_PW"
 
@@ -187,6 +191,33 @@ def test_a_retried_post_with_the_same_idempotency_key_acts_once(live: LiveServic
         assert third.status_code == 202 and third.json()["id"] != first.json()["id"]
         job_end(client, third.json())
         act(client, device_id, "locate", on=False)
+
+
+def test_a_job_names_its_owner_and_an_idempotency_key_is_forgotten_after_its_ttl(live: LiveService) -> None:
+    assert live.runtime is not None
+    miner = _devices(live, "luxos")[2]
+    device_id = _ids(live)[miner.device.ip]
+    url = f"/api/v1/devices/{device_id}/actions"
+    body = {"action": "locate", "params": {"on": False}}
+    with live.client(live.keys["operator"]) as client:
+        first = client.post(url, json=body, headers={"Idempotency-Key": "ttl-1"})
+        assert first.status_code == 202, first.text
+        job = job_end(client, first.json())
+        assert job["owner"] == live.runtime.settings.actions.instance == socket.gethostname()
+        assert job["heartbeat_at"] is not None
+        # The key was stored a day and a minute ago (the default time to live is 24 h) and housekeeping
+        # has not purged it yet: the same request is a new one.
+        with live.runtime.engine.begin() as conn:
+            key = IDEMPOTENCY.c.key == "ttl-1"
+            stored = conn.execute(select(IDEMPOTENCY.c.created_at).where(key)).scalar_one()
+            conn.execute(
+                update(IDEMPOTENCY).where(key).values(created_at=stored - timedelta(hours=24, minutes=1))
+            )
+        again = client.post(url, json=body, headers={"Idempotency-Key": "ttl-1"})
+        assert again.status_code == 202 and again.json()["id"] != job["id"]
+        job_end(client, again.json())
+        retried = client.post(url, json=body, headers={"Idempotency-Key": "ttl-1"})
+        assert retried.json()["id"] == again.json()["id"]
 
 
 @pytest.mark.parametrize("fault", [Fault.HANG, Fault.REFUSED, Fault.GARBAGE])

@@ -144,12 +144,12 @@ def test_migration_0009_goes_down_and_up_again(blank_db_url: str) -> None:
 
     engine = make_engine(blank_db_url)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision()
     SampleStore(engine).write([SiteSample("north", make_sample(1, T0).model_copy(update={"locate": True}))])
     command.downgrade(_alembic_config(engine), "0008")
     assert current_revision(engine) == "0008"
     upgrade(engine)
-    assert current_revision(engine) == "0009"
+    assert current_revision(engine) == head_revision()
     # the column came back empty: what was stored before it existed did not say
     assert [s.locate for s in iter_samples(engine)] == [None]
     engine.dispose()

@@ -16,7 +16,7 @@ from fleetmon.storage.actions import (
     JobRow,
     TaskRow,
     audit_entries,
-    end_unfinished,
+    end_abandoned,
     insert_audit,
     insert_job,
     job_by_id,
@@ -109,14 +109,16 @@ def test_the_audit_log_filters_by_device_and_time_newest_first(engine: Engine) -
     assert audit_entries(engine, device_id=9) == []
 
 
-def test_a_restart_ends_the_jobs_left_running(engine: Engine) -> None:
+def test_a_restart_ends_the_jobs_it_left_running(engine: Engine) -> None:
     insert_job(
         engine,
         _job("run", state="running"),
         [TaskRow("run", 1, 0, "h", "running"), TaskRow("run", 2, 1, "h", "succeeded")],
     )
     insert_job(engine, _job("done", state="succeeded"), [])
-    assert end_unfinished(engine, utcnow(), "interrupted") == ["run"]
+    now = utcnow()
+    ended = end_abandoned(engine, now, owner=None, stale_before=now, detail=lambda _job: "interrupted")
+    assert [job.id for job in ended] == ["run"]  # no owner: stored as before job leases, so stale
     found = job_by_id(engine, "run")
     assert found is not None
     job, tasks = found

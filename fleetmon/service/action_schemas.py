@@ -219,6 +219,14 @@ class JobOut(_Out):
     devices_total: int
     devices_done: int
     devices_failed: int
+    owner: str | None = Field(
+        default=None,
+        description="the collecting process running the job (`actions.instance`; null: a job stored before"
+        " job leases)",
+    )
+    heartbeat_at: datetime | None = Field(
+        default=None, description="when the owner last renewed its lease on the job (while it runs)"
+    )
     steps: list[StepOut]
     tasks: list[TaskOut]
     detail: str | None = None

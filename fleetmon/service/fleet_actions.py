@@ -20,7 +20,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from collectors.sample import utcnow
@@ -168,13 +168,16 @@ async def request_action(
     request: ActionRequest,
     path: str,
     idempotency_key: str | None,
+    idempotency_ttl: timedelta,
     views: Sequence[DeviceView] | None = None,
+    now: datetime | None = None,
 ) -> PlanOut | JobOut:
     """Plan a request and, unless it is a dry run, store its job and start it (a dry run works on any
-    replica; acting needs `runner`, the collecting process's).
+    replica; acting needs `runner`, the collecting process's, which the job names as its owner).
 
-    `views` fixes the devices (one device's route); otherwise the selector chooses them. Raises the
-    ActionRequestError tree (and StorageError).
+    `views` fixes the devices (one device's route); otherwise the selector chooses them. An
+    idempotency key older than `idempotency_ttl` (at `now`, default the clock) is forgotten: the request
+    is a new one. Raises the ActionRequestError tree (and StorageError).
     """
     action, params = request.action, stored_params(request.action, request.params)
     chosen = list(views) if views is not None else select(snapshot, request.selector)
@@ -214,7 +217,7 @@ async def request_action(
         return plan
     if runner is None:  # a dry run needs only the snapshot; acting needs the poller
         raise ActionsUnavailableError(READER_MODE_DETAIL)
-    now = utcnow()
+    now = now or utcnow()
     job_id = secrets.token_hex(8)
     job = JobRow(
         id=job_id,
@@ -228,6 +231,8 @@ async def request_action(
         role=principal.role.value,
         created_at=now,
         steps=[_step_json(step, "planned") for step in steps],
+        owner=runner.instance,
+        heartbeat_at=now,
     )
     position = {
         c.device_id: i for i, c in enumerate([*planned, *(c for c in candidates if excluded[c.device_id])])
@@ -251,7 +256,9 @@ async def request_action(
         if idempotency_key is not None
         else None
     )
-    earlier = await asyncio.to_thread(insert_job, engine, job, tasks, idem)
+    earlier = await asyncio.to_thread(
+        insert_job, engine, job, tasks, idem, forget_before=now - idempotency_ttl
+    )
     if earlier is not None:
         assert idem is not None
         if earlier.fingerprint != idem.fingerprint:
@@ -458,6 +465,8 @@ def job_out(job: JobRow, tasks: Sequence[TaskRow]) -> JobOut:
         devices_total=len(tasks),
         devices_done=sum(t.state in ended for t in tasks),
         devices_failed=sum(t.state in {"failed", "refused"} for t in tasks),
+        owner=job.owner,
+        heartbeat_at=job.heartbeat_at,
         steps=[StepOut.model_validate(_step_times(s)) for s in job.steps],
         tasks=[
             TaskOut(

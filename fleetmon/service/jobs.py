@@ -18,6 +18,14 @@ A ramp re-reads the site's measured power after each step from the snapshot of t
 flight end as they end and are reported so. Every change is written through to storage at once, so
 GET /api/v1/actions/{id} (any replica sharing the database) reads progress from one place; the audit log
 gets the job's outcome per device group when it ends. Credentials are never logged.
+
+Several collecting processes (one per site) may share one database, so a job is leased: it names its
+owner (`actions.instance`), and while the owner runs jobs it renews their `heartbeat_at` every
+`actions.heartbeat_s`, in one UPDATE for all of them, from a task of its own (not a job of the cycle
+loop, where a long poll or housekeeping would delay it). A job nobody runs any more is ended `failed`
+("interrupted: ..."): at start-up, the jobs this instance owns (it runs none yet, so they are what it
+ran before it stopped) and any whose heartbeat is stale; by housekeeping (`end_stale`), the stale jobs
+of owners that died. A job another live process runs is never touched.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from collectors import actions
@@ -52,7 +60,15 @@ from fleetmon.service.ramp import (
     target_reached,
     wake_overshoots,
 )
-from fleetmon.storage.actions import AuditRow, end_unfinished, insert_audit, update_job, update_tasks
+from fleetmon.storage.actions import (
+    AbandonedJob,
+    AuditRow,
+    end_abandoned,
+    heartbeat,
+    insert_audit,
+    update_job,
+    update_tasks,
+)
 from fleetmon.storage.engine import Engine
 from fleetmon.storage.errors import StorageError
 
@@ -61,6 +77,13 @@ log = logging.getLogger(__name__)
 TASK_SLACK_S = 1.0
 """Over identification + the action's deadline, before a task is ended as timed out."""
 STOP_GRACE_S = 10.0
+STALE_BEATS = 4
+"""A job whose heartbeat is older than this many heartbeat intervals is taken for abandoned. Not one or
+two: a renewal may come late without its owner being dead (a slow or briefly unreachable database, a
+busy event loop, one failed UPDATE: each costs one interval), and the processes compare their own
+clocks, which NTP keeps within a second or so, not exactly. Four intervals (a minute at the default
+15 s) survive three missed renewals, and still end a dead owner's jobs within a few minutes (the next
+housekeeping after that, or the next start of any collecting process)."""
 
 
 class FleetAccess(Protocol):
@@ -159,18 +182,66 @@ class JobRunner:
         self._semaphore = asyncio.Semaphore(settings.actions.concurrency)
         self._jobs: dict[str, RunningJob] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.instance = settings.actions.instance
+        self.heartbeat_s = settings.actions.heartbeat_s
+        self.stale_after = timedelta(seconds=STALE_BEATS * settings.actions.heartbeat_s)
+        self._beating: asyncio.Task[None] | None = None
 
-    async def recover(self) -> None:
-        """End the jobs a previous process left queued or running (never a job stuck forever)."""
+    async def recover(self, now: datetime | None = None) -> list[AbandonedJob]:
+        """At start-up: end the jobs this instance left queued or running when it stopped, and those of
+        other owners whose heartbeat is stale (never a job stuck forever, never one another process
+        runs). Returns them; a storage error is logged (housekeeping tries the stale ones again)."""
+        return await self._end_abandoned(now, owner=self.instance)
+
+    async def end_stale(self, now: datetime | None = None) -> list[AbandonedJob]:
+        """Housekeeping: end the unfinished jobs whose owner stopped renewing their heartbeat (it died, or
+        lost the database for longer than the stale threshold); never one this process runs."""
+        return await self._end_abandoned(now, owner=None)
+
+    async def _end_abandoned(self, now: datetime | None, *, owner: str | None) -> list[AbandonedJob]:
+        at = now or utcnow()
+
+        def why(job: AbandonedJob) -> str:
+            if job.owner == owner:
+                return f"interrupted: the service ({job.owner}) stopped before it ended"
+            if job.owner is None or job.heartbeat_at is None:
+                return "interrupted: stored with no owner or heartbeat (before job leases) and never ended"
+            silent = (at - job.heartbeat_at).total_seconds()
+            return f"interrupted: its owner {job.owner} fell silent (no heartbeat for {silent:.0f} s)"
+
         try:
             ended = await asyncio.to_thread(
-                end_unfinished, self.engine, utcnow(), "interrupted: the service stopped before it ended"
+                end_abandoned,
+                self.engine,
+                at,
+                owner=owner,
+                stale_before=at - self.stale_after,
+                detail=why,
+                keep=tuple(self._jobs),
             )
         except StorageError as exc:
-            log.warning("unfinished action jobs not checked: %s", exc)
-            return
-        if ended:
-            log.warning("%d action job(s) interrupted by a restart marked failed", len(ended))
+            log.warning("abandoned action jobs not checked: %s", exc)
+            return []
+        for job in ended:
+            log.warning("action job %s ended failed: %s", job.id, why(job))
+        return ended
+
+    async def beat(self, now: datetime | None = None) -> int:
+        """Renew the heartbeat of every job this process runs, in one UPDATE; how many it renewed."""
+        ids = tuple(self._jobs)
+        if not ids:
+            return 0
+        try:
+            return await asyncio.to_thread(heartbeat, self.engine, self.instance, ids, now or utcnow())
+        except StorageError as exc:
+            log.warning("action job heartbeat not stored: %s", exc)
+            return 0
+
+    async def _heartbeats(self) -> None:
+        """Renew the heartbeats every `heartbeat_s` while this process runs jobs (start() restarts it)."""
+        while self._jobs:
+            await asyncio.sleep(self.heartbeat_s)
+            await self.beat()
 
     def refusal(self, action: JobAction, on: bool, host: str, port: int) -> str | None:
         """Why the device would be refused up front (its firmware cannot do the action, or the profile
@@ -185,6 +256,8 @@ class JobRunner:
         """Run a stored job (state queued) in the background."""
         self._jobs[job.id] = job
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=f"fleetmon-job {job.id}")
+        if self._beating is None or self._beating.done():
+            self._beating = asyncio.create_task(self._heartbeats(), name="fleetmon-job-heartbeat")
 
     def running(self, job_id: str) -> RunningJob | None:
         """The job when this process is running it."""
@@ -209,6 +282,11 @@ class JobRunner:
         """Stop every job (the service is stopping): cancelled steps, in-flight tasks interrupted."""
         for job in self._jobs.values():
             job.cancelled.set()
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
+            self._beating = None
         tasks = list(self._tasks.values())
         if not tasks:
             return

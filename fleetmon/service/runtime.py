@@ -10,8 +10,9 @@ and the supply-chain figures derive. Two modes, chosen by the configuration:
   - persist, a task of its own: the batch writer stores the cycle (through the spool while the
     database refuses), then gives new devices their database ids. The database is the history and
     the other replicas' source, never a round trip before the API shows a cycle.
-  - housekeeping, every `service.rollup_interval_s`: rollups and retention, and the inventory and
-    rack fields read again.
+  - housekeeping, every `service.rollup_interval_s`: rollups and retention, the inventory and rack
+    fields read again, the action jobs of collecting processes that died ended (their heartbeat went
+    stale: fleetmon.service.jobs) and expired idempotency keys deleted.
 - reader (large farm: MQTT configured, or no targets): collectors publish, ingesters write, this
   replica only reads. Jobs:
   - refresh, every `service.snapshot_interval_s`: storage's `newest_since` gives the samples stored
@@ -35,7 +36,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from collectors.actions import ActionCredentials
@@ -55,6 +56,7 @@ from fleetmon.service.snapshot import CollectorStats, FleetSnapshot, PduView, fa
 from fleetmon.service.state import FleetState
 from fleetmon.sinks.database import DbSink
 from fleetmon.sinks.spool import Spool
+from fleetmon.storage.actions import purge_idempotency
 from fleetmon.storage.engine import Engine, data_dir, ensure_schema, ping
 from fleetmon.storage.errors import SchemaNotReadyError, StorageError, StorageUnavailableError
 from fleetmon.storage.fleet import LatestSample, device_ids, newest_since, stored_racks
@@ -494,16 +496,27 @@ class ServiceRuntime:
         finally:
             await delivery.close()
 
-    async def maintain(self) -> None:
-        """Housekeeping: recompute recent rollups, enforce retention, read the inventory and racks again
-        (in threads); logs, never raises storage errors."""
+    async def maintain(self, now: datetime | None = None) -> None:
+        """Housekeeping: recompute recent rollups, enforce retention, read the inventory and racks again,
+        end the action jobs whose owner died and delete expired idempotency keys (in threads); logs,
+        never raises storage errors. `now`: the clock, unless given."""
         keep = self.settings.storage.retention_days
+        now = now or utcnow()
         try:
-            now = utcnow()
             await asyncio.to_thread(run_rollups, self.engine, now, timedelta(hours=2))
             await asyncio.to_thread(enforce_retention, self.engine, keep, now)
         except StorageError as exc:
             log.warning("rollup/retention job failed: %s", exc)
+        if self.jobs is not None:
+            await self.jobs.end_stale(now)
+        ttl = timedelta(seconds=self.settings.actions.idempotency_ttl_s)
+        try:
+            purged = await asyncio.to_thread(purge_idempotency, self.engine, now - ttl)
+        except StorageError as exc:
+            log.warning("expired idempotency keys not purged: %s", exc)
+        else:
+            if purged:
+                log.info("%d expired idempotency key(s) purged", purged)
         try:
             await self.reload_reference()
         except StorageError as exc:

@@ -4,16 +4,21 @@ fleetmon.service.jobs, which owns what a job means.
 Every function raises StorageUnavailableError (fleetmon.storage.errors) when the database fails, never a
 SQLAlchemy exception. A job and its tasks (and the idempotency key that created it) are inserted in one
 transaction, so a retried request finds either all of them or none.
+
+Several collecting processes may share the database: a job names its `owner`, which renews its
+`heartbeat_at` (`heartbeat`); `end_abandoned` ends the unfinished jobs nobody runs any more. An
+idempotency key older than the caller's `forget_before` is forgotten by the lookup itself, whether or not
+`purge_idempotency` deleted it yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import ColumnElement, Engine, Table, delete, or_, select, update
 from sqlalchemy import exc as sa_exc
 
 from fleetmon.storage.errors import translated
@@ -45,6 +50,8 @@ class JobRow:
     finished_at: datetime | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     detail: str | None = None
+    owner: str | None = None  # the collecting process running it (None: stored before revision 0010)
+    heartbeat_at: datetime | None = None  # when the owner last said it still runs it
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,15 @@ class Idempotency:
 
 
 @dataclass(frozen=True, slots=True)
+class AbandonedJob:
+    """An unfinished job `end_abandoned` ended, with the owner and heartbeat it had."""
+
+    id: str
+    owner: str | None
+    heartbeat_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class EarlierRequest:
     """The job an idempotency key already created, and the fingerprint of the request that created it."""
 
@@ -123,6 +139,8 @@ def _job(row: Any) -> JobRow:
         finished_at=row.finished_at,
         steps=list(row.steps or []),
         detail=row.detail,
+        owner=row.owner,
+        heartbeat_at=row.heartbeat_at,
     )
 
 
@@ -143,28 +161,45 @@ def _task(row: Any) -> TaskRow:
     )
 
 
-def _earlier(conn: Any, idem: Idempotency) -> EarlierRequest | None:
-    found = conn.execute(
-        select(IDEMPOTENCY.c.job_id, IDEMPOTENCY.c.fingerprint).where(
-            IDEMPOTENCY.c.key == idem.key, IDEMPOTENCY.c.actor_key_id == idem.actor_key_id
-        )
-    ).first()
+def _same_key(idem: Idempotency) -> ColumnElement[bool]:
+    return (IDEMPOTENCY.c.key == idem.key) & (IDEMPOTENCY.c.actor_key_id == idem.actor_key_id)
+
+
+def _earlier(conn: Any, idem: Idempotency, forget_before: datetime | None) -> EarlierRequest | None:
+    query = select(IDEMPOTENCY.c.job_id, IDEMPOTENCY.c.fingerprint).where(_same_key(idem))
+    if forget_before is not None:
+        query = query.where(IDEMPOTENCY.c.created_at >= forget_before)
+    found = conn.execute(query).first()
     return None if found is None else EarlierRequest(found.job_id, found.fingerprint)
 
 
 def insert_job(
-    engine: Engine, job: JobRow, tasks: Sequence[TaskRow], idempotency: Idempotency | None = None
+    engine: Engine,
+    job: JobRow,
+    tasks: Sequence[TaskRow],
+    idempotency: Idempotency | None = None,
+    *,
+    forget_before: datetime | None = None,
 ) -> EarlierRequest | None:
     """Store a new job with its tasks (and its idempotency key), in one transaction.
 
     When the principal already used the idempotency key, nothing is stored and the earlier request is
     returned (the caller compares fingerprints); None when the job was stored. The same key sent twice
     at once: the loser of the race (the key's primary key refuses its insert) gets the winner's job.
+    A key stored before `forget_before` (its time to live is over) is forgotten: the request is a new
+    one, and the expired row, if housekeeping has not purged it yet, is replaced by this request's.
     """
     try:
         with engine.begin() as conn:
-            if idempotency is not None and (earlier := _earlier(conn, idempotency)) is not None:
-                return earlier
+            if idempotency is not None:
+                if (earlier := _earlier(conn, idempotency, forget_before)) is not None:
+                    return earlier
+                if forget_before is not None:
+                    conn.execute(
+                        delete(IDEMPOTENCY).where(
+                            _same_key(idempotency), IDEMPOTENCY.c.created_at < forget_before
+                        )
+                    )
             conn.execute(JOBS.insert().values(**_job_values(job)))
             if tasks:
                 conn.execute(TASKS.insert(), [_task_values(task) for task in tasks])
@@ -181,7 +216,7 @@ def insert_job(
     except sa_exc.IntegrityError as exc:
         if idempotency is not None:
             with translated("reading an idempotency key failed"), engine.connect() as conn:
-                earlier = _earlier(conn, idempotency)
+                earlier = _earlier(conn, idempotency, forget_before)
             if earlier is not None:
                 return earlier
         with translated("storing an action job failed"):
@@ -207,6 +242,8 @@ def _job_values(job: JobRow) -> dict[str, Any]:
         "finished_at": job.finished_at,
         "steps": job.steps,
         "detail": job.detail,
+        "owner": job.owner,
+        "heartbeat_at": job.heartbeat_at,
     }
 
 
@@ -374,18 +411,74 @@ def audit_entries(
         ]
 
 
-def end_unfinished(engine: Engine, at: datetime, detail: str) -> list[str]:
-    """End every job stored as queued or running (a previous process stopped before it ended them):
-    the job `failed` with `detail`, its queued or running tasks `cancelled`. Returns their ids."""
-    with translated("ending unfinished action jobs failed"), engine.begin() as conn:
-        ids = [r.id for r in conn.execute(select(JOBS.c.id).where(JOBS.c.state.in_(UNFINISHED)))]
-        if ids:
+def heartbeat(engine: Engine, owner: str, job_ids: Collection[str], at: datetime) -> int:
+    """Renew `heartbeat_at` of the unfinished jobs `owner` runs, in one UPDATE; returns how many it renewed
+    (fewer than asked when another process already ended one as abandoned: it stays ended)."""
+    if not job_ids:
+        return 0
+    with translated("renewing action job heartbeats failed"), engine.begin() as conn:
+        result = conn.execute(
+            update(JOBS)
+            .where(JOBS.c.id.in_(list(job_ids)), JOBS.c.owner == owner, JOBS.c.state.in_(UNFINISHED))
+            .values(heartbeat_at=at)
+        )
+    return int(result.rowcount or 0)
+
+
+def _abandoned(owner: str | None, stale_before: datetime) -> ColumnElement[bool]:
+    """Unfinished, and owned by `owner` or silent since before `stale_before` (no owner or no heartbeat:
+    stored before revision 0010)."""
+    lapsed = or_(JOBS.c.owner.is_(None), JOBS.c.heartbeat_at.is_(None), JOBS.c.heartbeat_at < stale_before)
+    if owner is not None:
+        lapsed = or_(JOBS.c.owner == owner, lapsed)
+    return JOBS.c.state.in_(UNFINISHED) & lapsed
+
+
+def end_abandoned(
+    engine: Engine,
+    at: datetime,
+    *,
+    owner: str | None,
+    stale_before: datetime,
+    detail: Callable[[AbandonedJob], str],
+    keep: Collection[str] = (),
+) -> list[AbandonedJob]:
+    """End the unfinished jobs nobody runs any more: those of `owner` (a process starting: whatever it
+    ran before it stopped; None: none by owner) and those whose heartbeat is older than `stale_before`
+    (their owner died), never those in `keep`. Each job `failed` with `detail(job)`, its queued or
+    running tasks `cancelled`. Returns them.
+
+    The condition is checked again by each job's UPDATE, so a job whose owner renewed its heartbeat
+    between the read and the write is left running (PostgreSQL re-evaluates the WHERE of an UPDATE on
+    the newest row version).
+    """
+    condition = _abandoned(owner, stale_before)
+    if keep:
+        condition = condition & JOBS.c.id.not_in(list(keep))
+    ended: list[AbandonedJob] = []
+    with translated("ending abandoned action jobs failed"), engine.begin() as conn:
+        found = conn.execute(select(JOBS.c.id, JOBS.c.owner, JOBS.c.heartbeat_at).where(condition)).all()
+        for row in found:
+            job = AbandonedJob(row.id, row.owner, row.heartbeat_at)
+            text = detail(job)
+            result = conn.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job.id, condition)
+                .values(state="failed", finished_at=at, detail=text)
+            )
+            if not result.rowcount:
+                continue
             conn.execute(
                 update(TASKS)
-                .where(TASKS.c.job_id.in_(ids), TASKS.c.state.in_(UNFINISHED))
-                .values(state="cancelled", detail=detail, finished_at=at)
+                .where(TASKS.c.job_id == job.id, TASKS.c.state.in_(UNFINISHED))
+                .values(state="cancelled", detail=text, finished_at=at)
             )
-            conn.execute(
-                update(JOBS).where(JOBS.c.id.in_(ids)).values(state="failed", finished_at=at, detail=detail)
-            )
-    return ids
+            ended.append(job)
+    return ended
+
+
+def purge_idempotency(engine: Engine, before: datetime) -> int:
+    """Delete the idempotency keys stored before `before` (their time to live is over); returns how many."""
+    with translated("purging idempotency keys failed"), engine.begin() as conn:
+        result = conn.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < before))
+    return int(result.rowcount or 0)

@@ -243,6 +243,8 @@ class ActionJob(SQLModel, table=True):
 
     `params`, `selector` and `ramp` are the request as accepted; `steps` the ramp's steps as they ran
     (a JSON list, rewritten whole when a step changes: a job has a handful of steps, never thousands).
+    `owner` is the collecting process running it (`actions.instance`), which renews `heartbeat_at` while
+    it does; both NULL for jobs stored before revision 0010.
     """
 
     __tablename__ = "action_jobs"
@@ -261,6 +263,8 @@ class ActionJob(SQLModel, table=True):
     finished_at: datetime | None = _ts_column(nullable=True)
     steps: list[dict[str, Any]] = _json_column()
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    owner: str | None = Field(default=None, max_length=128)
+    heartbeat_at: datetime | None = _ts_column(nullable=True)
 
 
 class ActionTask(SQLModel, table=True):

@@ -10,7 +10,7 @@ same permission: the audit log names keys and what they did, which a wall-displa
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import (
@@ -119,7 +119,8 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=MAX_KEY_LENGTH,
-        description="retrying with the same key and body returns the first job instead of acting again",
+        description="retrying with the same key and body returns the first job instead of acting again;"
+        " a key is remembered for `actions.idempotency_ttl_s` (24 h by default), then forgotten",
     ),
 ]
 
@@ -168,6 +169,7 @@ async def act_on_device(
             request=ActionRequest.of(body, device_id),
             path=request.url.path,
             idempotency_key=idempotency_key,
+            idempotency_ttl=timedelta(seconds=runtime.settings.actions.idempotency_ttl_s),
             views=[view],
         )
     except ActionRequestError as exc:
@@ -211,6 +213,7 @@ async def act_on_fleet(
             request=ActionRequest.of_fleet(body),
             path=request.url.path,
             idempotency_key=idempotency_key,
+            idempotency_ttl=timedelta(seconds=runtime.settings.actions.idempotency_ttl_s),
         )
     except ActionRequestError as exc:
         raise _http(exc) from None
