@@ -14,7 +14,7 @@ newer for DROP), never a batch rebuild: a rebuild drops `action_jobs`, which `ac
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-08 09:00:00
+Create Date: 2026-12-07 02:00:00
 """
 
 from __future__ import annotations
