@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from collectors.framing import Reply
 from collectors.models import branded_lookup
-from collectors.wire import first, section, to_str
+from collectors.wire import first, first_or_msg, section, to_str
 
 
 class Dialect(StrEnum):
@@ -289,7 +289,7 @@ def _after(text: str, marker: str) -> str | None:
 
 
 def _looks_whatsminer(probe: dict[str, Reply]) -> bool:
-    summary = first(probe.get("summary"), "SUMMARY")
+    summary = first_or_msg(probe.get("summary"), "SUMMARY")
     if any(key in summary for key in ("Fan Speed In", "Power_RT", "Factory GHS", "Error Code Count")):
         return True
     stats = first(probe.get("stats"), "STATS")
@@ -311,8 +311,8 @@ def _avalon_model(ver: dict[str, object], probe: dict[str, Reply]) -> str | None
     prod = to_str(ver.get("PROD"))
     model = to_str(ver.get("MODEL"))
     if prod and prod.upper().startswith("AVALONMINER") and model:
-        four_digits = re.match(r"(\d{4})-\d+$", model)
-        if four_digits:  # "1246-83": the A12/A13 line, named by its four digits
+        four_digits = re.match(r"(\d{4})-(?:[A-Z]+-)?\d+$", model, re.IGNORECASE)
+        if four_digits:  # "1246-83", "1246-N-90": the A12/A13 line, named by its four digits
             return "Avalon " + four_digits.group(1)
         return model  # "AvalonMiner 15-194" -> "15-194"
     if prod:

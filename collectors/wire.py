@@ -315,6 +315,19 @@ def first(reply: Reply | None, name: str) -> dict[str, Any]:
     return records[0] if records else {}
 
 
+def first_or_msg(reply: Reply | None, name: str) -> dict[str, Any]:
+    """The first record of a section or, when the reply has no such section, its `Msg` object.
+
+    btminer builds of 2024 on answer `summary` the way they answer their `get_*` commands, the fields in
+    a `Msg` object under a string STATUS (`{"STATUS": "S", "Code": 131, "Msg": {"MHS 1m": ...}}`) instead
+    of a `SUMMARY` list; the fields themselves are the same.
+    """
+    record = first(reply, name)
+    if record or reply is None:
+        return record
+    return as_mapping(reply.get("Msg"))
+
+
 def pick(record: Mapping[str, Any], *keys: str) -> object:
     """The value of the first key present with a non-empty value."""
     for key in keys:
