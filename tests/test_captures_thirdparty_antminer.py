@@ -111,7 +111,7 @@ async def test_mskminer_release_is_the_version_in_its_type(sets: dict[str, Captu
     assert [e.code for e in sample.errors] == []  # a brand is known: no unknown_make
 
 
-@pytest.mark.parametrize("name", ["hiveon/s19x88", "antminer/s19-88-mskminer"])
+@pytest.mark.parametrize("name", ["hiveon/s19x88", "antminer/s19-88-mskminer", "antminer/s9-hiveon"])
 async def test_a_cached_identity_is_not_contradicted_by_the_vendor_note_in_type(
     name: str, sets: dict[str, CaptureSet]
 ) -> None:
