@@ -249,6 +249,8 @@ _MONTHS = {
 _DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # "Fri Dec 11 17:30:55 CST 2020" (bmminer/cgminer CompileTime, LuxOS CompileTime)
     (re.compile(r"\b([A-Z][a-z]{2})\s+(\d{1,2})\s+\d{1,2}:\d{2}:\d{2}\s+(?:[A-Z]{2,5}\s+)?(\d{4})\b"), "mdy"),
+    # "10 Dec 2024 14:34:31 GMT" (MSKminer's CompileTime: day, month, year)
+    (re.compile(r"(?<!\d)(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4})\s+\d{1,2}:\d{2}:\d{2}\b"), "dmy"),
     # "2023-05.24-0ce5e7cc" (GCMiner), "2022-09-13" (Braiins OS builds), "2025.4.8.220305" (LuxOS)
     (re.compile(r"(?<!\d)(20\d{2})[-.](\d{1,2})[-.](\d{1,2})(?!\d)"), "ymd"),
     # "21072802_4ec6bb0_211fc46" (Avalon VERSION: YYMMDD and a build number)
@@ -261,7 +263,8 @@ _DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 def build_date(version: str | None) -> dt.date | None:
     """The build date a firmware version string carries, or None when it carries none.
 
-    Reads the forms the replies hold: a CompileTime ("Fri Dec 11 17:30:55 CST 2020"), a dashed or dotted
+    Reads the forms the replies hold: a CompileTime ("Fri Dec 11 17:30:55 CST 2020", MSKminer's
+    "10 Dec 2024 14:34:31 GMT"), a dashed or dotted
     date ("2023-05.24", "2025.4.8"), an eight-digit date ("20210322.22.REL"), and Canaan's YYMMDDNN_
     prefix. A match that is not a real calendar date is skipped, never bent into one.
     """
@@ -284,10 +287,11 @@ def _dates(pattern: re.Pattern[str], order: str, version: str) -> Iterator[dt.da
     for match in pattern.finditer(version):
         a, b, c = match.groups()
         try:
-            if order == "mdy":
-                month = _MONTHS.get(a.lower())
+            if order in ("mdy", "dmy"):
+                day, name = (b, a) if order == "mdy" else (a, b)
+                month = _MONTHS.get(name.lower())
                 if month is not None:
-                    yield dt.date(int(c), month, int(b))
+                    yield dt.date(int(c), month, int(day))
                 continue
             year = int(a) + (2000 if order == "yymd" else 0)
             yield dt.date(year, int(b), int(c))

@@ -9,7 +9,8 @@ Hiveon, MaraFW, MSKminer, asicseer, A.P. and other vendors read from the Type an
 
 Positive evidence only. A make is named when a reply names the brand (a `Type` or model string that
 starts with a known brand, "Antminer S19", "Whatsminer M30S", "SealMiner A2") or a firmware only that
-maker's machines run names itself (btminer, BDMiner, GCMiner/FluxOS, LUXminer, BOSminer, VNish) or
+maker's machines run names itself (btminer, BDMiner, GCMiner/FluxOS, LUXminer, BOSminer, VNish, the
+`rwglr` bmminer build of MSKminer and Hiveon) or
 leaves its own mark (btminer's `Power_RT`/`Factory GHS` summary fields, cgminer's Avalon driver
 `MM ID` strings and `AV` device IDs). A reply *layout* proves nothing: other makers' cgminer forks copy
 Bitmain's stats keys (`GHS 5s`, `chain_acn1`) whole. A device whose replies name no brand keeps its
@@ -132,11 +133,23 @@ def _text(reply: Reply | None) -> str:
     return json.dumps(reply).upper() if reply is not None else ""
 
 
+_VERSION_SUFFIX = re.compile(r"\s+v\.(\d+(?:\.\d+)+)$", re.IGNORECASE)
+"""A firmware release after the model in a `Type` (MSKminer: `S19-88 v.2.6.0.39`); the dot after the
+`v` keeps a model's own words (`D3 Blissz v2.06 beta`) out of it."""
+ANTMINER_ONLY_BUILDS = ("RWGLR",)
+"""Marks in the `BMMiner`/`CGMiner` string of bmminer builds made only for Bitmain's control boards (the
+MSKminer and Hiveon builds, `4.11.1 rwglr`): the make, even where the `Type` names no brand."""
+
+
 def antminer_type(type_field: str) -> tuple[str, str | None, str | None]:
     """Split an Antminer `Type` like `Antminer S9 (vnish 3.8.6)` into (model, vendor, vendor version)."""
     clean = type_field.split("\n", maxsplit=1)[0].strip()
     vendor: str | None = None
     version: str | None = None
+    suffix = _VERSION_SUFFIX.search(clean)
+    if suffix:
+        version = suffix.group(1)
+        clean = clean[: suffix.start()].strip()
     match = re.search(r"\(([^)]*)\)", clean)
     if match:
         inner = match.group(1)
@@ -222,13 +235,20 @@ def classify(
         return ident.with_model(with_brand("SealMiner", wire))
 
     type_field = to_str(ver.get("Type")) or to_str(stats0.get("Type"))
-    if type_field and "ANTMINER" in type_field.upper():
+    # The miner string is in VERSION, and in the stats version block when `version` is refused.
+    miner_block = ver if ver.get("Type") else stats0
+    miner_string = " ".join(
+        s
+        for s in (
+            to_str(miner_block.get("BMMiner")),
+            to_str(miner_block.get("CGMiner")),
+            to_str(miner_block.get("CompileTime")),
+        )
+        if s
+    ).upper()
+    antminer_build = any(mark in miner_string for mark in ANTMINER_ONLY_BUILDS)
+    if type_field and ("ANTMINER" in type_field.upper() or antminer_build):
         model, vendor, vendor_version = antminer_type(type_field)
-        miner_string = " ".join(
-            s
-            for s in (to_str(ver.get("BMMiner")), to_str(ver.get("CGMiner")), to_str(ver.get("CompileTime")))
-            if s
-        ).upper()
         if vendor is None:
             if "HIVEON" in text:
                 vendor = "hiveon"

@@ -8,7 +8,8 @@ Ethash E3; kSol/s on Equihash Z11); an unknown model is taken as SHA-256. Temper
 temperature is the hottest of its `temp_chipN` readings, else `temp2_N`; where the firmware names a
 maximum (`temp_max`, the whole machine's hottest sensor) it is kept as a reading, never averaged.
 Sleeping: `Mode` 254 (X17), or no hashrate with an empty `chain_rateN` on a
-board slot (X19).
+board slot (X19). Power: `total_power` where the firmware sends it (Hiveon and MSKminer builds; stock
+sends none). Fans: none on a hydro model (catalog `fans` 0), whatever zero `fanN` slots the firmware sends.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ class AntminerDriver(Driver):
         version_block = first(replies.get("stats"), "STATS")
         reading = Reading(pools=cgminer_pools(replies.get("pools")))
         type_field = to_str(version_block.get("Type"))
-        reading.wire_model = type_field.split("\n")[0].split("(")[0].strip() if type_field else None
+        # The model only: without a vendor's note ("(vnish 3.8.6)", " Hiveon", " v.2.6.0.39"), else a cached
+        # identity looks contradicted on every poll and the device is identified again each time.
+        reading.wire_model = antminer_type(type_field)[0] if type_field else None
         if self.dialect is Dialect.ANTMINER and type_field:
             # What the firmware says it is now, for spotting a reflash under a cached identity.
             _, vendor, vendor_version = antminer_type(type_field)
@@ -106,7 +109,9 @@ class AntminerDriver(Driver):
         reading.hashrate_ths = round(hashrate, 12) if hashrate is not None else None
         ideal = Checks().rate(stats.get("total_rateideal"), "total_rateideal", unit)
         reading.expected_hashrate_ths = ideal if ideal else None
-        reading.fans_rpm = self._fans(stats, indexed["fan"], checks)
+        reading.fans_rpm = self._fans(stats, indexed["fan"], checks, spec)
+        # The Hiveon and MSKminer builds add the chains' power and its total (watts) to stats.
+        reading.power_w = checks.watts(stats.get("total_power"), "total_power")
         reading.hottest_c = checks.temperature(stats.get("temp_max"), "temp_max")
         elapsed = stats.get("Elapsed", summary.get("Elapsed"))
         reading.uptime_s = to_int(elapsed)
@@ -163,12 +168,18 @@ class AntminerDriver(Driver):
         return boards, chain_rates, empty_slots
 
     @staticmethod
-    def _fans(stats: dict[str, Any], fans: dict[int, object], checks: Checks) -> list[int]:
+    def _fans(
+        stats: dict[str, Any], fans: dict[int, object], checks: Checks, spec: ModelSpec | None
+    ) -> list[int]:
         fans.pop(0, None)
         values = [checks.rpm(fans[i], f"fan{i}") for i in sorted(fans) if i < 100]
         spinning = [v for v in values if v]
         if spinning:
             return spinning
+        if spec is not None and spec.fans == 0:
+            # A hydro model has no fans: its firmware still sends `fan1..4` = 0 (and `fan_num` 4 on the
+            # S21 XP Hyd.), slots of the air-cooled layout, not four stopped fans.
+            return []
         count = to_int(stats.get("fan_num")) or 0
         return [0] * count if values else []
 
@@ -188,7 +199,9 @@ class LuxOSDriver(AntminerDriver):
     def parse(self, identity: Identity, replies: dict[str, Reply], spec: ModelSpec | None) -> Reading:
         reading = super().parse(identity, replies, spec)
         power = first(replies.get("power"), "POWER")
-        reading.power_w = reading.checks.watts(power.get("Watts"), "Watts")
+        watts = reading.checks.watts(power.get("Watts"), "Watts")
+        if watts is not None:
+            reading.power_w = watts
         config = first(replies.get("config"), "CONFIG")
         reading.mac = to_str(config.get("MACAddr"))
         reading.hostname = to_str(config.get("Hostname"))
