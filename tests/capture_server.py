@@ -15,9 +15,11 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from collectors.connection import Timeouts
 from collectors.reader import read_device
-from collectors.sample import Sample
+from collectors.sample import Sample, State
 
 VARIANTS = ("-2", "_with_errors")
 
@@ -173,3 +175,22 @@ async def read_capture(capture: CaptureSet, timeouts: Timeouts) -> Sample:
         return (await read_device("127.0.0.1", port, timeouts=timeouts)).sample
     finally:
         await server.close()
+
+
+Reading = tuple[str, str, str | None, State, float | None, float | None, list[int], float | None]
+"""What a capture set is expected to read as, each value read by eye from its files: (make, firmware
+vendor, model, state, hashrate TH/s, hottest C, fans rpm, power W); None where the set carries none."""
+
+
+def assert_reads_as(sample: Sample, expected: Reading) -> None:
+    """The sample's headline figures are the expected ones (floats to 1 part in a million)."""
+    make, vendor, model, state, hashrate, temp_max, fans, power = expected
+
+    def near(value: float | None) -> object:
+        return None if value is None else pytest.approx(value, rel=1e-6)
+
+    assert (sample.make, sample.firmware_vendor, sample.model, sample.state) == (make, vendor, model, state)
+    assert sample.hashrate_ths == near(hashrate)
+    assert sample.temp_max_c == near(temp_max)
+    assert sample.fans_rpm == fans
+    assert sample.power_w == near(power)

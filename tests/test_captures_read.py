@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capture_server import load_sets, read_capture
+from capture_server import Reading, assert_reads_as, load_sets, read_capture
 
 from collectors.connection import Timeouts
 from collectors.sample import State
@@ -17,7 +17,7 @@ from collectors.sample import State
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
 
 # set: (make, firmware_vendor, model, state, hashrate_ths, temp_max_c, fans_rpm, power_w)
-EXPECTED: dict[str, tuple[str, str, str | None, State, float, float | None, list[int], float | None]] = {
+EXPECTED: dict[str, Reading] = {
     "antminer/s19pro": (
         "Antminer",
         "stock",
@@ -331,13 +331,7 @@ def sets(captures_dir: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED), ids=sorted(EXPECTED))
 async def test_capture_set_is_read_as_captured(name: str, sets: dict) -> None:
-    make, vendor, model, state, hashrate, temp_max, fans, power = EXPECTED[name]
-    sample = await read_capture(sets[name], TIMEOUTS)
-    assert (sample.make, sample.firmware_vendor, sample.model, sample.state) == (make, vendor, model, state)
-    assert sample.hashrate_ths == pytest.approx(hashrate, rel=1e-6)
-    assert sample.temp_max_c == (pytest.approx(temp_max) if temp_max is not None else None)
-    assert sample.fans_rpm == fans
-    assert sample.power_w == power
+    assert_reads_as(await read_capture(sets[name], TIMEOUTS), EXPECTED[name])
 
 
 async def test_whatsminer_dead_board_and_device_errors_are_reported(sets: dict) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureServer, CaptureSet, load_sets, read_capture
+from capture_server import CaptureServer, CaptureSet, Reading, assert_reads_as, load_sets, read_capture
 
 from collectors.connection import Timeouts
 from collectors.firmware import build_date
@@ -22,7 +22,7 @@ from collectors.sample import State
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
 
 # set: (make, firmware_vendor, model, state, hashrate_ths, temp_max_c, fans_rpm, power_w)
-EXPECTED: dict[str, tuple[str, str, str, State, float, float, list[int], float | None]] = {
+EXPECTED: dict[str, Reading] = {
     # stats only (version refused). "GHS 5s": 483979.25 GH; hottest temp_chip1 "63-59-56-61" (temp_max 0
     # is no reading); fan1..fan4 = 0 with fan_num 4 on a hydro machine: no fans; no power field.
     "antminer/s21xp-hyd": (
@@ -73,13 +73,7 @@ def sets(captures_dir: Path) -> dict[str, CaptureSet]:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED), ids=sorted(EXPECTED))
 async def test_capture_set_is_read_as_captured(name: str, sets: dict[str, CaptureSet]) -> None:
-    make, vendor, model, state, hashrate, temp_max, fans, power = EXPECTED[name]
-    sample = await read_capture(sets[name], TIMEOUTS)
-    assert (sample.make, sample.firmware_vendor, sample.model, sample.state) == (make, vendor, model, state)
-    assert sample.hashrate_ths == pytest.approx(hashrate, rel=1e-6)
-    assert sample.temp_max_c == pytest.approx(temp_max)
-    assert sample.fans_rpm == fans
-    assert sample.power_w == power
+    assert_reads_as(await read_capture(sets[name], TIMEOUTS), EXPECTED[name])
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capture_server import CaptureSet, load_sets, read_capture
+from capture_server import CaptureSet, Reading, assert_reads_as, load_sets, read_capture
 
 from collectors.connection import Timeouts
 from collectors.sample import State
 
 TIMEOUTS = Timeouts(connect=2.0, read=2.0, device=5.0)
 
-Expected = tuple[str, str, str | None, State, float | None, float | None, list[int], float | None]
 # set: (make, firmware_vendor, model, state, hashrate_ths, temp_max_c, fans_rpm, power_w)
-EXPECTED: dict[str, Expected] = {
+EXPECTED: dict[str, Reading] = {
     # btminer 2024+ build: summary is {"STATUS":"S","Code":131,"Msg":{...}} with "MHS 1m": 140544208 (MH/s);
     # hottest = summary "Chip Temp Max": 84.19318389892578 (edevs has board sensors only); "Fan Speed In"
     # 3764 / "Fan Speed Out" 3735; "Power": 3173.4533333333334. devdetails is deprecated (Code 132) and
@@ -47,13 +46,7 @@ def sets(captures_dir: Path) -> dict[str, CaptureSet]:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED), ids=sorted(EXPECTED))
 async def test_thirdparty_capture_is_read_as_captured(name: str, sets: dict[str, CaptureSet]) -> None:
-    make, vendor, model, state, hashrate, temp_max, fans, power = EXPECTED[name]
-    sample = await read_capture(sets[name], TIMEOUTS)
-    assert (sample.make, sample.firmware_vendor, sample.model, sample.state) == (make, vendor, model, state)
-    assert sample.hashrate_ths == (pytest.approx(hashrate, rel=1e-6) if hashrate is not None else None)
-    assert sample.temp_max_c == (pytest.approx(temp_max) if temp_max is not None else None)
-    assert sample.fans_rpm == fans
-    assert sample.power_w == (pytest.approx(power) if power is not None else None)
+    assert_reads_as(await read_capture(sets[name], TIMEOUTS), EXPECTED[name])
 
 
 async def test_whatsminer_2024_boards_are_read_in_ths(sets: dict[str, CaptureSet]) -> None:
