@@ -130,6 +130,12 @@ async def resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> tupl
     """The socket family and address to connect to; literal IP addresses (every miner) skip the
     resolver."""
     try:
+        socket.inet_pton(socket.AF_INET, host)
+    except (OSError, ValueError):
+        pass
+    else:  # dotted-quad IPv4, the common case: what ipaddress would return, without building an object
+        return socket.AF_INET, (host, port)
+    try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -177,6 +177,10 @@ def parse_catalog(text: str, name: str = "models.csv") -> tuple[ModelSpec, ...]:
     return tuple(specs)
 
 
+LOOKUP_MEMO = 4096
+"""Distinct (model, make) questions `Catalog.lookup` remembers (a fleet has a few dozen models)."""
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The rows and their index by normalised spelling."""
@@ -184,8 +188,12 @@ class Catalog:
     models: tuple[ModelSpec, ...]
     _index: dict[str, list[ModelSpec]] = field(init=False, repr=False, compare=False)
     _makers: dict[str, str] = field(init=False, repr=False, compare=False)
+    _looked_up: dict[tuple[str | None, str | None, bool], ModelSpec | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_looked_up", {})
         makers: dict[str, str] = {}
         for spec in self.models:  # the first row naming a make or manufacturer answers for it
             for name in (spec.make, spec.manufacturer):
@@ -204,8 +212,19 @@ class Catalog:
         """The row for a wire model string (a Whatsminer revision falls back to the base model), or None.
 
         `make` (a make or manufacturer, any case) rejects rows of another maker.
+        Answers are remembered (the rows never change): every poll of every device asks, with the few
+        model strings a fleet has; a cache of LOOKUP_MEMO entries at most, emptied when full.
         """
-        return next(iter(self.matches(model, make, loose=loose)), None)
+        key = (model, make, loose)
+        try:
+            return self._looked_up[key]
+        except KeyError:
+            pass
+        found = next(iter(self.matches(model, make, loose=loose)), None)
+        if len(self._looked_up) >= LOOKUP_MEMO:
+            self._looked_up.clear()
+        self._looked_up[key] = found
+        return found
 
     def matches(self, model: str | None, make: str | None = None, *, loose: bool = False) -> list[ModelSpec]:
         """Every row the string may denote, most specific first (for callers that filter further)."""

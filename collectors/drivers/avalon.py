@@ -12,6 +12,7 @@ Sleeping: `SoftOFF[n]` non-zero or
 
 from __future__ import annotations
 
+import math
 import re
 from typing import ClassVar
 
@@ -28,53 +29,79 @@ MHS_FIELDS = ("MHS 1m", "MHS 5s")
 _TOKEN = re.compile(r"(\w+)\[([^\]]*)\]")
 
 MMValue = str | list[float]
+Module = dict[str, str]
+"""One module's `Key[value]` tokens, the values as sent (converted by `mm_value` when read)."""
+
+
+def mm_value(key: str, raw: str) -> MMValue:
+    """One token's value: a list of numbers where it has several and all are numbers, else the string."""
+    parts = raw.split()
+    if key != "SYSTEMSTATU" and len(parts) > 1:
+        try:
+            # What `to_float` gives each part when every one is a plain number: float() in one pass.
+            numbers = [float(p) for p in parts]
+        except ValueError:  # junk, or a `%` suffix `to_float` drops: part by part
+            checked = [to_float(p) for p in parts]
+            if all(n is not None for n in checked):
+                return [n for n in checked if n is not None]
+            return raw.strip()
+        if all(map(math.isfinite, numbers)):
+            return numbers
+    return raw.strip()
 
 
 def parse_mm(text: str) -> dict[str, MMValue]:
     """Parse an Avalon `Key[value]` string: lists of numbers where the value has several, else strings."""
-    parsed: dict[str, MMValue] = {}
-    for key, raw in _TOKEN.findall(text):
-        parts = raw.split()
-        if key != "SYSTEMSTATU" and len(parts) > 1:
-            numbers = [to_float(p) for p in parts]
-            if all(n is not None for n in numbers):
-                parsed[key] = [n for n in numbers if n is not None]
-                continue
-        parsed[key] = raw.strip()
-    return parsed
+    return {key: mm_value(key, raw) for key, raw in mm_tokens(text).items()}
 
 
-def _num(mm: dict[str, MMValue], key: str) -> float | None:
-    value = mm.get(key)
+def mm_tokens(text: str) -> Module:
+    """An Avalon `Key[value]` string's tokens, unconverted (a repeated key keeps its last value).
+
+    A module string carries ~75 tokens, ten of them per-chip arrays of 100-160 numbers (`PVT_V0`, `MW0`,
+    ...) that no reading uses: converting only the tokens read (`_num`, `_list`) gives the same values
+    as converting all of them (`parse_mm`) for a fraction of the CPU.
+    """
+    return dict(_TOKEN.findall(text))
+
+
+def _value(mm: Module, key: str) -> MMValue | None:
+    raw = mm.get(key)
+    return None if raw is None else mm_value(key, raw)
+
+
+def _num(mm: Module, key: str) -> float | None:
+    value = _value(mm, key)
     if isinstance(value, list):
         return value[0] if value else None
     return to_float(value.rstrip("%")) if isinstance(value, str) else None
 
 
-def _list(mm: dict[str, MMValue], key: str) -> list[float]:
-    value = mm.get(key)
+def _list(mm: Module, key: str) -> list[float]:
+    value = _value(mm, key)
     if isinstance(value, list):
         return value
-    number = _num(mm, key)
+    number = to_float(value.rstrip("%")) if isinstance(value, str) else None
     return [number] if number is not None else []
 
 
-def modules(stats: Reply | None) -> list[dict[str, MMValue]]:
-    """Every `MM IDn` module of a stats/estats reply, parsed (HBinfo merged into the module on Avalon Q)."""
-    found: list[dict[str, MMValue]] = []
+def modules(stats: Reply | None) -> list[Module]:
+    """Every `MM IDn` module of a stats/estats reply, tokenized (HBinfo merged into the module on Avalon
+    Q); read its values with `_num` / `_list`."""
+    found: list[Module] = []
     for record in section(stats, "STATS"):
         hbinfo = record.get("HBinfo")
         for key in sorted(k for k in record if k.startswith("MM ID")):
             value = record[key]
             if isinstance(value, str):
-                mm = parse_mm(value)
+                mm = mm_tokens(value)
                 if isinstance(hbinfo, str):
-                    mm.update({k: v for k, v in parse_mm(hbinfo).items() if k not in mm})
+                    mm.update({k: v for k, v in mm_tokens(hbinfo).items() if k not in mm})
                 found.append(mm)
     return found
 
 
-def module_light(mms: list[dict[str, MMValue]]) -> bool | None:
+def module_light(mms: list[Module]) -> bool | None:
     """The locate light from the modules' `Led[n]` (or `LED[n]`) tokens: lit when any module's is
     non-zero, None when no module carries the token."""
     values = [_num(mm, "Led") if "Led" in mm else _num(mm, "LED") for mm in mms]
@@ -101,7 +128,7 @@ class AvalonDriver(Driver):
         if ths is not None:
             reading.hashrate_ths = round(ths, 6)
         elif mms:
-            spd = [checks.rate(mm.get("GHSspd"), "GHSspd", GHS_TO_THS) for mm in mms]
+            spd = [checks.rate(_value(mm, "GHSspd"), "GHSspd", GHS_TO_THS) for mm in mms]
             known = [s for s in spd if s is not None]
             reading.hashrate_ths = round(sum(known), 6) if known else None
         reading.uptime_s = to_int(pick(summary, "Elapsed")) or to_int(pick(devs, "Device Elapsed"))
@@ -117,7 +144,7 @@ class AvalonDriver(Driver):
         known_power = [p for p in power if p]
         reading.power_w = sum(known_power) if known_power else None
         for mm in mms:
-            status = str(mm.get("SYSTEMSTATU", ""))
+            status = str(_value(mm, "SYSTEMSTATU") or "")
             soft_off = _num(mm, "SoftOFF")
             if "In Idle" in status or (soft_off is not None and soft_off > 0):
                 reading.sleeping = True
@@ -125,7 +152,7 @@ class AvalonDriver(Driver):
         return reading
 
     @staticmethod
-    def _boards_of_one_module(mm: dict[str, MMValue], reading: Reading) -> None:
+    def _boards_of_one_module(mm: Module, reading: Reading) -> None:
         checks = reading.checks
         rates = _list(mm, "MGHS")
         tmax = _list(mm, "MTmax")
@@ -152,7 +179,7 @@ class AvalonDriver(Driver):
         reading.fans_rpm = [f for f in fans if f is not None]
 
     @staticmethod
-    def _module_boards(mms: list[dict[str, MMValue]], reading: Reading) -> None:
+    def _module_boards(mms: list[Module], reading: Reading) -> None:
         """Older units (7xx-9xx): one module per `MM IDn`, each reported as one board."""
         checks = reading.checks
         for position, mm in enumerate(mms):
