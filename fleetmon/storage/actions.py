@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 
 from fleetmon.storage.errors import translated
 from fleetmon.storage.models import ActionJob, ActionTask, AuditDevice, AuditEntry, IdempotencyKey
+from fleetmon.storage.rows import column_values, from_columns
 
 JOBS: Table = ActionJob.__table__  # type: ignore[attr-defined]
 TASKS: Table = ActionTask.__table__  # type: ignore[attr-defined]
@@ -125,40 +126,11 @@ class EarlierRequest:
 
 
 def _job(row: Any) -> JobRow:
-    return JobRow(
-        id=row.id,
-        action=row.action,
-        params=dict(row.params or {}),
-        selector=row.selector,
-        ramp=row.ramp,
-        state=row.state,
-        actor_key_id=row.actor_key_id,
-        actor_name=row.actor_name,
-        role=row.role,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        steps=list(row.steps or []),
-        detail=row.detail,
-        owner=row.owner,
-        heartbeat_at=row.heartbeat_at,
-    )
+    return from_columns(JobRow, row, params=dict(row.params or {}), steps=list(row.steps or []))
 
 
 def _task(row: Any) -> TaskRow:
-    return TaskRow(
-        job_id=row.job_id,
-        device_id=row.device_id,
-        position=row.position,
-        host=row.host,
-        state=row.state,
-        step=row.step,
-        power_w_before=row.power_w_before,
-        error_code=row.error_code,
-        detail=row.detail,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        locate=row.locate,
-    )
+    return from_columns(TaskRow, row)
 
 
 def _same_key(idem: Idempotency) -> ColumnElement[bool]:
@@ -200,9 +172,9 @@ def insert_job(
                             _same_key(idempotency), IDEMPOTENCY.c.created_at < forget_before
                         )
                     )
-            conn.execute(JOBS.insert().values(**_job_values(job)))
+            conn.execute(JOBS.insert().values(**column_values(job)))
             if tasks:
-                conn.execute(TASKS.insert(), [_task_values(task) for task in tasks])
+                conn.execute(TASKS.insert(), [column_values(task) for task in tasks])
             if idempotency is not None:
                 conn.execute(
                     IDEMPOTENCY.insert().values(
@@ -225,43 +197,6 @@ def insert_job(
         with translated("storing an action job failed"):
             raise exc
     return None
-
-
-def _job_values(job: JobRow) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "action": job.action,
-        "params": job.params,
-        "selector": job.selector,
-        "ramp": job.ramp,
-        "state": job.state,
-        "actor_key_id": job.actor_key_id,
-        "actor_name": job.actor_name,
-        "role": job.role,
-        "created_at": job.created_at,
-        "finished_at": job.finished_at,
-        "steps": job.steps,
-        "detail": job.detail,
-        "owner": job.owner,
-        "heartbeat_at": job.heartbeat_at,
-    }
-
-
-def _task_values(task: TaskRow) -> dict[str, Any]:
-    return {
-        "job_id": task.job_id,
-        "device_id": task.device_id,
-        "position": task.position,
-        "host": task.host,
-        "state": task.state,
-        "step": task.step,
-        "power_w_before": task.power_w_before,
-        "error_code": task.error_code,
-        "detail": task.detail,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at,
-        "locate": task.locate,
-    }
 
 
 def update_job(engine: Engine, job_id: str, **values: Any) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Table, select, update
 
 from fleetmon.storage.errors import translated
 from fleetmon.storage.models import ApiKey
+from fleetmon.storage.rows import column_values, from_columns
 
 API_KEYS: Table = ApiKey.__table__  # type: ignore[attr-defined]
 
@@ -31,31 +32,13 @@ class KeyRow:
 
 
 def _row(row: object) -> KeyRow:
-    return KeyRow(
-        id=row.id,  # type: ignore[attr-defined]
-        name=row.name,  # type: ignore[attr-defined]
-        role=row.role,  # type: ignore[attr-defined]
-        secret_sha256=row.secret_sha256,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
-        last_used_at=row.last_used_at,  # type: ignore[attr-defined]
-        revoked_at=row.revoked_at,  # type: ignore[attr-defined]
-    )
+    return from_columns(KeyRow, row)
 
 
 def insert_key(engine: Engine, key: KeyRow) -> None:
     """Store a new key."""
     with translated("storing an API key failed"), engine.begin() as conn:
-        conn.execute(
-            API_KEYS.insert().values(
-                id=key.id,
-                name=key.name,
-                role=key.role,
-                secret_sha256=key.secret_sha256,
-                created_at=key.created_at,
-                last_used_at=key.last_used_at,
-                revoked_at=key.revoked_at,
-            )
-        )
+        conn.execute(API_KEYS.insert().values(**column_values(key)))
 
 
 def all_keys(engine: Engine) -> list[KeyRow]:
