@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
+from action_support import ACT, POLL, REBOOT_S, One
 from pydantic import SecretStr
 
 from collectors import protobuf
@@ -31,7 +31,6 @@ from collectors.actions import (
     sleep,
     wake,
 )
-from collectors.connection import Timeouts
 from collectors.errors import (
     MinerAuthError,
     MinerConnectionRefusedError,
@@ -41,30 +40,14 @@ from collectors.errors import (
 )
 from collectors.identify import Dialect, Identity
 from collectors.reader import identify_device, read_device
-from collectors.sample import Sample, State
-from collectors.simulator.device import Fault, SimDevice
-from collectors.simulator.fleet import RunningFleet, simulated_fleet
+from collectors.sample import State
+from collectors.simulator.device import Fault
+from collectors.simulator.fleet import simulated_fleet
 from collectors.simulator.server import ListenMode, ServerTimings
 from collectors.web import WebCredentials
 
 FACTORY = WebCredentials(profile="braiins-factory", username="root", password=SecretStr(""))
 CREDENTIALS = ActionCredentials(braiins=FACTORY)
-ACT = ActionTimeouts(connect=1.0, read=2.0, action=4.0)
-POLL = Timeouts(connect=1.0, read=2.0, device=4.0)
-REBOOT_S = 1.0
-
-
-@dataclass
-class One:
-    fleet: RunningFleet
-    dev: SimDevice
-    identity: Identity
-
-    async def poll(self, credentials: ActionCredentials = CREDENTIALS) -> Sample:
-        reading = await read_device(
-            self.dev.ip, timeouts=POLL, known=self.identity, braiins=credentials.braiins
-        )
-        return reading.sample
 
 
 @pytest.fixture(params=[ListenMode.PER_DEVICE, ListenMode.SHARED], ids=["per-device", "shared"])
@@ -81,7 +64,7 @@ async def one(request: pytest.FixtureRequest) -> AsyncIterator[One]:
         dev = fleet.devices[0].device
         identity = await identify_device(dev.ip, timeouts=POLL)
         assert identity.dialect is Dialect.BRAIINS
-        yield One(fleet, dev, identity)
+        yield One(fleet, dev, identity, braiins=FACTORY)
 
 
 async def test_braiins_declares_every_action_and_reads_its_light() -> None:

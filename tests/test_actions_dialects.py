@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
+from action_support import ACT, POLL, REBOOT_S, One
 from pydantic import SecretStr
 
 from collectors.actions import (
     Action,
     ActionCredentials,
     ActionRefusedError,
-    ActionTimeouts,
     UnsupportedActionError,
     capabilities,
     locate,
@@ -29,22 +28,17 @@ from collectors.actions import (
     sleep,
     wake,
 )
-from collectors.connection import Timeouts
 from collectors.errors import MinerAuthError, MinerError
-from collectors.identify import Dialect, Identity
+from collectors.identify import Dialect
 from collectors.reader import identify_device, read_device
 from collectors.sample import Sample, State
-from collectors.simulator.device import SimDevice
-from collectors.simulator.fleet import RunningFleet, simulated_fleet
+from collectors.simulator.fleet import simulated_fleet
 from collectors.simulator.server import ListenMode, ServerTimings
 from collectors.web import WebCredentials
 
 ANTMINER = WebCredentials(profile="antminer-default", username="root", password=SecretStr("root"))
 VNISH = WebCredentials(profile="vnish-default", username="admin", password=SecretStr("admin"))
 CREDENTIALS = ActionCredentials(antminer=ANTMINER, vnish=VNISH)
-ACT = ActionTimeouts(connect=1.0, read=2.0, action=4.0)
-POLL = Timeouts(connect=1.0, read=2.0, device=4.0)
-REBOOT_S = 1.0
 
 # mix key -> (subnet, dialect expected from identification)
 DIALECTS = {
@@ -53,19 +47,6 @@ DIALECTS = {
     "luxos": ("127.80.3.0/29", Dialect.LUXOS),
     "avalon": ("127.80.4.0/29", Dialect.AVALON),
 }
-
-
-@dataclass
-class One:
-    """One simulated device and what the collectors know of it."""
-
-    fleet: RunningFleet
-    dev: SimDevice
-    identity: Identity
-
-    @property
-    def host(self) -> str:
-        return self.dev.ip
 
 
 @pytest.fixture(params=sorted(DIALECTS))
@@ -85,19 +66,15 @@ async def one(request: pytest.FixtureRequest) -> AsyncIterator[One]:
         yield One(fleet, dev, identity)
 
 
-async def poll(one: One) -> Sample:
-    return (await read_device(one.host, timeouts=POLL, known=one.identity)).sample
-
-
 async def test_sleep_then_the_next_poll_reads_sleeping_and_wake_reads_mining(one: One) -> None:
-    assert (await poll(one)).state is State.MINING
+    assert (await one.poll()).state is State.MINING
     pools_before = [p.url for p in one.dev.pools]
     result = await sleep(one.identity, CREDENTIALS, timeouts=ACT)
     assert result.action is Action.SLEEP and result.host == one.host
-    asleep = await poll(one)
+    asleep = await one.poll()
     assert asleep.state is State.SLEEPING, asleep.errors
     await wake(one.identity, CREDENTIALS, timeouts=ACT)
-    awake = await poll(one)
+    awake = await one.poll()
     assert awake.state is State.MINING, awake.errors
     assert awake.hashrate_ths
     # Sleeping rewrote no configuration it should have kept (stock's set_miner_conf replaces it whole).
@@ -121,13 +98,13 @@ async def test_locate_light_reads_back_on_then_off(one: One) -> None:
 async def test_reboot_makes_the_miner_unreachable_then_it_returns(one: One) -> None:
     uptime_before = one.dev.uptime_s(time.time())
     await reboot(one.identity, CREDENTIALS, timeouts=ACT)
-    down = await poll(one)
+    down = await one.poll()
     assert down.state is State.UNREACHABLE
     assert down.errors[0].code == "connection_refused"
     back: Sample | None = None
     for _ in range(40):
         await asyncio.sleep(0.25)
-        back = await poll(one)
+        back = await one.poll()
         if back.state is not State.UNREACHABLE:
             break
     assert back is not None and back.state is State.MINING, back

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
+from action_support import ACT, POLL, REBOOT_S, One
 from pydantic import SecretStr
 
 from collectors.actions import (
@@ -30,10 +30,9 @@ from collectors.actions import (
     wake,
 )
 from collectors.btminer_auth import md5_crypt, v2_decrypt, v2_encrypt, v2_token, v3_token
-from collectors.connection import Timeouts
 from collectors.errors import MinerAPIError, MinerAuthError, MinerError, MinerProtocolError, MinerTimeoutError
 from collectors.identify import Dialect, Identity
-from collectors.reader import identify_device, read_device
+from collectors.reader import identify_device
 from collectors.sample import Sample, State
 from collectors.simulator.device import Fault, SimDevice, SimState
 from collectors.simulator.fleet import RunningFleet, simulated_fleet
@@ -43,27 +42,11 @@ from collectors.web import WebCredentials
 PASSWORD = "wm-admin-7f3a"
 WHATSMINER = WebCredentials(profile="wm-site-a", username="super", password=SecretStr(PASSWORD))
 CREDENTIALS = ActionCredentials(whatsminer=WHATSMINER)
-ACT = ActionTimeouts(connect=1.0, read=2.0, action=4.0)
-POLL = Timeouts(connect=1.0, read=2.0, device=4.0)
-REBOOT_S = 1.0
 SLACK_S = 0.5
 """Scheduling allowance over the action deadline on a shared 2-core machine."""
 
 # The seed's 4-Whatsminer fleet holds API-2.x (2023 build) and API v3 (2025 build) machines.
 SUBNETS = {Dialect.WHATSMINER: "127.42.1.0/29", Dialect.WHATSMINER_V3: "127.42.2.0/29"}
-
-
-@dataclass
-class One:
-    """One simulated Whatsminer and what the collectors know of it."""
-
-    fleet: RunningFleet
-    dev: SimDevice
-    identity: Identity
-
-    @property
-    def host(self) -> str:
-        return self.dev.ip
 
 
 async def _identify(dev: SimDevice) -> Identity:
@@ -95,10 +78,6 @@ async def one(request: pytest.FixtureRequest) -> AsyncIterator[One]:
         yield One(fleet, dev, identity)
 
 
-async def poll(one: One) -> Sample:
-    return (await read_device(one.host, timeouts=POLL, known=one.identity)).sample
-
-
 async def test_every_action_is_declared_and_the_light_can_be_read(one: One) -> None:
     caps = capabilities(one.identity)
     assert caps.supported == frozenset(Action)
@@ -106,15 +85,15 @@ async def test_every_action_is_declared_and_the_light_can_be_read(one: One) -> N
 
 
 async def test_sleep_reads_sleeping_with_low_power_and_wake_reads_mining(one: One) -> None:
-    before = await poll(one)
+    before = await one.poll()
     assert before.state is State.MINING and before.power_w and before.power_w > 1000
     await sleep(one.identity, CREDENTIALS, timeouts=ACT)
-    asleep = await poll(one)
+    asleep = await one.poll()
     assert asleep.state is State.SLEEPING, asleep.errors
     assert not asleep.hashrate_ths
     assert asleep.power_w is not None and asleep.power_w < 200
     await wake(one.identity, CREDENTIALS, timeouts=ACT)
-    awake = await poll(one)
+    awake = await one.poll()
     assert awake.state is State.MINING, awake.errors
     assert awake.hashrate_ths
 
@@ -130,19 +109,19 @@ async def test_locate_light_reads_back_on_then_off(one: One) -> None:
 
 
 async def _until_back(one: One) -> Sample:
-    back = await poll(one)
+    back = await one.poll()
     for _ in range(40):
         if back.state is not State.UNREACHABLE:
             break
         await asyncio.sleep(0.25)
-        back = await poll(one)
+        back = await one.poll()
     return back
 
 
 async def test_reboot_makes_the_miner_unreachable_then_it_returns(one: One) -> None:
     uptime_before = one.dev.uptime_s(time.time())
     await reboot(one.identity, CREDENTIALS, timeouts=ACT)
-    down = await poll(one)
+    down = await one.poll()
     assert down.state is State.UNREACHABLE
     assert down.errors[0].code == "connection_refused"
     back = await _until_back(one)
@@ -151,7 +130,7 @@ async def test_reboot_makes_the_miner_unreachable_then_it_returns(one: One) -> N
 
 
 async def test_power_target_scales_power_and_hashrate(one: One) -> None:
-    full = await poll(one)
+    full = await one.poll()
     # 60%: a deep curtailment still reads `mining`, because the firmware's `Target MHS` follows the limit.
     target = one.dev.spec.power_w * 0.60 + 0.6  # not whole watts: the limit sent is at or under it
     result = await power_target(one.identity, target, CREDENTIALS, timeouts=ACT)
@@ -187,7 +166,7 @@ async def test_wrong_password_names_the_profile_never_the_password(
     if one.identity.dialect is Dialect.WHATSMINER:
         assert isinstance(caught.value, MinerAuthError)  # v2: Code 23 "enc json load err"
     assert one.dev.state is SimState.MINING
-    assert (await poll(one)).state is State.MINING
+    assert (await one.poll()).state is State.MINING
     shown = [str(caught.value), repr(caught.value), repr(wrong), caplog.text]
     shown += [str(r.args) for r in caplog.records]
     assert caplog.records, "the action logs nothing: this test would pass without checking anything"
