@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from collectors.targets import Target
 from fleetmon.config import (
     ActionSettings,
     CollectorSettings,
+    CredentialProfile,
     PduSettings,
     ServiceSettings,
     Settings,
@@ -69,6 +71,17 @@ class LiveService:
         """An HTTP client for the service, authenticated with `key` when given."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
+
+
+def antminer_factory_login(password_env: str) -> Settings:
+    """Settings whose collector logs in to the simulated stock Antminers' web UI with their factory
+    root/root (the password through `password_env`, set here), for `live_service(settings_base=...)`:
+    serials are read and actions reach those miners."""
+    os.environ[password_env] = "root"
+    return Settings(
+        collector=CollectorSettings(credential_profile="antminer"),
+        credentials={"antminer": CredentialProfile(username="root", password_env=password_env)},
+    )
 
 
 @contextlib.contextmanager

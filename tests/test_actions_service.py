@@ -18,12 +18,12 @@ import fleet_samples
 import httpx
 import pytest
 from action_jobs import WAIT_LIMIT_S, act, after_cycles, job_end
-from service_harness import LiveService, live_service
+from service_harness import LiveService, antminer_factory_login, live_service
 from sqlalchemy import select, update
 
 from collectors.simulator.device import Fault, Firmware, Make, SimState
 from collectors.simulator.fleet import FleetDevice
-from fleetmon.config import ActionSettings, CollectorSettings, CredentialProfile, Settings
+from fleetmon.config import ActionSettings
 from fleetmon.storage.actions import IDEMPOTENCY
 
 ANTMINER_PASSWORD_ENV = "FLEETMON_I19_ANTMINER_PW"
@@ -34,11 +34,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("actions")
     # The stock Antminers' web login (the simulator's factory root/root): a staged curtailment now
     # plans them on an estimate of their power, so it acts on them too.
-    os.environ[ANTMINER_PASSWORD_ENV] = "root"
-    base = Settings(
-        collector=CollectorSettings(credential_profile="antminer"),
-        credentials={"antminer": CredentialProfile(username="root", password_env=ANTMINER_PASSWORD_ENV)},
-    )
+    base = antminer_factory_login(ANTMINER_PASSWORD_ENV)
     with live_service(
         fleet_samples.sqlite_url(tmp),
         tmp,

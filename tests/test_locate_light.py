@@ -9,7 +9,6 @@ Test addresses: 127.44.0.0/16 only (this module: 127.44.1.0/24, 127.44.2.0/24).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,13 +20,13 @@ import pytest
 from action_jobs import act, after_cycles
 from capture_server import load_sets, read_capture
 from fleet_samples import T0, make_sample
-from service_harness import LiveService, live_service
+from service_harness import LiveService, antminer_factory_login, live_service
 
 from collectors.connection import Timeouts
 from collectors.reader import read_device
 from collectors.simulator.device import Firmware, Make
 from collectors.simulator.fleet import FleetDevice, simulated_fleet
-from fleetmon.config import ActionSettings, CollectorSettings, CredentialProfile, Settings
+from fleetmon.config import ActionSettings
 from fleetmon.service.fleet import light_state
 from fleetmon.storage.actions import LightMark
 from fleetmon.storage.engine import current_revision, head_revision, make_engine, upgrade
@@ -161,11 +160,7 @@ def test_migration_0009_goes_down_and_up_again(blank_db_url: str) -> None:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("locate")
-    os.environ[PASSWORD_ENV] = "root"  # the simulated stock Antminer's factory web login
-    base = Settings(
-        collector=CollectorSettings(credential_profile="antminer"),
-        credentials={"antminer": CredentialProfile(username="root", password_env=PASSWORD_ENV)},
-    )
+    base = antminer_factory_login(PASSWORD_ENV)
     with live_service(
         fleet_samples.sqlite_url(tmp),
         tmp,

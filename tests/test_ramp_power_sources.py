@@ -9,7 +9,6 @@ Test addresses: 127.44.0.0/16 only (this module: 127.44.3.0/24, 127.44.4.0/24).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import fleet_samples
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from action_jobs import job_end
 from fleet_samples import T0, make_sample
-from service_harness import LiveService, live_service
+from service_harness import LiveService, antminer_factory_login, live_service
 from snmpsim_agent import start_agent
 
 from collectors.sample import State
@@ -25,11 +24,8 @@ from collectors.simulator.device import Firmware, Make
 from collectors.simulator.fleet import build_fleet
 from fleetmon.config import (
     ActionSettings,
-    CollectorSettings,
-    CredentialProfile,
     PduOutletSettings,
     PduSettings,
-    Settings,
 )
 from fleetmon.service.power import IDLE_W, PowerSource, device_power, estimate_w
 
@@ -77,11 +73,7 @@ def test_an_estimate_is_the_idle_figure_asleep_and_none_when_down_or_unknown() -
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("ramp-power")
-    os.environ[PASSWORD_ENV] = "root"  # the simulated stock Antminers' factory web login
-    base = Settings(
-        collector=CollectorSettings(credential_profile="antminer"),
-        credentials={"antminer": CredentialProfile(username="root", password_env=PASSWORD_ENV)},
-    )
+    base = antminer_factory_login(PASSWORD_ENV)
     with live_service(
         fleet_samples.sqlite_url(tmp),
         tmp,
