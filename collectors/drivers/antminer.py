@@ -9,7 +9,8 @@ temperature is the hottest of its `temp_chipN` readings, else `temp2_N`; where t
 maximum (`temp_max`, the whole machine's hottest sensor) it is kept as a reading, never averaged.
 Sleeping: `Mode` 254 (X17), or no hashrate with an empty `chain_rateN` on a
 board slot (X19). Power: `total_power` where the firmware sends it (Hiveon and MSKminer builds; stock
-sends none). Fans: none on a hydro model (catalog `fans` 0), whatever zero `fanN` slots the firmware sends.
+sends none). Fans: the spinning `fanN`, else `fan_num` zeros (a hydro model's zero slots are dropped by
+`build_sample`).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class AntminerDriver(Driver):
         reading.hashrate_ths = round(hashrate, 12) if hashrate is not None else None
         ideal = Checks().rate(stats.get("total_rateideal"), "total_rateideal", unit)
         reading.expected_hashrate_ths = ideal if ideal else None
-        reading.fans_rpm = self._fans(stats, indexed["fan"], checks, spec)
+        reading.fans_rpm = self._fans(stats, indexed["fan"], checks)
         # The Hiveon and MSKminer builds add the chains' power and its total (watts) to stats.
         reading.power_w = checks.watts(stats.get("total_power"), "total_power")
         reading.hottest_c = checks.temperature(stats.get("temp_max"), "temp_max")
@@ -168,18 +169,12 @@ class AntminerDriver(Driver):
         return boards, chain_rates, empty_slots
 
     @staticmethod
-    def _fans(
-        stats: dict[str, Any], fans: dict[int, object], checks: Checks, spec: ModelSpec | None
-    ) -> list[int]:
+    def _fans(stats: dict[str, Any], fans: dict[int, object], checks: Checks) -> list[int]:
         fans.pop(0, None)
         values = [checks.rpm(fans[i], f"fan{i}") for i in sorted(fans) if i < 100]
         spinning = [v for v in values if v]
         if spinning:
             return spinning
-        if spec is not None and spec.fans == 0:
-            # A hydro model has no fans: its firmware still sends `fan1..4` = 0 (and `fan_num` 4 on the
-            # S21 XP Hyd.), slots of the air-cooled layout, not four stopped fans.
-            return []
         count = to_int(stats.get("fan_num")) or 0
         return [0] * count if values else []
 

@@ -106,6 +106,15 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
+def _fans(fans: list[int], spec: ModelSpec | None) -> list[int]:
+    """The fan readings, none for a model the catalog lists without fans (hydro, immersion) whose
+    firmware still sends the air-cooled layout's slots as zeros (`fan1..4` = 0 on the S21 XP Hyd.,
+    `Fan Speed In/Out` 0): those are empty slots, not stopped fans. A spinning reading is kept."""
+    if spec is not None and spec.fans == 0 and not any(fans):
+        return []
+    return fans
+
+
 def build_sample(
     host: str, port: int, identity: Identity, reading: Reading, spec: ModelSpec | None
 ) -> Sample:
@@ -164,7 +173,7 @@ def build_sample(
         boards=boards,
         temp_max_c=temp_max,
         temp_avg_c=_mean(temps),
-        fans_rpm=reading.fans_rpm,
+        fans_rpm=_fans(reading.fans_rpm, spec),
         power_w=reading.power_w,
         efficiency_jth=efficiency,
         pools=reading.pools,
