@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collectors.actions import ActionCredentials, ActionTimeouts
+from collectors.actions import ActionCredentials, ActionTimeouts, locate, read_locate
 from collectors.connection import Timeouts
 from collectors.identify import Identity
 from collectors.reader import read_device
@@ -37,3 +37,12 @@ class One:
         braiins = credentials.braiins if credentials is not None else self.braiins
         reading = await read_device(self.dev.ip, timeouts=POLL, known=self.identity, braiins=braiins)
         return reading.sample
+
+
+async def locate_on_then_off(one: One, credentials: ActionCredentials) -> None:
+    """Light the locate LED and put it out: each answer, the simulated device and the firmware's own
+    read-back agree (for dialects whose light can be read)."""
+    for on in (True, False):
+        result = await locate(one.identity, on, credentials, timeouts=ACT)
+        assert result.locate is on and one.dev.locate is on
+        assert await read_locate(one.identity, credentials, timeouts=ACT) is on

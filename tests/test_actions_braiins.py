@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from action_support import ACT, POLL, REBOOT_S, One
+from action_support import ACT, POLL, REBOOT_S, One, locate_on_then_off
 from pydantic import SecretStr
 
 from collectors import protobuf
@@ -100,12 +100,7 @@ async def test_a_stopped_miner_polled_without_a_braiins_profile_reads_unreachabl
 
 
 async def test_locate_reads_back_on_then_off(one: One) -> None:
-    result = await locate(one.identity, True, CREDENTIALS, timeouts=ACT)
-    assert result.locate is True and one.dev.locate is True
-    assert await read_locate(one.identity, CREDENTIALS, timeouts=ACT) is True
-    result = await locate(one.identity, False, CREDENTIALS, timeouts=ACT)
-    assert result.locate is False and one.dev.locate is False
-    assert await read_locate(one.identity, CREDENTIALS, timeouts=ACT) is False
+    await locate_on_then_off(one, CREDENTIALS)
 
 
 async def test_power_target_scales_the_next_poll(one: One) -> None:

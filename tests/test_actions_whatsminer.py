@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from action_support import ACT, POLL, REBOOT_S, One
+from action_support import ACT, POLL, REBOOT_S, One, locate_on_then_off
 from pydantic import SecretStr
 
 from collectors.actions import (
@@ -100,12 +100,7 @@ async def test_sleep_reads_sleeping_with_low_power_and_wake_reads_mining(one: On
 
 async def test_locate_light_reads_back_on_then_off(one: One) -> None:
     assert await read_locate(one.identity, CREDENTIALS, timeouts=ACT) is False
-    result = await locate(one.identity, True, CREDENTIALS, timeouts=ACT)
-    assert result.locate is True and one.dev.locate is True
-    assert await read_locate(one.identity, CREDENTIALS, timeouts=ACT) is True
-    result = await locate(one.identity, False, CREDENTIALS, timeouts=ACT)
-    assert result.locate is False and one.dev.locate is False
-    assert await read_locate(one.identity, CREDENTIALS, timeouts=ACT) is False
+    await locate_on_then_off(one, CREDENTIALS)
 
 
 async def _until_back(one: One) -> Sample:
